@@ -1,0 +1,181 @@
+"""The vault header: the one small file that turns a passphrase or a recovery key into the vault key.
+
+It holds no secret in clear: the format version, the vault id, the Argon2id parameters and salt, and the vault key
+wrapped twice (once under the passphrase, once under the recovery key) with XChaCha20-Poly1305. Each wrapping
+authenticates the header fields that matter for it (format, vault id, slot name, KDF parameters) as associated
+data, so editing any of them makes unwrapping fail instead of silently weakening the vault. A SHA-256 checksum of
+the whole body tells accidental damage or editing apart from a wrong passphrase. The byte format is in
+``docs/vault-format.md``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from vault import crypto
+from vault.errors import FormatTooNew, HeaderInvalid, VaultNotFound
+from vault.fsutil import atomic_write
+
+HEADER_NAME = "vault.header"
+MAGIC = "medvault-vault-header"
+FORMAT_VERSION = 1
+
+# Parameters outside these bounds are refused before running the KDF: a header asking for 1 TiB of memory is an
+# attack (or damage), not a setting.
+_OPS_RANGE = (1, 20)
+_MEM_RANGE = (8 * 1024 * 1024, 4 * 1024 * 1024 * 1024)
+
+
+@dataclass(frozen=True)
+class KdfProfile:
+    name: str
+    opslimit: int
+    memlimit: int
+
+
+# The default meets the design's floor (Argon2id, 256 MiB, 3 passes). The test profile exists so the test suite can
+# create hundreds of vaults; its name says what it is, and nothing selects it unless asked by name.
+KDF_PROFILES = {
+    "default": KdfProfile("default", 3, 256 * 1024 * 1024),
+    "strong": KdfProfile("strong", 4, 1024 * 1024 * 1024),
+    "test-insecure": KdfProfile("test-insecure", 1, 8 * 1024 * 1024),
+}
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    profile: str
+    opslimit: int
+    memlimit: int
+    salt: bytes
+
+    def to_json(self) -> dict:
+        return {"alg": "argon2id13", "profile": self.profile, "opslimit": self.opslimit,
+                "memlimit": self.memlimit, "salt": _b64(self.salt)}
+
+
+@dataclass(frozen=True)
+class Header:
+    vault_id: str
+    kdf: KdfParams
+    passphrase_slot: bytes
+    recovery_salt: bytes
+    recovery_slot: bytes
+    format_version: int = FORMAT_VERSION
+
+    # --- key wrapping -----------------------------------------------------------------------------------------
+    def _aad(self, slot: str) -> bytes:
+        fields = {"magic": MAGIC, "format": self.format_version, "vault_id": self.vault_id, "slot": slot}
+        if slot == "passphrase":
+            fields["kdf"] = self.kdf.to_json()
+        else:
+            fields["salt"] = _b64(self.recovery_salt)
+        return _canonical(fields)
+
+    def unwrap_with_kek(self, kek: bytes, slot: str) -> bytes:
+        """Raises crypto.CryptoError when the key is wrong."""
+        sealed = self.passphrase_slot if slot == "passphrase" else self.recovery_slot
+        return crypto.open_with_key(kek, sealed, self._aad(slot))
+
+    def with_passphrase_kek(self, kek: bytes, vault_key: bytes, kdf: KdfParams) -> "Header":
+        draft = replace(self, kdf=kdf, passphrase_slot=b"")
+        return replace(draft, passphrase_slot=crypto.seal_with_key(kek, vault_key, draft._aad("passphrase")))
+
+    def with_recovery_kek(self, kek: bytes, vault_key: bytes, salt: bytes) -> "Header":
+        draft = replace(self, recovery_salt=salt, recovery_slot=b"")
+        return replace(draft, recovery_slot=crypto.seal_with_key(kek, vault_key, draft._aad("recovery")))
+
+    # --- serialisation ----------------------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        body = {
+            "magic": MAGIC,
+            "format": self.format_version,
+            "vault_id": self.vault_id,
+            "kdf": self.kdf.to_json(),
+            "slots": {
+                "passphrase": {"wrapped": _b64(self.passphrase_slot)},
+                "recovery": {"kdf": "blake2b-keyed", "salt": _b64(self.recovery_salt),
+                             "wrapped": _b64(self.recovery_slot)},
+            },
+        }
+        body["checksum"] = hashlib.sha256(_canonical(body)).hexdigest()
+        return json.dumps(body, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "Header":
+        if len(raw) > 64 * 1024:
+            raise HeaderInvalid()
+        try:
+            body = json.loads(raw.decode("utf-8"))
+            if not isinstance(body, dict) or body.get("magic") != MAGIC:
+                raise HeaderInvalid("This is not a medvault vault header; choose the folder that holds your vault.")
+            version = body.get("format")
+            if not isinstance(version, int) or version < 1:
+                raise HeaderInvalid()
+            if version > FORMAT_VERSION:
+                raise FormatTooNew()
+            checksum = body.pop("checksum", None)
+            if checksum != hashlib.sha256(_canonical(body)).hexdigest():
+                raise HeaderInvalid()
+            kdf = body["kdf"]
+            if kdf.get("alg") != "argon2id13":
+                raise HeaderInvalid()
+            params = KdfParams(str(kdf["profile"]), int(kdf["opslimit"]), int(kdf["memlimit"]),
+                               _unb64(kdf["salt"]))
+            if not (_OPS_RANGE[0] <= params.opslimit <= _OPS_RANGE[1]
+                    and _MEM_RANGE[0] <= params.memlimit <= _MEM_RANGE[1]
+                    and len(params.salt) == crypto.SALT_BYTES):
+                raise HeaderInvalid()
+            slots = body["slots"]
+            return cls(vault_id=str(body["vault_id"]), kdf=params,
+                       passphrase_slot=_unb64(slots["passphrase"]["wrapped"]),
+                       recovery_salt=_unb64(slots["recovery"]["salt"]),
+                       recovery_slot=_unb64(slots["recovery"]["wrapped"]), format_version=version)
+        except (HeaderInvalid, FormatTooNew):
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+            raise HeaderInvalid() from None
+
+
+def new_kdf_params(profile_name: str) -> KdfParams:
+    profile = KDF_PROFILES[profile_name]
+    return KdfParams(profile.name, profile.opslimit, profile.memlimit, crypto.random_bytes(crypto.SALT_BYTES))
+
+
+def passphrase_kek(passphrase: str, params: KdfParams) -> bytes:
+    return crypto.argon2id(passphrase.encode("utf-8"), params.salt, params.opslimit, params.memlimit)
+
+
+def recovery_kek(secret: bytes, salt: bytes) -> bytes:
+    return crypto.stretch_high_entropy(secret, salt, "recovery-kek")
+
+
+def read_header(folder: Path) -> Header:
+    path = Path(folder) / HEADER_NAME
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise VaultNotFound() from None
+    except IsADirectoryError:
+        raise HeaderInvalid() from None
+    return Header.from_bytes(raw)
+
+
+def write_header(folder: Path, header: Header) -> None:
+    atomic_write(Path(folder) / HEADER_NAME, header.to_bytes())
+
+
+def _canonical(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)

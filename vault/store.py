@@ -1,0 +1,435 @@
+"""The vault: a folder with a header and a SQLCipher database, opened with keys derived from one vault key.
+
+``Vault`` is the only entry point the rest of medvault uses. It is the only module that imports SQLCipher; every
+database error is turned into a typed ``VaultError`` here, so callers never see a driver exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlcipher3 import dbapi2 as sqlcipher
+
+from vault import audit as audit_log
+from vault import crypto, recovery
+from vault.errors import (StorageUnavailable, VaultCorrupt, VaultError, VaultExists, FormatTooNew,
+                          VaultNotFound, WeakPassphrase, WrongPassphrase, WrongRecoveryKey)
+from vault.fsutil import VaultLock, fsync_dir, storage_error
+from vault.header import (HEADER_NAME, Header, new_kdf_params, passphrase_kek, read_header, recovery_kek,
+                          write_header)
+from vault.identity import IdentityKeys, PublicIdentity
+from vault.schema import MIGRATIONS, SCHEMA_VERSION
+
+DB_NAME = "vault.db"
+FAILED_UNLOCKS_NAME = "failed-unlocks"
+MIN_PASSPHRASE_CHARS = 10
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def check_passphrase(passphrase: str) -> None:
+    if len(passphrase) < MIN_PASSPHRASE_CHARS:
+        raise WeakPassphrase()
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    pages_ok: bool
+    page_problems: list[str]
+    audit: audit_log.AuditReport
+
+    @property
+    def intact(self) -> bool:
+        return self.pages_ok and self.audit.intact
+
+    def sentence(self) -> str:
+        if not self.pages_ok:
+            return ("The database file was damaged or tampered with: "
+                    f"{len(self.page_problems)} page check(s) failed.")
+        return self.audit.sentence()
+
+
+def db_error(exc: Exception) -> VaultError:
+    """One sentence for a database driver error; the driver's own text never reaches the user."""
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text:
+        return StorageUnavailable("The vault folder is read-only, so medvault cannot save changes; "
+                                  "nothing was changed. Make it writable and try again.")
+    if "disk is full" in text or "disk i/o" in text and "full" in text:
+        return StorageUnavailable("The disk holding the vault is full; nothing was changed. "
+                                  "Free some space and try again.")
+    if "unable to open" in text:
+        return StorageUnavailable("medvault could not open the vault's database file; check that the vault "
+                                  "folder is readable and writable.")
+    if "locked" in text or "busy" in text:
+        return VaultError("The vault is busy with another task; try again in a moment.")
+    return VaultCorrupt()
+
+
+class Vault:
+    """An unlocked vault. Close it (or use it as a context manager) to lock it again."""
+
+    def __init__(self, folder: Path, header: Header, vault_key: bytes, lock: VaultLock, clock: Clock) -> None:
+        self.folder = Path(folder)
+        self.header = header
+        self._vault_key = vault_key
+        self._lock = lock
+        self._clock = clock
+        self._mutex = threading.RLock()  # one connection, used from the GUI's worker threads one at a time
+        self._conn: Any = None
+        self._keys: IdentityKeys | None = None
+
+    # --- opening --------------------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, folder: Path | str, passphrase: str, *, kdf_profile: str = "default",
+               clock: Clock = utc_now) -> tuple["Vault", str]:
+        """Create a vault; returns it unlocked and the recovery key text, which must be shown to the user once.
+
+        Everything is built in a hidden sibling folder and renamed into place, so an interrupted create leaves
+        either no vault or a complete one.
+        """
+        folder = Path(folder).expanduser().absolute()
+        check_passphrase(passphrase)
+        if (folder / HEADER_NAME).exists():
+            raise VaultExists()
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise VaultExists("That folder is not empty; choose an empty or new folder for the vault.")
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(exc) from None
+        _remove_abandoned_drafts(folder.parent)
+        draft = folder.parent / f".medvault-init-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            draft.mkdir(mode=0o700)
+        except OSError as exc:
+            raise storage_error(exc) from None
+        try:
+            vault_key = crypto.random_bytes(crypto.KEY_BYTES)
+            secret = recovery.new_secret()
+            params = new_kdf_params(kdf_profile)
+            recovery_salt = crypto.random_bytes(16)
+            header = Header(vault_id=uuid.uuid4().hex, kdf=params, passphrase_slot=b"", recovery_salt=b"",
+                            recovery_slot=b"")
+            header = header.with_passphrase_kek(passphrase_kek(passphrase, params), vault_key, params)
+            header = header.with_recovery_kek(recovery_kek(secret, recovery_salt), vault_key, recovery_salt)
+            keys = IdentityKeys.generate()
+            conn = _connect(draft / DB_NAME, crypto.subkey(vault_key, "sqlcipher-database"))
+            try:
+                _migrate(conn)
+                with _tx(conn):
+                    conn.execute("INSERT INTO meta (key, value) VALUES ('vault_id', ?)", (header.vault_id,))
+                    conn.execute("INSERT INTO identity (id, ed25519_seed, secp256k1_private, created_at) "
+                                 "VALUES (1, ?, ?, ?)", (keys.ed25519_seed, keys.secp256k1_private,
+                                                         clock().isoformat()))
+                    audit_log.append(conn, crypto.subkey(vault_key, "audit-mac"), clock().isoformat(), "init",
+                                     {"format": header.format_version, "kdf": params.profile,
+                                      "schema": SCHEMA_VERSION})
+            finally:
+                conn.close()
+            write_header(draft, header)
+            fsync_dir(draft)
+            os.replace(draft, folder) if folder.exists() else os.rename(draft, folder)
+            fsync_dir(folder.parent)
+        except OSError as exc:
+            shutil.rmtree(draft, ignore_errors=True)
+            raise storage_error(exc) from None
+        except sqlcipher.Error as exc:
+            shutil.rmtree(draft, ignore_errors=True)
+            raise db_error(exc) from None
+        except BaseException:
+            shutil.rmtree(draft, ignore_errors=True)
+            raise
+        vault = cls.unlock(folder, passphrase, clock=clock, _kek=None, _audit_unlock=False)
+        return vault, recovery.format_key(secret)
+
+    @classmethod
+    def unlock(cls, folder: Path | str, passphrase: str, *, clock: Clock = utc_now,
+               _kek: bytes | None = None, _audit_unlock: bool = True) -> "Vault":
+        folder = Path(folder).expanduser().absolute()
+        if not (folder / HEADER_NAME).exists():
+            raise VaultNotFound()
+        lock = VaultLock(folder)
+        lock.acquire()
+        try:
+            header = read_header(folder)
+            try:
+                vault_key = header.unwrap_with_kek(_kek or passphrase_kek(passphrase, header.kdf), "passphrase")
+            except crypto.CryptoError:
+                _note_failed_unlock(folder, clock)
+                raise WrongPassphrase() from None
+            vault = cls(folder, header, vault_key, lock, clock)
+            vault._open_db()
+            if _audit_unlock:
+                vault._record_unlock()
+            return vault
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def recover(cls, folder: Path | str, recovery_key: str, new_passphrase: str, *,
+                clock: Clock = utc_now) -> "Vault":
+        """Open with the recovery key and set a new passphrase. The records are not re-encrypted."""
+        folder = Path(folder).expanduser().absolute()
+        if not (folder / HEADER_NAME).exists():
+            raise VaultNotFound()
+        secret = recovery.parse_key(recovery_key)
+        check_passphrase(new_passphrase)
+        lock = VaultLock(folder)
+        lock.acquire()
+        try:
+            header = read_header(folder)
+            try:
+                vault_key = header.unwrap_with_kek(recovery_kek(secret, header.recovery_salt), "recovery")
+            except crypto.CryptoError:
+                raise WrongRecoveryKey() from None
+            vault = cls(folder, header, vault_key, lock, clock)
+            vault._open_db()  # prove the database belongs to this key before touching the header
+            vault._rewrap_passphrase(new_passphrase)
+            vault.audit("recover")
+            return vault
+        except BaseException:
+            lock.release()
+            raise
+
+    # --- state ----------------------------------------------------------------------------------------------
+    def _open_db(self) -> None:
+        path = self.folder / DB_NAME
+        if not path.exists():
+            raise VaultCorrupt("The vault's database file is missing; restore it from a backup.")
+        try:
+            conn = _connect(path, crypto.subkey(self._vault_key, "sqlcipher-database"))
+            try:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'vault_id'").fetchone()
+                if row is None or row[0] != self.header.vault_id:
+                    raise VaultCorrupt("The database file does not belong to this vault; "
+                                       "restore the vault's own database from a backup.")
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise FormatTooNew()
+                if version < SCHEMA_VERSION:
+                    _migrate(conn)
+                keys = conn.execute("SELECT ed25519_seed, secp256k1_private FROM identity WHERE id = 1").fetchone()
+                if keys is None:
+                    raise VaultCorrupt()
+            except BaseException:
+                conn.close()
+                raise
+        except sqlcipher.Error as exc:
+            raise db_error(exc) from None
+        self._conn = conn
+        self._keys = IdentityKeys(bytes(keys[0]), bytes(keys[1]))
+
+    def _record_unlock(self) -> None:
+        failed_path = self.folder / FAILED_UNLOCKS_NAME
+        try:
+            failed = failed_path.read_text(encoding="ascii", errors="replace").split()
+        except OSError:
+            failed = []
+        with self.transaction() as conn:
+            for at in failed[:1000]:
+                self.audit("unlock_failed", conn=conn, at=at)
+            self.audit("unlock", conn=conn)
+        if failed:
+            with contextlib.suppress(OSError):
+                failed_path.unlink()
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    @property
+    def conn(self) -> Any:
+        """The database connection, for reads inside ``with vault.read():`` and writes inside ``transaction()``."""
+        if self._conn is None:
+            from vault.errors import VaultLocked
+            raise VaultLocked()
+        return self._conn
+
+    @property
+    def vault_id(self) -> str:
+        return self.header.vault_id
+
+    @property
+    def identity(self) -> PublicIdentity:
+        assert self._keys is not None
+        return self._keys.public
+
+    @property
+    def identity_keys(self) -> IdentityKeys:
+        assert self._keys is not None
+        return self._keys
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def subkey(self, purpose: str) -> bytes:
+        return crypto.subkey(self._vault_key, purpose)
+
+    # --- transactions ---------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; any exception rolls everything back and the vault is as it was."""
+        with self._mutex:
+            conn = self.conn
+            try:
+                with _tx(conn):
+                    yield conn
+            except sqlcipher.Error as exc:
+                raise db_error(exc) from None
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Any]:
+        """Serialised reads with driver errors turned into typed vault errors."""
+        with self._mutex:
+            try:
+                yield self.conn
+            except sqlcipher.Error as exc:
+                raise db_error(exc) from None
+
+    def audit(self, event: str, *, conn: Any = None, **details: Any) -> int:
+        """Append an audit entry (details: ids, counts, hashes only, never PHI)."""
+        at = details.pop("at", None) or self._clock().isoformat()
+        if conn is not None:
+            return audit_log.append(conn, self.subkey("audit-mac"), at, event, details)
+        with self.transaction() as tx:
+            return audit_log.append(tx, self.subkey("audit-mac"), at, event, details)
+
+    def audit_entries(self, limit: int = 1000) -> list[audit_log.AuditEntry]:
+        with self.read() as conn:
+            return audit_log.entries(conn, limit)
+
+    def verify(self) -> VerifyReport:
+        """Check every database page (SQLCipher's per-page HMAC), SQLite's structure, and the audit chain."""
+        with self._mutex:
+            try:
+                problems = [str(r[0]) for r in self.conn.execute("PRAGMA cipher_integrity_check")]
+                structure = [str(r[0]) for r in self.conn.execute("PRAGMA integrity_check")]
+                if structure != ["ok"]:
+                    problems += structure
+                report = audit_log.verify(self.conn, self.subkey("audit-mac"))
+            except sqlcipher.Error:
+                return VerifyReport(False, ["the database could not be read"],
+                                    audit_log.AuditReport(0, False, None, "unreadable"))
+        return VerifyReport(not problems, problems, report)
+
+    # --- passphrase -----------------------------------------------------------------------------------------
+    def change_passphrase(self, new_passphrase: str) -> None:
+        """Rewrap the vault key under a new passphrase: only the header changes, atomically."""
+        check_passphrase(new_passphrase)
+        self._rewrap_passphrase(new_passphrase)
+        self.audit("passwd")
+
+    def _rewrap_passphrase(self, new_passphrase: str) -> None:
+        params = new_kdf_params(self.header.kdf.profile)
+        header = self.header.with_passphrase_kek(passphrase_kek(new_passphrase, params), self._vault_key, params)
+        write_header(self.folder, header)
+        self.header = header
+
+    # --- closing --------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._mutex:
+            if self._conn is not None:
+                with contextlib.suppress(sqlcipher.Error):
+                    self._conn.close()
+                self._conn = None
+            self._keys = None
+            self._vault_key = b""
+            self._lock.release()
+
+    lock = close
+
+    def __enter__(self) -> "Vault":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Vault(id={self.header.vault_id[:8]}…, open={self.is_open})"
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------
+
+def _connect(path: Path, db_key: bytes) -> Any:
+    conn = sqlcipher.connect(str(path), isolation_level=None, check_same_thread=False)
+    try:
+        # A raw key: SQLCipher's own PBKDF2 would only add seconds on top of Argon2id.
+        conn.execute(f"PRAGMA key = \"x'{db_key.hex()}'\"")
+        conn.execute("PRAGMA temp_store = MEMORY")  # temp tables and sorts never touch disk
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA busy_timeout = 5000")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@contextlib.contextmanager
+def _tx(conn: Any) -> Iterator[Any]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _migrate(conn: Any) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    for number, (_name, step) in enumerate(MIGRATIONS, start=1):
+        if number <= version:
+            continue
+        with _tx(conn):
+            step(conn)
+            conn.execute(f"PRAGMA user_version = {number}")
+
+
+def _note_failed_unlock(folder: Path, clock: Clock) -> None:
+    """Remember a failed unlock outside the database (which it cannot open); the next unlock audits it."""
+    try:
+        fd = os.open(folder / FAILED_UNLOCKS_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, (clock().isoformat() + "\n").encode("ascii"))
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # a read-only vault still refuses the passphrase; there is just nowhere to note it
+
+
+def _remove_abandoned_drafts(parent: Path) -> None:
+    """Drafts left by an interrupted create (their process is gone) hold nothing usable; tidy them away."""
+    for draft in parent.glob(".medvault-init-*"):
+        try:
+            pid = int(draft.name.split("-")[2])
+        except (IndexError, ValueError):
+            continue
+        if pid != os.getpid() and not _pid_alive(pid):
+            shutil.rmtree(draft, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
