@@ -392,13 +392,37 @@ def _tx(conn: Any) -> Iterator[Any]:
     conn.execute("COMMIT")
 
 
+class _InTransaction:
+    """The connection as a migration sees it: ``executescript`` and ``commit`` would end the migration's
+    transaction half-way, so scripts run statement by statement inside it and the commit waits for the end."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def executescript(self, script: str) -> None:
+        statement = ""
+        for line in script.splitlines(keepends=True):
+            statement += line
+            if sqlcipher.complete_statement(statement):
+                self._conn.execute(statement)
+                statement = ""
+        if statement.strip():
+            self._conn.execute(statement)
+
+    def commit(self) -> None:
+        """The migration's transaction commits as a whole once the step returns."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
 def _migrate(conn: Any) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     for number, (_name, step) in enumerate(MIGRATIONS, start=1):
         if number <= version:
             continue
         with _tx(conn):
-            step(conn)
+            step(_InTransaction(conn))
             conn.execute(f"PRAGMA user_version = {number}")
 
 

@@ -1,0 +1,163 @@
+"""The ``medvault`` command line: a stable contract over the same services the desktop app uses.
+
+Exit status: 0 success, 1 a user error (one plain sentence on stderr), 2 bad usage. Command groups live in
+``app/commands/``; each module has ``register(subparsers)`` and sets ``func(args, ctx) -> int`` on its parsers.
+Nothing here imports Qt, so the CLI starts fast and runs on machines without a display.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from vault.errors import VaultError
+from sync.errors import SyncError
+
+COMMAND_MODULES = ("vault_cmds", "records", "sharing", "chain", "gui")
+EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage: exit status 2."""
+
+
+def default_vault_dir() -> Path:
+    import platformdirs
+    return Path(platformdirs.user_data_dir("medvault", appauthor=False)) / "vault"
+
+
+class Context:
+    """What a command needs from outside: where the vault is, secrets, output. Injectable for tests."""
+
+    def __init__(self, args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextIO | None = None,
+                 stderr: TextIO | None = None, environ: dict[str, str] | None = None,
+                 prompt: Callable[[str], str] | None = None) -> None:
+        self.args = args
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.environ = os.environ if environ is None else environ
+        self._prompt = prompt
+
+    # --- where ----------------------------------------------------------------------------------------------
+    @property
+    def vault_dir(self) -> Path:
+        given = getattr(self.args, "vault", None) or self.environ.get("MEDVAULT_VAULT")
+        return Path(given).expanduser() if given else default_vault_dir()
+
+    # --- secrets --------------------------------------------------------------------------------------------
+    def _interactive(self) -> bool:
+        return self._prompt is not None or (self.stdin.isatty() and sys.stdin is self.stdin)
+
+    def _ask(self, label: str) -> str:
+        if self._prompt is not None:
+            return self._prompt(label)
+        import getpass
+        return getpass.getpass(label)
+
+    def passphrase(self) -> str:
+        path = getattr(self.args, "passphrase_file", None)
+        if path:
+            try:
+                return Path(path).read_text(encoding="utf-8").splitlines()[0]
+            except (OSError, IndexError, UnicodeDecodeError):
+                raise UsageError("could not read a passphrase from --passphrase-file") from None
+        if "MEDVAULT_PASSPHRASE" in self.environ:
+            return self.environ["MEDVAULT_PASSPHRASE"]
+        if self._interactive():
+            return self._ask("Vault passphrase: ")
+        raise UsageError("no passphrase: set MEDVAULT_PASSPHRASE, pass --passphrase-file, or run in a terminal")
+
+    def new_passphrase(self, variable: str = "MEDVAULT_NEW_PASSPHRASE") -> str:
+        if variable in self.environ:
+            return self.environ[variable]
+        if self._interactive():
+            first = self._ask("New passphrase: ")
+            if self._ask("Repeat the new passphrase: ") != first:
+                raise VaultError("The two passphrases differ; nothing was changed.")
+            return first
+        raise UsageError(f"no new passphrase: set {variable} or run in a terminal")
+
+    def recovery_key(self) -> str:
+        if "MEDVAULT_RECOVERY_KEY" in self.environ:
+            return self.environ["MEDVAULT_RECOVERY_KEY"]
+        if self._interactive():
+            return self._ask("Recovery key: ")
+        raise UsageError("no recovery key: set MEDVAULT_RECOVERY_KEY or run in a terminal")
+
+    def open_vault(self) -> Any:
+        from vault.store import Vault
+        return Vault.unlock(self.vault_dir, self.passphrase())
+
+    # --- output ---------------------------------------------------------------------------------------------
+    def out(self, text: str = "") -> None:
+        print(text, file=self.stdout)
+
+    def warn(self, text: str) -> None:
+        print(text, file=self.stderr)
+
+    def json(self, value: Any) -> None:
+        json.dump(value, self.stdout, indent=2, sort_keys=True, ensure_ascii=False)
+        self.stdout.write("\n")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 itself; keep its one-line form
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"medvault: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="medvault", description="Your medical records in an encrypted vault you control.")
+    parser.add_argument("--vault", metavar="DIR", help="the vault folder (default: in your user data folder)")
+    parser.add_argument("--passphrase-file", metavar="FILE", help="read the passphrase from the first line of FILE")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"app.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"app.commands.{name}":
+                continue  # a command group not present in this build
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None, **context: Any) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        if args.command is None and "gui" in parser._subparsers._group_actions[0].choices:  # type: ignore[union-attr]
+            args = parser.parse_args([*(argv or sys.argv[1:]), "gui"])
+        else:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+    ctx = Context(args, **context)
+    try:
+        return int(args.func(args, ctx) or 0)
+    except UsageError as exc:
+        ctx.warn(f"medvault: {exc}")
+        return EXIT_USAGE
+    except (VaultError, SyncError) as exc:
+        ctx.warn(f"medvault: {exc.user_message}")
+        return EXIT_USER
+    except KeyboardInterrupt:
+        ctx.warn("medvault: cancelled; nothing was changed.")
+        return 130
+    except Exception:
+        if os.environ.get("MEDVAULT_DEBUG"):
+            raise
+        # A bug, not the user's fault. The traceback could hold record content, so it is not printed by default.
+        ctx.warn("medvault: an unexpected error stopped this command; your vault was not changed. "
+                 "Run again with MEDVAULT_DEBUG=1 to see the details.")
+        return EXIT_USER
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Command groups of the ``medvault`` CLI; each module registers its subcommands on the shared parser."""

@@ -1,0 +1,97 @@
+"""``init``, ``passwd``, ``recover`` and ``audit``: the vault's own life cycle."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from vault.header import KDF_PROFILES
+
+RECOVERY_NOTICE = """\
+Your recovery key (shown only now; medvault cannot show it again):
+
+    {key}
+
+Write it down or print it and keep it somewhere safe, away from this computer. With it you can set a new
+passphrase if you forget yours (medvault recover). Anyone who has it and this vault folder can open your records."""
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("init", help="create a new vault; prints the recovery key once")
+    p.add_argument("--kdf-profile", choices=sorted(KDF_PROFILES), default="default",
+                   help="key-stretching cost; 'test-insecure' exists for automated tests only")
+    p.add_argument("--recovery-qr", metavar="FILE.png", help="also write the recovery key as a QR image")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("passwd", help="change the passphrase (the records are not re-encrypted)")
+    p.set_defaults(func=cmd_passwd)
+
+    p = sub.add_parser("recover", help="set a new passphrase with the recovery key")
+    p.set_defaults(func=cmd_recover)
+
+    p = sub.add_parser("audit", help="show the audit log; --verify checks it and every database page")
+    p.add_argument("--verify", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=200)
+    p.set_defaults(func=cmd_audit)
+
+
+def cmd_init(args: argparse.Namespace, ctx: Any) -> int:
+    from vault.store import Vault
+    if args.kdf_profile == "test-insecure":
+        ctx.warn("medvault: warning: the test-insecure profile makes the passphrase easy to guess; "
+                 "never use it for real records.")
+    passphrase = ctx.passphrase() if _has_given_passphrase(args, ctx) else ctx.new_passphrase("MEDVAULT_PASSPHRASE")
+    vault, recovery_key = Vault.create(ctx.vault_dir, passphrase, kdf_profile=args.kdf_profile)
+    with vault:
+        ctx.out(f"Created a vault in {vault.folder}")
+        ctx.out(f"Your identity: {vault.identity.did}")
+        ctx.out()
+        ctx.out(RECOVERY_NOTICE.format(key=recovery_key))
+        if args.recovery_qr:
+            from sync.qr import write_png
+            write_png(recovery_key, Path(args.recovery_qr))
+            ctx.out(f"\nThe recovery key's QR image is in {args.recovery_qr}; print it, then delete the file.")
+    return 0
+
+
+def _has_given_passphrase(args: argparse.Namespace, ctx: Any) -> bool:
+    return bool(getattr(args, "passphrase_file", None)) or "MEDVAULT_PASSPHRASE" in ctx.environ
+
+
+def cmd_passwd(args: argparse.Namespace, ctx: Any) -> int:
+    with ctx.open_vault() as vault:
+        vault.change_passphrase(ctx.new_passphrase())
+    ctx.out("Passphrase changed. Your recovery key still works.")
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace, ctx: Any) -> int:
+    from vault.store import Vault
+    key = ctx.recovery_key()
+    with Vault.recover(ctx.vault_dir, key, ctx.new_passphrase()):
+        pass
+    ctx.out("New passphrase set. Your records are as they were; keep using the same recovery key.")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace, ctx: Any) -> int:
+    with ctx.open_vault() as vault:
+        if args.verify:
+            report = vault.verify()
+            if args.json:
+                ctx.json({"intact": report.intact, "pages_ok": report.pages_ok,
+                          "page_problems": len(report.page_problems), "entries": report.audit.entries,
+                          "first_broken": report.audit.first_broken, "reason": report.audit.reason})
+            else:
+                ctx.out(report.sentence())
+            return 0 if report.intact else 1
+        entries = vault.audit_entries(args.limit)
+        if args.json:
+            ctx.json([{"seq": e.seq, "at": e.at, "event": e.event, "details": e.details} for e in entries])
+        else:
+            for e in reversed(entries):
+                detail = " ".join(f"{k}={v}" for k, v in sorted(e.details.items()))
+                ctx.out(f"{e.seq:>6}  {e.at}  {e.event:<14} {detail}".rstrip())
+    return 0
