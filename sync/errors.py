@@ -26,22 +26,20 @@ class ContentUnavailable(SyncError):
     default_message = "The shared file could not be found; it may have been revoked or removed."
 
 
-class CidMismatch(SyncError):
-    """Bytes do not hash to the CID that names them: tampered, swapped, or built with another profile."""
-
-    default_message = "The shared file does not match its fingerprint, so it was refused."
-
-
 class StorageNodeUnavailable(SyncError):
     """The IPFS node is down, refused the request, or did not answer within the timeout."""
 
     default_message = "The IPFS node could not be reached; check that it is running."
 
 
-class ContentTooLarge(SyncError):
-    """A file is larger than the limit set for it."""
+class ShareFileTooLarge(SyncError):
+    """A file to publish, or one read back from a store, is larger than the limit set for it."""
 
-    default_message = "The shared file is larger than allowed, so it was refused."
+    default_message = "The shared file is larger than medvault allows, so it was refused."
+
+
+# CidMismatch (bytes that do not hash to the CID naming them) is defined once, in the sharing section below,
+# and raised by this section's modules too.
 
 
 class InvalidCid(SyncError):

@@ -1,0 +1,155 @@
+"""A real IPFS node (Kubo or js-ipfs) as a :class:`sync.ipfs_backend.ContentStore`, over its HTTP RPC API.
+
+This is the only module that imports ``ipfshttpclient``, so the client library can be replaced here alone.
+
+``ipfshttpclient.connect()`` refuses any daemon from 0.8 on by a version check, which every maintained node
+fails; the :class:`ipfshttpclient.Client` constructor skips that check and is what is used. The calls made
+(``add``, ``pin/add``, ``pin/rm``, ``cat``, ``version``) are plain RPC endpoints whose shape has not changed
+since, and the tests against a real js-ipfs node exercise each of them.
+
+Every call carries a timeout: ``cat`` of a CID no peer has never returns on js-ipfs. Failures are turned into
+``sync.errors`` types: a node that is down or silent is :class:`StorageNodeUnavailable`; content that does not
+arrive in time, or that the node does not have, is :class:`ContentUnavailable`.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import ipfshttpclient
+import ipfshttpclient.exceptions as ipfs_errors
+
+from sync.cid import MAX_SHARE_BYTES, SHARE_PROFILE, ImportProfile, cid_matches, compute_cid
+from sync.errors import CidMismatch, ShareFileTooLarge, ContentUnavailable, StorageNodeUnavailable
+from sync.ipfs_backend import check_cid
+
+__all__ = ["IpfsNodeStore", "DEFAULT_API", "DEFAULT_TIMEOUT"]
+
+# ipfshttpclient 0.7 passes urllib3 a long-deprecated argument on every new connection pool; the warning is
+# about the library, not our use, and would otherwise surface in every command that talks to a node.
+warnings.filterwarnings("ignore", message="The 'strict' parameter is no longer needed", category=FutureWarning)
+
+DEFAULT_API = "/ip4/127.0.0.1/tcp/5001/http"
+DEFAULT_TIMEOUT = 30.0
+
+
+class IpfsNodeStore:
+    """Share files on an IPFS node reached at the multiaddr ``api`` (e.g. ``/ip4/127.0.0.1/tcp/5001/http``).
+
+    ``gateway_base`` is the HTTP gateway receivers will fetch from (``http://127.0.0.1:8080`` or a public
+    gateway). ``timeout`` (seconds) bounds every request, connection included.
+    """
+
+    def __init__(self, api: str = DEFAULT_API, gateway_base: str = "http://127.0.0.1:8080", *,
+                 timeout: float = DEFAULT_TIMEOUT, profile: ImportProfile = SHARE_PROFILE,
+                 max_bytes: int = MAX_SHARE_BYTES) -> None:
+        self.gateway_base = gateway_base
+        self.timeout = timeout
+        self.profile = profile
+        self.max_bytes = max_bytes
+        try:
+            # The constructor, unlike connect(), does not talk to the daemon or check its version.
+            self._client = ipfshttpclient.Client(api, timeout=timeout)
+        except ipfs_errors.AddressError as exc:
+            raise StorageNodeUnavailable("The IPFS node address in settings is not valid.") from exc
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "IpfsNodeStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _add_options(self) -> dict[str, object]:
+        # Stated explicitly, never left to the node's defaults, so the node's DAG is the one
+        # sync.cid computes; cid-base matters because js-ipfs prints CIDv1 in base58 otherwise.
+        return {
+            "cid-version": self.profile.cid_version,
+            "raw-leaves": "true" if self.profile.raw_leaves else "false",
+            "chunker": self.profile.chunker,
+            "cid-base": "base32" if self.profile.cid_version == 1 else "base58btc",
+            "pin": "true",
+            "hash": "sha2-256",
+        }
+
+    def version(self) -> str:
+        """The node's version string; also a cheap liveness check."""
+        try:
+            return str(self._client.version(timeout=self.timeout)["Version"])
+        except ipfs_errors.Error as exc:
+            raise _node_error(exc) from exc
+
+    def add(self, data: bytes) -> str:
+        if len(data) > self.max_bytes:
+            raise ShareFileTooLarge()
+        expected = compute_cid(data, self.profile)
+        try:
+            got = self._client.add_bytes(bytes(data), opts=self._add_options(), timeout=self.timeout)
+        except ipfs_errors.Error as exc:
+            raise _node_error(exc) from exc
+        if got != expected:
+            raise CidMismatch("The IPFS node stored the file under an unexpected fingerprint, so it was not shared.")
+        return got
+
+    def pin(self, cid: str) -> None:
+        try:
+            self._client.pin.add(check_cid(cid), timeout=self.timeout)
+        except ipfs_errors.TimeoutError as exc:
+            # Pinning a CID the node does not hold makes it go looking for it.
+            raise ContentUnavailable() from exc
+        except ipfs_errors.Error as exc:
+            raise _node_error(exc) from exc
+
+    def unpin(self, cid: str) -> None:
+        try:
+            self._client.pin.rm(check_cid(cid), timeout=self.timeout)
+        except ipfs_errors.ErrorResponse as exc:
+            if "not pinned" in str(exc).lower():
+                return  # revoking twice is not an error
+            raise _node_error(exc) from exc
+        except ipfs_errors.Error as exc:
+            raise _node_error(exc) from exc
+
+    def cat(self, cid: str, max_bytes: int = MAX_SHARE_BYTES) -> bytes:
+        check_cid(cid)
+        received = bytearray()
+        try:
+            # Streamed and counted here as well: the length option is the node's promise, not ours.
+            chunks = self._client.cat(cid, length=max_bytes + 1, stream=True, timeout=self.timeout)
+            try:
+                deadline = time.monotonic() + self.timeout
+                for chunk in chunks:
+                    received += chunk
+                    if len(received) > max_bytes:
+                        raise ShareFileTooLarge()
+                    # The socket timeout is per read; a node trickling bytes must not hold us forever.
+                    if time.monotonic() > deadline:
+                        raise ContentUnavailable("The shared file did not arrive in time.")
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+        except ipfs_errors.TimeoutError as exc:
+            raise ContentUnavailable("The shared file did not arrive in time.") from exc
+        except ipfs_errors.Error as exc:
+            raise _node_error(exc) from exc
+        data = bytes(received)
+        if not cid_matches(data, cid):
+            raise CidMismatch()
+        return data
+
+    def gateway_url(self, cid: str) -> str:
+        return f"{self.gateway_base.rstrip('/')}/ipfs/{check_cid(cid)}"
+
+
+def _node_error(exc: Exception) -> Exception:
+    if isinstance(exc, ipfs_errors.TimeoutError):
+        return StorageNodeUnavailable("The IPFS node did not answer in time.")
+    if isinstance(exc, ipfs_errors.ConnectionError):
+        return StorageNodeUnavailable()
+    if isinstance(exc, ipfs_errors.ErrorResponse):
+        return StorageNodeUnavailable("The IPFS node refused the request.")
+    return StorageNodeUnavailable("The IPFS node gave an answer that could not be understood.")
