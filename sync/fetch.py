@@ -1,0 +1,247 @@
+"""The bounded HTTP client the receiver uses to fetch shares.
+
+Everything a share link points at is chosen by whoever made the link, so every fetch is treated as hostile:
+
+- https only; plain http only to loopback or private-LAN addresses, and only when the caller allows it (the
+  built-in gateway serves a clinic on the same Wi-Fi). The host is resolved once, checked, and the connection made
+  to that checked address, so a name cannot resolve to a LAN address for the check and elsewhere for the fetch.
+- one deadline for the whole exchange, not just per socket read, so a server dribbling a byte every few seconds is
+  cut off too;
+- a byte limit enforced while streaming: a 2 GB answer is stopped after ``max_bytes`` + 1 bytes, never read whole;
+- redirects only to the same scheme, host and port, at most a few.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+
+from sync.errors import FetchFailed, FetchRefused, FetchTimeout, FetchTooLarge, LinkInactive
+
+DEFAULT_TIMEOUT = 15.0
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+MAX_REDIRECTS = 3
+_CHUNK = 64 * 1024
+_REDIRECTS = {301, 302, 303, 307, 308}
+USER_AGENT = "medvault-receiver/1"
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    allow_local_http: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_redirects: int = MAX_REDIRECTS
+
+
+@dataclass(frozen=True)
+class Response:
+    url: str
+    status: int
+    content_type: str
+    body: bytes
+    headers: dict = field(default_factory=dict)
+
+    def json(self) -> object:
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise FetchFailed("The server's answer was not valid JSON.") from exc
+
+
+def add_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    extra = urlencode(params)
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def _is_local(addr: str) -> bool:
+    ip = ipaddress.ip_address(addr.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    # is_private covers RFC 1918, ULA fc00::/7, link-local and loopback; shared CGNAT space is not a LAN.
+    return ip.is_loopback or ip.is_private or ip.is_link_local
+
+
+def _resolve(host: str, port: int, deadline: float) -> list[str]:
+    try:
+        ipaddress.ip_address(host)
+        return [host]
+    except ValueError:
+        pass
+    socket_timeout = max(0.1, deadline - time.monotonic())
+    old = socket.getdefaulttimeout()
+    try:
+        socket.setdefaulttimeout(socket_timeout)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise FetchFailed("The server holding the share could not be found; check the network.") from exc
+    finally:
+        socket.setdefaulttimeout(old)
+    return sorted({info[4][0] for info in infos})
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Plain HTTP to an address we already checked, with the original Host header."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+def _check_target(url: str, policy: FetchPolicy, deadline: float) -> tuple[str, str, int, str | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if not host:
+        raise FetchRefused("The share's address has no server name.")
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError as exc:
+        raise FetchRefused("The share's address has an invalid port.") from exc
+    if parts.username or parts.password:
+        raise FetchRefused("The share's address contains a user name or password, which medvault refuses.")
+    if scheme == "https":
+        return scheme, host, port, None
+    if scheme != "http":
+        raise FetchRefused("medvault only fetches shares over https.")
+    if not policy.allow_local_http:
+        raise FetchRefused("This share uses plain http; medvault only allows that on the local network when "
+                           "you turn it on.")
+    addresses = _resolve(host, port, deadline)
+    if not addresses or not all(_is_local(a) for a in addresses):
+        raise FetchRefused("This share uses plain http to a server outside your local network, which medvault "
+                           "refuses.")
+    return scheme, host, port, addresses[0]
+
+
+def _read_bounded(sock: socket.socket | None, resp: http.client.HTTPResponse, max_bytes: int,
+                  deadline: float) -> bytes:
+    length = resp.getheader("Content-Length")
+    if length is not None and length.strip().isdigit() and int(length) > max_bytes:
+        raise FetchTooLarge()
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FetchTimeout()
+        if sock is not None:
+            # Each read may block only until the overall deadline, not a fresh full timeout.
+            sock.settimeout(remaining)
+        chunk = resp.read1(_CHUNK) if hasattr(resp, "read1") else resp.read(_CHUNK)
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > max_bytes:
+            raise FetchTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _once(method: str, url: str, body: bytes | None, headers: dict, policy: FetchPolicy,
+          deadline: float) -> Response | tuple[int, str]:
+    scheme, host, port, pinned = _check_target(url, policy, deadline)
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise FetchTimeout()
+    parts = urlsplit(url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    if scheme == "https":
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            host, port, timeout=remaining, context=ssl.create_default_context())
+    else:
+        assert pinned is not None
+        conn = _PinnedHTTPConnection(host, port, pinned, remaining)
+    try:
+        all_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **headers}
+        conn.request(method, target, body=body, headers=all_headers)
+        sock = conn.sock  # kept: getresponse() drops it from conn when the server closes after answering
+        resp = conn.getresponse()
+        if resp.status in _REDIRECTS:
+            return resp.status, resp.getheader("Location") or ""
+        data = _read_bounded(sock, resp, policy.max_bytes, deadline)
+        ctype = (resp.getheader("Content-Type") or "").split(";", 1)[0].strip().lower()
+        return Response(url=url, status=resp.status, content_type=ctype, body=data,
+                        headers={k.lower(): v for k, v in resp.getheaders()})
+    except (socket.timeout, TimeoutError) as exc:
+        raise FetchTimeout() from exc
+    except ssl.SSLError as exc:
+        raise FetchRefused("The server's secure connection could not be verified, so nothing was fetched.") from exc
+    except (ConnectionError, http.client.HTTPException, OSError) as exc:
+        raise FetchFailed("The connection to the server holding the share failed.") from exc
+    finally:
+        conn.close()
+
+
+def _same_origin(a: str, b: str) -> bool:
+    pa, pb = urlsplit(a), urlsplit(b)
+    try:
+        return (pa.scheme.lower(), (pa.hostname or "").lower(), pa.port) == \
+            (pb.scheme.lower(), (pb.hostname or "").lower(), pb.port)
+    except ValueError:
+        return False
+
+
+def request(method: str, url: str, *, policy: FetchPolicy, body: bytes | None = None,
+            headers: dict | None = None) -> Response:
+    """One bounded request; returns any final status (callers decide what a 401 or 404 means)."""
+    deadline = time.monotonic() + policy.timeout
+    current = url
+    for _ in range(policy.max_redirects + 1):
+        result = _once(method, current, body, headers or {}, policy, deadline)
+        if isinstance(result, Response):
+            return result
+        status, location = result
+        if not location:
+            raise FetchFailed("The server redirected the download without saying where.")
+        target = urljoin(current, location)
+        if not _same_origin(current, target):
+            raise FetchRefused("The server tried to redirect the download to another server, which medvault "
+                               "refuses.")
+        if method != "GET" and status not in (307, 308):
+            raise FetchRefused("The server redirected a share request in a way medvault does not follow.")
+        current = target
+    raise FetchRefused("The server redirected the download too many times.")
+
+
+def get(url: str, *, policy: FetchPolicy, accept: str | None = None) -> Response:
+    return request("GET", url, policy=policy, headers={"Accept": accept} if accept else None)
+
+
+def post_json(url: str, payload: dict, *, policy: FetchPolicy) -> Response:
+    return request("POST", url, policy=policy, body=json.dumps(payload).encode("utf-8"),
+                   headers={"Content-Type": "application/json", "Accept": "application/json"})
+
+
+def looks_like_html(resp: Response) -> bool:
+    head = resp.body[:512].lstrip().lower()
+    return resp.content_type in ("text/html", "application/xhtml+xml") or head.startswith((b"<!doctype", b"<html"))
+
+
+def get_jwe(url: str, *, policy: FetchPolicy) -> bytes:
+    """Fetch an encrypted SHL file; anything but a 200 with JWE-looking content is a typed error."""
+    resp = get(url, policy=policy, accept="application/jose")
+    return expect_jwe(resp)
+
+
+def expect_jwe(resp: Response) -> bytes:
+    if resp.status == 404 or resp.status == 410:
+        raise LinkInactive()
+    if resp.status != 200:
+        raise FetchFailed(f"The server holding the share answered with an error (HTTP {resp.status}).")
+    if looks_like_html(resp):
+        raise FetchRefused("The server answered with a web page instead of the encrypted share file.")
+    return resp.body

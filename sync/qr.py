@@ -1,0 +1,80 @@
+"""QR codes for share links: drawing (``qrcode``) and reading (``zxing-cpp``).
+
+The only module importing either library. Links are encoded in byte mode at error-correction level M, as the SHL
+specification asks, with the standard four-module quiet zone and modules large enough for a phone or webcam to
+lock on at arm's length.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import qrcode
+import qrcode.constants
+import zxingcpp
+from PIL import Image, UnidentifiedImageError
+
+from sync.errors import QrNotFound, QrUnreadable
+
+BOX_SIZE = 8  # pixels per module: a ~300-character link gives a ~600 px image, crisp on screen and paper
+BORDER = 4  # modules of quiet zone, the minimum ISO/IEC 18004 requires
+# Decompression-bomb guard for images we are handed: a camera frame or screenshot is far below this.
+MAX_IMAGE_PIXELS = 40_000_000
+
+
+def make_image(text: str) -> Image.Image:
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=BOX_SIZE, border=BORDER)
+    # One byte-mode segment: qrcode's optimiser would otherwise split the link into alphanumeric/byte runs.
+    qr.add_data(qrcode.util.QRData(text.encode("utf-8"), mode=qrcode.util.MODE_8BIT_BYTE))
+    qr.make(fit=True)
+    return qr.make_image(fill_color="black", back_color="white").get_image().convert("L")
+
+
+def png_bytes(text: str) -> bytes:
+    buf = io.BytesIO()
+    make_image(text).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_png(text: str, path: str | Path) -> Path:
+    """Write ``text`` as a QR PNG; returns the path written."""
+    path = Path(path)
+    path.write_bytes(png_bytes(text))
+    return path
+
+
+def decode_image(image: Image.Image) -> str:
+    """Text of the first QR code in an in-memory image (for camera frames)."""
+    if image.width * image.height > MAX_IMAGE_PIXELS:
+        raise QrUnreadable("This image is too large to scan for a QR code.")
+    if image.mode not in ("L", "RGB", "RGBA"):
+        image = image.convert("RGB")
+    try:
+        found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+    except (ValueError, RuntimeError) as exc:
+        raise QrUnreadable() from exc
+    texts = [b.text for b in found if b.valid and b.text]
+    if not texts:
+        raise QrNotFound()
+    return texts[0]
+
+
+def decode_bytes(data: bytes) -> str:
+    """Text of the first QR code in PNG/JPEG (or any format Pillow reads) bytes."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.width * im.height > MAX_IMAGE_PIXELS:
+                raise QrUnreadable("This image is too large to scan for a QR code.")
+            im.load()
+            return decode_image(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise QrUnreadable() from exc
+
+
+def decode_file(path: str | Path) -> str:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise QrUnreadable("The image file could not be read.") from exc
+    return decode_bytes(data)

@@ -1,0 +1,399 @@
+"""Open any share: a ``shlink:/`` link (bare or behind a viewer), a ``medvault:/`` share or return link, or a QR image.
+
+The receiver fetches, verifies and decrypts, and returns what it verified alongside the records. It writes nothing
+anywhere: saving into a vault is the caller's decision, after the user has seen the result.
+
+Order of checks (cheapest and most decisive first, and nothing fetched before the link itself is trusted):
+link syntax and version -> medvault signature -> expiry -> sealed key (directed shares) -> consent on chain (when a
+checker is given) -> fetch (bounded) -> CID of the fetched bytes (when the URL names one) -> decryption -> content.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Union
+from urllib.parse import urlsplit
+
+from sync import fetch, jwe, links, qr
+from sync.errors import (
+    CidMismatch, ContentInvalid, ContentTooLarge, FetchFailed, FetchRefused, LinkExpired, LinkInactive,
+    LinkInvalid, LinkUnsupported, PasscodeLocked, PasscodeRequired, PasscodeWrong, ShareNotForYou, ShareRevoked,
+)
+from vault import crypto
+
+CONSENT_PURPOSE = b"medvault/consent/v1"
+MAX_MANIFEST_FILES = 64
+MAX_JSON_DEPTH = 64
+MAX_PASSCODE_PROMPTS = 10
+
+PasscodeProvider = Callable[[Union[int, None]], Union[str, None]]
+"""Asked for a passcode; gets the server's ``remainingAttempts`` (None before the first try); None means cancel."""
+
+ConsentChecker = Callable[[bytes], bool]
+"""Given ``consent_id`` (32 bytes), True when the consent is active on chain, False when revoked or unknown.
+It may raise a ``SyncError`` (chain unreachable); that propagates unchanged."""
+
+CidMatcher = Callable[[bytes, str], bool]
+"""``cid_matches(data, cid_text)``: whether ``data`` has that CID (``sync.cid.cid_matches``)."""
+
+PASSED, NOT_CHECKED, NOT_APPLICABLE = "passed", "not_checked", "not_applicable"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ReceivedFile:
+    content_type: str
+    source: str  # "direct", "embedded" or "location"
+    url: str | None
+    cid: str | None  # the CID that was recomputed and matched, if any
+    bundles: list[dict]
+
+
+@dataclass(frozen=True)
+class OpenResult:
+    kind: str  # "shlink", "medvault-share" or "medvault-return"
+    label: str | None
+    exp: int | None
+    url: str
+    sender: str | None  # did:key of a medvault link's signer
+    consent_id: str  # hex; lets the caller look the consent up later
+    files: list[ReceivedFile]
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def bundles(self) -> list[dict]:
+        return [b for f in self.files for b in f.bundles]
+
+    @property
+    def chain_checked(self) -> bool:
+        return self.check("consent").status == PASSED
+
+    def check(self, name: str) -> Check:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["bundles"] = self.bundles
+        for f in out["files"]:
+            f.pop("bundles")
+        return out
+
+
+def _verify_cid(url: str, data: bytes, cid_matches: CidMatcher | None) -> tuple[Check, str | None]:
+    named = cid_named_by(url)
+    if named is None:
+        return Check("cid", NOT_APPLICABLE, "The address does not name a content identifier."), None
+    matcher = cid_matches or _default_cid_matches()
+    if matcher is None:
+        return Check("cid", NOT_CHECKED, "No content-identifier implementation is available."), None
+    if not matcher(data, named):
+        raise CidMismatch()
+    return Check("cid", PASSED, f"The fetched file's CID matches the address ({named})."), named
+
+
+def cid_named_by(url: str) -> str | None:
+    """The CID in a gateway path ``.../ipfs/<cid>``, or None."""
+    path = urlsplit(url).path
+    m = re.search(r"/ipfs/([A-Za-z0-9]+)(?:/|$)", path)
+    return m.group(1) if m else None
+
+
+def _default_cid_matches() -> CidMatcher | None:
+    try:
+        from sync.cid import cid_matches  # the content-addressing module's public check
+    except ImportError:
+        return None
+    return cid_matches
+
+
+def _loads_bounded(data: bytes) -> object:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContentInvalid("The shared file decrypted but is not UTF-8 text.") from exc
+    # Cheap nesting bound before json.loads; the recursion limit alone would surface as a crash-like error.
+    depth = max_depth = 0
+    for ch in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
+        tok = ch.group(0)
+        if tok in "[{":
+            depth += 1
+            max_depth = max(max_depth, depth)
+            if max_depth > MAX_JSON_DEPTH:
+                raise ContentInvalid("The shared file is nested too deeply to be health records.")
+        elif tok in "]}":
+            depth -= 1
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ContentInvalid("The shared file decrypted but is not valid JSON.") from exc
+
+
+def _b64u(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _shc_bundles(obj: object, max_plaintext: int) -> list[dict]:
+    """FHIR Bundles inside a ``.smart-health-card`` file. The issuer's signature is not verified here."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("verifiableCredential"), list):
+        raise ContentInvalid("The shared health card is not in the SMART Health Card format.")
+    out = []
+    for token in obj["verifiableCredential"]:
+        try:
+            head, payload, _sig = token.split(".")
+            header = json.loads(_b64u(head))
+            raw = _b64u(payload)
+            if header.get("zip") == "DEF":
+                d = zlib.decompressobj(-zlib.MAX_WBITS)
+                raw = d.decompress(raw, max_plaintext + 1)
+                if len(raw) > max_plaintext or d.unconsumed_tail:
+                    raise ContentTooLarge()
+            bundle = _loads_bounded(raw)["vc"]["credentialSubject"]["fhirBundle"]
+        except ContentTooLarge:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError, zlib.error) as exc:
+            raise ContentInvalid("A health card in this share is damaged.") from exc
+        out.append(_as_bundle(bundle))
+    return out
+
+
+def _as_bundle(resource: object) -> dict:
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        raise ContentInvalid("The shared file does not contain a FHIR resource.")
+    if resource["resourceType"] == "Bundle":
+        if not isinstance(resource.get("entry", []), list):
+            raise ContentInvalid("The shared FHIR Bundle is damaged: its entries are not a list.")
+        return resource
+    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": resource}]}
+
+
+def _decode_content(token: bytes | str, key: bytes, content_type: str | None, max_plaintext: int
+                    ) -> tuple[str, list[dict], list[Check]]:
+    dec = jwe.decrypt(token, key, max_plaintext=max_plaintext)
+    ctype = content_type or dec.cty
+    if content_type and dec.cty and content_type != dec.cty:
+        raise ContentInvalid("The shared file's declared type does not match its content.")
+    if ctype == jwe.CTY_API_ACCESS:
+        raise LinkUnsupported("This share grants live access to a health record system, which medvault does not "
+                              "support yet.")
+    obj = _loads_bounded(dec.plaintext)
+    if ctype is None:
+        # The SHL spec's own example omits ``cty``; the content itself says what it is.
+        ctype = jwe.CTY_SHC if isinstance(obj, dict) and "verifiableCredential" in obj else jwe.CTY_FHIR
+    if ctype == jwe.CTY_SHC:
+        return ctype, _shc_bundles(obj, max_plaintext), [
+            Check("health_card_signature", NOT_CHECKED, "The health card issuer's signature was not verified.")]
+    if ctype == jwe.CTY_FHIR:
+        return ctype, [_as_bundle(obj)], []
+    raise LinkUnsupported("This share contains a kind of file medvault does not open.")
+
+
+def _now(now: int | float | Callable[[], float] | None) -> int:
+    if now is None:
+        return int(time.time())
+    if callable(now):
+        return int(now())
+    return int(now)
+
+
+def _source_text(source: object) -> str:
+    if isinstance(source, Path):
+        return qr.decode_file(source)
+    if isinstance(source, bytes):
+        return qr.decode_bytes(source)
+    if isinstance(source, str):
+        text = source.strip()
+        if text.startswith(("shlink:/", "medvault:/")) or "#shlink:/" in text:
+            return text
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:/", text) or len(text) > 4096:
+            raise LinkUnsupported("This is not a SMART Health Link or a medvault link.")
+        if Path(text).is_file():
+            return qr.decode_file(text)
+        raise LinkUnsupported("This is neither a share link nor an image file that exists.")
+    if hasattr(source, "width") and hasattr(source, "height"):  # an in-memory image (camera frame)
+        return qr.decode_image(source)  # type: ignore[arg-type]
+    raise LinkUnsupported("This is not a SMART Health Link, a medvault link or a QR image.")
+
+
+def open_link(source: str | Path | bytes | object, *, recipient: str,
+              passcode_provider: PasscodeProvider | None = None,
+              x25519_private: bytes | None = None, my_did: str | None = None,
+              allow_local_http: bool = False, now: int | float | Callable[[], float] | None = None,
+              consent_checker: ConsentChecker | None = None, policy: fetch.FetchPolicy | None = None,
+              embedded_length_max: int | None = None, max_plaintext: int = jwe.DEFAULT_MAX_PLAINTEXT,
+              cid_matches: CidMatcher | None = None) -> OpenResult:
+    """Open a share link or QR image and return the verified records. Raises a typed ``SyncError`` on any failure.
+
+    ``recipient`` is the name the SHL protocol sends to the server (who is opening). ``x25519_private`` (and
+    optionally ``my_did``) open directed ``medvault:/`` shares. ``now`` (epoch seconds, or a clock) decides expiry.
+    """
+    if not isinstance(recipient, str) or not recipient.strip():
+        raise ValueError("recipient must be a non-empty name")
+    if policy is None:
+        policy = fetch.FetchPolicy(allow_local_http=allow_local_http)
+    text = _source_text(source)
+    parsed = links.parse_link(text)
+    checks: list[Check] = []
+
+    if isinstance(parsed, links.MedvaultLink):
+        checks.append(Check("signature", PASSED, f"Signed by {parsed.sender}."))
+        if parsed.type == "card":
+            raise LinkUnsupported("This is an identity card, not a share; add it to your contacts instead.")
+        share = parsed.body
+        assert isinstance(share, links.SealedShare)
+        _check_expiry(share.exp, now, checks)
+        if x25519_private is None:
+            raise ShareNotForYou("This share was sent to one person; open it with your medvault identity.")
+        key = links.unseal_share_key(share, x25519_private, my_did=my_did)
+        checks.append(Check("recipient", PASSED, "The share key was sealed to your identity."))
+        payload = links.ShlPayload(url=share.url, key=key, flag="U", exp=share.exp, label=share.label)
+        kind, sender = f"medvault-{parsed.type}", parsed.sender
+    else:
+        payload = parsed
+        checks.append(Check("signature", NOT_APPLICABLE, "SMART Health Links are not signed."))
+        _check_expiry(payload.exp, now, checks)
+        kind, sender = "shlink", None
+
+    consent_id = crypto.mac(payload.key, CONSENT_PURPOSE)
+    if consent_checker is None:
+        checks.append(Check("consent", NOT_CHECKED, "The consent chain could not be checked."))
+    else:
+        if not consent_checker(consent_id):
+            raise ShareRevoked()
+        checks.append(Check("consent", PASSED, "The consent is active on the chain."))
+
+    if payload.direct_file:
+        files = [_open_direct(payload, recipient, policy, max_plaintext, cid_matches, checks)]
+    else:
+        files = _open_manifest(payload, recipient, passcode_provider, policy, embedded_length_max, max_plaintext,
+                               cid_matches, checks)
+    checks.append(Check("decryption", PASSED, f"{len(files)} file(s) decrypted and authenticated with the link key."))
+    return OpenResult(kind=kind, label=payload.label, exp=payload.exp, url=payload.url, sender=sender,
+                      consent_id=consent_id.hex(), files=files, checks=_merge_cid_checks(checks))
+
+
+def _merge_cid_checks(checks: list[Check]) -> list[Check]:
+    """One ``cid`` entry: failed ones never get here, so report passed if any passed, else the first reason."""
+    cid = [c for c in checks if c.name == "cid"]
+    others = [c for c in checks if c.name != "cid"]
+    if not cid:
+        return others + [Check("cid", NOT_APPLICABLE, "No file was fetched by content identifier.")]
+    passed = [c for c in cid if c.status == PASSED]
+    return others + [passed[0] if len(passed) == len(cid) else next(c for c in cid if c.status != PASSED)]
+
+
+def _check_expiry(exp: int | None, now, checks: list[Check]) -> None:
+    if exp is None:
+        checks.append(Check("expiry", NOT_APPLICABLE, "The link has no expiry time."))
+        return
+    if _now(now) >= exp:
+        raise LinkExpired()
+    checks.append(Check("expiry", PASSED, f"The link is valid until {exp} (epoch seconds)."))
+
+
+def _open_direct(payload: links.ShlPayload, recipient: str, policy: fetch.FetchPolicy, max_plaintext: int,
+                 cid_matches: CidMatcher | None, checks: list[Check]) -> ReceivedFile:
+    url = fetch.add_query(payload.url, recipient=recipient)
+    data = fetch.get_jwe(url, policy=policy)
+    cid_check, cid = _verify_cid(payload.url, data, cid_matches)
+    checks.append(cid_check)
+    ctype, bundles, extra = _decode_content(data, payload.key, None, max_plaintext)
+    checks.extend(c for c in extra if c not in checks)
+    return ReceivedFile(content_type=ctype, source="direct", url=payload.url, cid=cid, bundles=bundles)
+
+
+def _post_manifest(payload: links.ShlPayload, recipient: str, passcode_provider: PasscodeProvider | None,
+                   policy: fetch.FetchPolicy, embedded_length_max: int | None) -> dict:
+    passcode: str | None = None
+    if payload.needs_passcode:
+        if passcode_provider is None:
+            raise PasscodeRequired()
+        passcode = passcode_provider(None)
+        if not passcode:
+            raise PasscodeRequired()
+    prompts = 1
+    while True:
+        body: dict = {"recipient": recipient}
+        if passcode is not None:
+            body["passcode"] = passcode
+        if embedded_length_max is not None:
+            body["embeddedLengthMax"] = int(embedded_length_max)
+        resp = fetch.post_json(payload.url, body, policy=policy)
+        if resp.status == 401:
+            info = resp.json() if resp.body else {}
+            remaining = info.get("remainingAttempts") if isinstance(info, dict) else None
+            if isinstance(remaining, bool) or not isinstance(remaining, int):
+                remaining = None
+            if remaining is not None and remaining <= 0:
+                raise PasscodeLocked()
+            if passcode_provider is None:
+                raise PasscodeRequired()
+            if prompts >= MAX_PASSCODE_PROMPTS:
+                raise PasscodeWrong(remaining_attempts=remaining)
+            passcode = passcode_provider(remaining)
+            prompts += 1
+            if not passcode:
+                raise PasscodeWrong(remaining_attempts=remaining)
+            continue
+        if resp.status in (404, 410):
+            raise LinkInactive()
+        if resp.status == 429:
+            raise FetchFailed("The server is limiting requests for this share; try again in a minute.")
+        if resp.status != 200:
+            raise FetchFailed(f"The server holding the share answered with an error (HTTP {resp.status}).")
+        if fetch.looks_like_html(resp):
+            raise FetchRefused("The server answered with a web page instead of the share's file list.")
+        manifest = resp.json()
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
+            raise ContentInvalid("The server's list of shared files is damaged.")
+        return manifest
+
+
+def _open_manifest(payload: links.ShlPayload, recipient: str, passcode_provider: PasscodeProvider | None,
+                   policy: fetch.FetchPolicy, embedded_length_max: int | None, max_plaintext: int,
+                   cid_matches: CidMatcher | None, checks: list[Check]) -> list[ReceivedFile]:
+    manifest = _post_manifest(payload, recipient, passcode_provider, policy, embedded_length_max)
+    entries = manifest["files"]
+    if len(entries) > MAX_MANIFEST_FILES:
+        raise ContentInvalid("The server lists more shared files than medvault accepts.")
+    if payload.needs_passcode:
+        checks.append(Check("passcode", PASSED, "The server accepted the passcode."))
+    out: list[ReceivedFile] = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("contentType"), str):
+            raise ContentInvalid("The server's list of shared files is damaged.")
+        ctype = entry["contentType"]
+        if ctype == jwe.CTY_API_ACCESS:
+            checks.append(Check("skipped", NOT_CHECKED, "A live-access grant in this share was skipped."))
+            continue
+        if isinstance(entry.get("embedded"), str):
+            data: bytes | str = entry["embedded"]
+            source, url, cid = "embedded", None, None
+        elif isinstance(entry.get("location"), str):
+            url = entry["location"]
+            data = fetch.get_jwe(url, policy=policy)
+            cid_check, cid = _verify_cid(url, data, cid_matches)  # type: ignore[arg-type]
+            checks.append(cid_check)
+            source = "location"
+        else:
+            raise ContentInvalid("The server's list of shared files names a file with no content or location.")
+        ctype, bundles, extra = _decode_content(data, payload.key, ctype, max_plaintext)
+        checks.extend(c for c in extra if c not in checks)
+        out.append(ReceivedFile(content_type=ctype, source=source, url=url, cid=cid, bundles=bundles))
+    if not out:
+        raise ContentInvalid("This share contains no records medvault can open.")
+    return out
