@@ -70,6 +70,15 @@ class LoopbackServer:
 
     # --- ready-made behaviours -------------------------------------------------------------------------------
 
+    @staticmethod
+    def json_response(req: BaseHTTPRequestHandler, status: int, obj: object) -> None:
+        data = json.dumps(obj).encode()
+        req.send_response(status)
+        req.send_header("Content-Type", "application/json")
+        req.send_header("Content-Length", str(len(data)))
+        req.end_headers()
+        req.wfile.write(data)
+
     def serve_bytes(self, path: str, body: bytes, content_type: str = "application/jose") -> str:
         def h(req, _seen):
             req.send_response(200)
@@ -173,12 +182,3 @@ def silent_server():
     host, port = sock.getsockname()
     yield f"http://{host}:{port}"
     sock.close()
-
-
-def json_response(req: BaseHTTPRequestHandler, status: int, obj: object) -> None:
-    data = json.dumps(obj).encode()
-    req.send_response(status)
-    req.send_header("Content-Type", "application/json")
-    req.send_header("Content-Length", str(len(data)))
-    req.end_headers()
-    req.wfile.write(data)
