@@ -1,0 +1,81 @@
+"""Typed errors of record import, query and export.
+
+Each carries one plain sentence (``user_message``) naming what was wrong. They never hold PHI: no patient names,
+no record content, no file names (file names often contain the patient's name). Positions (entry 12, line 40),
+resource type names and FHIR element paths are fine: they describe the shape, not the person.
+"""
+
+from __future__ import annotations
+
+from vault.errors import VaultError
+
+
+class RecordsError(VaultError):
+    default_message = "The records could not be processed; the vault is unchanged."
+
+
+class ImportRejected(RecordsError):
+    """A file was refused as a whole; nothing from it was stored."""
+
+    default_message = "The file was not imported; the vault is unchanged."
+
+    def __init__(self, reason: str | None = None) -> None:
+        self.reason = reason or self.default_message
+        super().__init__(self.reason)
+
+
+class FileTooLarge(ImportRejected):
+    default_message = "The file is larger than medvault imports; nothing was imported."
+
+
+class NotFhir(ImportRejected):
+    default_message = "The file is not FHIR JSON, NDJSON, a SMART Health Card, a PDF or an image; nothing was imported."
+
+
+class MalformedJson(NotFhir):
+    default_message = "The file is not valid JSON; nothing was imported."
+
+
+class NestingTooDeep(NotFhir):
+    default_message = "The file's JSON is nested too deeply to be a medical record; nothing was imported."
+
+
+class UnknownResourceType(ImportRejected):
+    default_message = "The file holds a resource type that FHIR R4 does not define; nothing was imported."
+
+
+class ResourceInvalid(ImportRejected):
+    default_message = "A resource in the file does not have the shape FHIR R4 requires; nothing was imported."
+
+
+class DanglingReference(ImportRejected):
+    default_message = ("The file refers to records that are neither in it nor in the vault; import the files they "
+                       "are in together with it. Nothing was imported.")
+
+
+class SignatureInvalid(ImportRejected):
+    default_message = "The health card's signature does not verify, so it may have been altered; nothing was imported."
+
+
+class CardInvalid(ImportRejected):
+    default_message = "The SMART Health Card is malformed; nothing was imported."
+
+
+class DocumentInvalid(ImportRejected):
+    default_message = "The document is not the kind of file its name says; nothing was imported."
+
+
+class UnsupportedInput(ImportRejected):
+    default_message = "medvault cannot import this kind of input here; nothing was imported."
+
+
+class ImportCancelled(RecordsError):
+    default_message = "The import was cancelled; nothing from that file was stored."
+
+
+class IssuerInvalid(RecordsError):
+    default_message = "That file is not a usable issuer key set (JWKS with ES256 signing keys); no issuer was added."
+
+
+class ExportFailed(RecordsError):
+    default_message = "The export could not be written; no file was created."

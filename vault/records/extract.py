@@ -1,0 +1,179 @@
+"""Index fields pulled out of a resource: the date that places it on a timeline, its code, category, status,
+a numeric value for charts, and the words full-text search matches. Stored beside the JSON so queries never
+parse every record."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+# The element that says "when" for each type, best first. Types not listed fall back to common names.
+_DATE_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "Observation": (("effectiveDateTime",), ("effectivePeriod", "start"), ("effectiveInstant",), ("issued",)),
+    "DiagnosticReport": (("effectiveDateTime",), ("effectivePeriod", "start"), ("issued",)),
+    "Condition": (("onsetDateTime",), ("onsetPeriod", "start"), ("recordedDate",)),
+    "AllergyIntolerance": (("onsetDateTime",), ("recordedDate",)),
+    "Encounter": (("period", "start"),),
+    "Procedure": (("performedDateTime",), ("performedPeriod", "start")),
+    "Immunization": (("occurrenceDateTime",), ("recorded",)),
+    "MedicationRequest": (("authoredOn",),),
+    "MedicationStatement": (("effectiveDateTime",), ("effectivePeriod", "start"), ("dateAsserted",)),
+    "MedicationAdministration": (("effectiveDateTime",), ("effectivePeriod", "start")),
+    "MedicationDispense": (("whenHandedOver",), ("whenPrepared",)),
+    "CarePlan": (("period", "start"), ("created",)),
+    "CareTeam": (("period", "start"),),
+    "Claim": (("billablePeriod", "start"), ("created",)),
+    "ExplanationOfBenefit": (("billablePeriod", "start"), ("created",)),
+    "DocumentReference": (("date",), ("context", "period", "start")),
+    "ImagingStudy": (("started",),),
+    "Goal": (("startDate",), ("statusDate",)),
+    "ServiceRequest": (("authoredOn",), ("occurrenceDateTime",)),
+    "QuestionnaireResponse": (("authored",),),
+    "Composition": (("date",),),
+    "Provenance": (("recorded",),),
+    "Coverage": (("period", "start"),),
+    "Specimen": (("collection", "collectedDateTime"), ("receivedTime",)),
+    "FamilyMemberHistory": (("date",),),
+    "Media": (("createdDateTime",), ("issued",)),
+    "Device": (("manufactureDate",),),
+}
+_FALLBACK_DATES = (("effectiveDateTime",), ("date",), ("recordedDate",), ("issued",), ("created",),
+                   ("authoredOn",), ("period", "start"), ("occurrenceDateTime",))
+
+_CODE_KEYS = {
+    "Immunization": "vaccineCode",
+    "MedicationRequest": "medicationCodeableConcept",
+    "MedicationStatement": "medicationCodeableConcept",
+    "MedicationAdministration": "medicationCodeableConcept",
+    "MedicationDispense": "medicationCodeableConcept",
+    "Encounter": "type",
+    "DocumentReference": "type",
+    "Claim": "type",
+    "ExplanationOfBenefit": "type",
+    "Coverage": "type",
+    "Organization": "type",
+}
+
+# Elements whose text a person would search for; ids, urls and references are left out on purpose.
+_TEXT_KEYS = frozenset({"display", "text", "div", "valueString", "family", "given", "prefix", "name", "title",
+                        "description", "comment", "note", "code", "unit", "city", "state", "line"})
+_TAG = re.compile(r"<[^>]*>")
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(slots=True)
+class IndexFields:
+    date: str | None
+    category: str | None
+    code_system: str | None
+    code: str | None
+    display: str | None
+    status: str | None
+    value_num: float | None
+    unit: str | None
+    text: str
+
+
+def _get(d: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(key)
+    return d
+
+
+def normalize_date(value: Any) -> str | None:
+    """A string that sorts in time order: instants in UTC with 'Z', partial dates left as given."""
+    if not isinstance(value, str) or len(value) < 4:
+        return None
+    if len(value) <= 10:
+        return value
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value[:10]
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _first_coding(concept: Any) -> tuple[str | None, str | None, str | None]:
+    if isinstance(concept, list):
+        concept = concept[0] if concept else None
+    if not isinstance(concept, dict):
+        return None, None, None
+    codings = concept.get("coding")
+    if isinstance(codings, list):
+        for c in codings:
+            if isinstance(c, dict) and isinstance(c.get("code"), str):
+                display = c.get("display") if isinstance(c.get("display"), str) else concept.get("text")
+                return c.get("system") if isinstance(c.get("system"), str) else None, c["code"], display
+    text = concept.get("text")
+    return None, None, text if isinstance(text, str) else None
+
+
+def _status(resource: dict) -> str | None:
+    for key in ("clinicalStatus", "verificationStatus"):
+        _, code, _ = _first_coding(resource.get(key))
+        if code:
+            return code
+    status = resource.get("status")
+    return status if isinstance(status, str) else None
+
+
+def _search_text(resource: dict) -> str:
+    # Iterative: depth was already bounded, but a recursive walk is still slower than needed here.
+    words: list[str] = [resource.get("resourceType", "")]
+    stack: list[Any] = [resource]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(value, str):
+                    if key in _TEXT_KEYS:
+                        words.append(_TAG.sub(" ", value) if key == "div" else value)
+                elif isinstance(value, (dict, list)):
+                    if key in ("given", "prefix", "line") and isinstance(value, list):
+                        words.extend(v for v in value if isinstance(v, str))
+                    else:
+                        stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, (dict, list)))
+    return _SPACES.sub(" ", " ".join(words)).strip()
+
+
+def index_fields(resource: dict) -> IndexFields:
+    rtype = resource.get("resourceType", "")
+    date = None
+    for path in _DATE_PATHS.get(rtype, _FALLBACK_DATES):
+        date = normalize_date(_get(resource, path))
+        if date:
+            break
+    _, category, _ = _first_coding(resource.get("category"))
+    if category is None and rtype == "AllergyIntolerance":
+        cats = resource.get("category")
+        category = cats[0] if isinstance(cats, list) and cats and isinstance(cats[0], str) else None
+    system, code, display = _first_coding(resource.get(_CODE_KEYS.get(rtype, "code")))
+    value_num = unit = None
+    vq = resource.get("valueQuantity")
+    if isinstance(vq, dict) and isinstance(vq.get("value"), (int, float)) and not isinstance(vq.get("value"), bool):
+        value_num = float(vq["value"])
+        unit = vq.get("unit") or vq.get("code")
+    return IndexFields(date=date, category=category, code_system=system, code=code, display=display,
+                       status=_status(resource), value_num=value_num, unit=unit if isinstance(unit, str) else None,
+                       text=_search_text(resource))
+
+
+def identifiers(resource: dict) -> list[tuple[str, str]]:
+    out = []
+    ids = resource.get("identifier")
+    if isinstance(ids, dict):
+        ids = [ids]
+    if isinstance(ids, list):
+        for ident in ids:
+            if isinstance(ident, dict) and isinstance(ident.get("value"), str):
+                system = ident.get("system") if isinstance(ident.get("system"), str) else ""
+                out.append((system, ident["value"]))
+    return out

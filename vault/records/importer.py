@@ -1,0 +1,434 @@
+"""The import service the CLI and the GUI share: one file (or pasted text) in, one atomic change to the vault.
+
+Every file goes through: size limit -> kind from magic bytes -> SHA-256 of the original bytes (an identical file
+imported before adds nothing) -> parse with bounded nesting -> ids and references -> R4B validation -> one
+transaction that stores the source, the original payload, the resources and an audit entry. Any error before the
+commit leaves the vault as it was. Progress is reported and cancellation honoured between resources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from vault.records import bundle, jsonutil, sources, store
+from vault.records.errors import (DanglingReference, FileTooLarge, ImportCancelled, ImportRejected, MalformedJson,
+                                  NotFhir, RecordsError, ResourceInvalid, UnknownResourceType)
+from vault.records.fhir_models import is_resource_type, validate_resource
+
+MiB = 1 << 20
+ProgressFn = Callable[[int, int], None]
+
+
+class CancelToken:
+    """Set from any thread (the GUI's cancel button); the import stops before its next resource."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass
+class ImportOptions:
+    skip_invalid: bool = False
+    validation: str = "full"                  # "full": R4B models; "structural": type, id and shape only
+    max_json_bytes: int = 64 * MiB            # parsed whole, so bounded tighter than streamed NDJSON
+    max_ndjson_bytes: int = 1024 * MiB
+    max_ndjson_line_bytes: int = 16 * MiB
+    max_document_bytes: int = 64 * MiB
+    trust: str | None = None                  # e.g. "clinician-signed" when the sharing receiver checked a signature
+
+
+@dataclass
+class Skipped:
+    where: str                                # "entry 12" or "line 40": a position, never content
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    source_id: int | None = None
+    added: int = 0
+    duplicates: int = 0
+    updated: int = 0
+    already_imported: bool = False
+    trust: str = "unverified"
+    by_type: dict[str, int] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    cards: list[dict] = field(default_factory=list)   # per SMART Health Card: status, flags, issuer
+
+    def sentence(self) -> str:
+        if self.already_imported:
+            return "This file was imported before; nothing new was added."
+        parts = [f"Imported {self.added} new record(s)"]
+        if self.updated:
+            parts.append(f"{self.updated} updated")
+        if self.duplicates:
+            parts.append(f"{self.duplicates} already in the vault")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped as invalid")
+        text = ", ".join(parts) + "."
+        for card in self.cards:
+            text += " " + card["sentence"]
+        return text
+
+    def as_json(self) -> dict:
+        return {"kind": self.kind, "source_id": self.source_id, "added": self.added, "duplicates": self.duplicates,
+                "updated": self.updated, "already_imported": self.already_imported, "trust": self.trust,
+                "by_type": dict(sorted(self.by_type.items())),
+                "skipped": [{"where": s.where, "reason": s.reason} for s in self.skipped],
+                "warnings": list(self.warnings),
+                "cards": [{k: v for k, v in c.items()} for c in self.cards]}
+
+
+@dataclass
+class _Prepared:
+    """What a parser hands to the writer: resources ready to store and the source's provenance."""
+    kind: str
+    entries: list[bundle.Entry]
+    trust: str
+    verification: dict | None = None
+    cards: list[dict] = field(default_factory=list)
+    attachments: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # entry index -> (type, bytes)
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _mb(n: int) -> str:
+    return f"{n / MiB:.0f} MB" if n >= MiB else f"{n} bytes"
+
+
+class ImportService:
+    def __init__(self, vault, options: ImportOptions | None = None) -> None:
+        self.vault = vault
+        self.options = options or ImportOptions()
+
+    # --- entry points ---------------------------------------------------------------------------------------
+    def import_file(self, path: str | Path, progress: ProgressFn | None = None,
+                    cancel: CancelToken | None = None) -> ImportReport:
+        path = Path(path)
+        try:
+            st = path.stat()
+            if not path.is_file():
+                raise ImportRejected("That is not a regular file; nothing was imported.")
+            with path.open("rb") as f:
+                head = f.read(64 * 1024)
+        except OSError:
+            raise ImportRejected("The file could not be read (check that it exists and you may open it); "
+                                 "nothing was imported.") from None
+        kind, ctype = sources.detect(head, path.name)
+        limit = {sources.Kind.FHIR_NDJSON: self.options.max_ndjson_bytes,
+                 sources.Kind.DOCUMENT: self.options.max_document_bytes}.get(kind, self.options.max_json_bytes)
+        if st.st_size > limit:
+            raise FileTooLarge(f"The file is {_mb(st.st_size)}, more than the {_mb(limit)} medvault imports "
+                               f"for this kind of file; nothing was imported.")
+        payload_sha = _sha256_file(path, cancel)
+        name_sha = store.name_hash(path.name)
+        if kind is sources.Kind.FHIR_NDJSON:
+            return self._import_ndjson(path, st.st_size, name_sha, payload_sha, progress, cancel)
+        data = _read(path)
+        return self._import_bytes(data, kind, ctype, name_sha, payload_sha, progress, cancel, path.name)
+
+    def import_data(self, data: bytes, name: str = "", progress: ProgressFn | None = None,
+                    cancel: CancelToken | None = None) -> ImportReport:
+        """Bytes from somewhere other than a file: pasted shc:/ text, a decrypted SMART Health Link payload."""
+        if len(data) > self.options.max_json_bytes:
+            raise FileTooLarge(f"The data is {_mb(len(data))}, more than the {_mb(self.options.max_json_bytes)} "
+                               "medvault imports at once; nothing was imported.")
+        kind, ctype = sources.detect(data[:64 * 1024], name)
+        if kind is sources.Kind.FHIR_NDJSON:
+            raise NotFhir("Bulk NDJSON can only be imported from a file; nothing was imported.")
+        return self._import_bytes(data, kind, ctype, store.name_hash(name), hashlib.sha256(data).hexdigest(),
+                                  progress, cancel, name)
+
+    def import_paths(self, paths: list[str | Path], progress: Callable[[int, int, int, int], None] | None = None,
+                     cancel: CancelToken | None = None) -> list[tuple[Path, ImportReport | RecordsError]]:
+        """Several files, each atomic on its own. A file whose references point into another file of the same
+        batch (Synthea's patients -> its organisations) is retried after the others, so argument order does not
+        matter."""
+        pending = [Path(p) for p in paths]
+        results: dict[Path, ImportReport | RecordsError] = {}
+        while pending:
+            retry: list[Path] = []
+            for p in pending:
+                if cancel is not None and cancel.cancelled:
+                    results[p] = ImportCancelled()
+                    continue
+                index = list(paths).index(p) if p in paths else 0
+                per_file = (lambda d, t, i=index: progress(i, len(paths), d, t)) if progress else None
+                try:
+                    results[p] = self.import_file(p, per_file, cancel)
+                except DanglingReference as err:
+                    retry.append(p)
+                    results[p] = err
+                except RecordsError as err:
+                    results[p] = err
+            if len(retry) == len(pending):
+                break
+            pending = retry
+        return [(Path(p), results[Path(p)]) for p in paths]
+
+    # --- parsing ----------------------------------------------------------------------------------------------
+    def _import_bytes(self, data: bytes, kind: sources.Kind, ctype: str | None, name_sha: str, payload_sha: str,
+                      progress, cancel, name: str) -> ImportReport:
+        existing = self._existing_source(payload_sha)
+        if existing is not None:
+            return self._already(kind.value, existing)
+        if kind is sources.Kind.DOCUMENT:
+            from vault.records import documents
+            prepared = documents.prepare(data, ctype or "", name, payload_sha, self.vault.now())
+        elif kind is sources.Kind.SHC_TEXT:
+            from vault.records import shc
+            prepared = shc.prepare_text(data, self._issuers(), self.vault.now(), payload_sha)
+        else:
+            try:
+                doc = jsonutil.loads(data)
+            except MalformedJson:
+                if _is_ndjson_bytes(data):
+                    return self._import_ndjson(io.BytesIO(data), len(data), name_sha, payload_sha, progress, cancel)
+                raise
+            from vault.records import shc
+            if shc.is_card_json(doc):
+                prepared = shc.prepare_card_file(doc, self._issuers(), self.vault.now(), payload_sha)
+            else:
+                entries, _btype = bundle.entries_of(doc)
+                prepared = _Prepared(kind.value, entries, self.options.trust or "unverified")
+        if self.options.trust and prepared.trust == "unverified":
+            prepared.trust = self.options.trust
+        return self._store_prepared(prepared, data, name_sha, payload_sha, progress, cancel)
+
+    def _existing_source(self, payload_sha: str) -> int | None:
+        with self.vault.read() as conn:
+            return store.find_source(conn, payload_sha)
+
+    def _already(self, kind: str, source_id: int) -> ImportReport:
+        self.vault.audit("import", source=source_id, kind=kind, added=0, already_imported=True)
+        return ImportReport(kind=kind, source_id=source_id, already_imported=True)
+
+    def _issuers(self):
+        from vault.records import shc
+        return shc.TrustStore(self.vault)
+
+    # --- checking -------------------------------------------------------------------------------------------
+    def _check(self, resource: object, where: str) -> list[str]:
+        """Raises ImportRejected naming the position; returns warnings for repairs made."""
+        warnings: list[str] = []
+        if not isinstance(resource, dict):
+            raise ResourceInvalid(f"{where.capitalize()} is not a FHIR resource (a JSON object was expected).")
+        text = resource.get("text")
+        if isinstance(text, dict) and "div" not in text and text.get("status") in ("generated", "extensions"):
+            # A generated narrative without its XHTML is invalid but carries nothing the data does not;
+            # dropping it keeps real provider files importable. The original payload keeps it.
+            del resource["text"]
+            warnings.append(f"{where}: an empty generated narrative was left out")
+        try:
+            if self.options.validation == "full":
+                validate_resource(resource)
+            else:
+                rtype = resource.get("resourceType")
+                if not is_resource_type(rtype):
+                    raise UnknownResourceType()
+        except ImportRejected as err:
+            raise type(err)(f"{where.capitalize()}: {err.user_message}") from None
+        return warnings
+
+    # --- writing --------------------------------------------------------------------------------------------
+    def _store_prepared(self, prepared: _Prepared, payload: bytes, name_sha: str, payload_sha: str,
+                        progress: ProgressFn | None, cancel: CancelToken | None) -> ImportReport:
+        report = ImportReport(kind=prepared.kind, trust=prepared.trust, cards=prepared.cards,
+                              skipped=list(prepared.skipped), warnings=list(prepared.warnings))
+        entries = prepared.entries
+        total = 2 * len(entries) or 1
+        bundle.assign_ids(entries, payload_sha)
+        with self.vault.read() as conn:
+            bad_refs = bundle.resolve_references(
+                entries, lambda u: store.lookup_fullurl(conn, u),
+                lambda t, v, s: store.lookup_identifier(conn, t, v, s), collect=self.options.skip_invalid)
+        kept: list[bundle.Entry] = []
+        for n, e in enumerate(entries, 1):
+            _tick(cancel)
+            where = f"entry {e.index}" if prepared.kind != "document" else "the document"
+            try:
+                if e.index in bad_refs:
+                    raise DanglingReference(bad_refs[e.index])
+                report.warnings.extend(self._check(e.resource, where))
+                kept.append(e)
+            except ImportRejected as err:
+                if not self.options.skip_invalid:
+                    raise
+                report.skipped.append(Skipped(where, err.user_message))
+            if progress and (n % 50 == 0 or n == len(entries)):
+                progress(n, total)
+        if not kept and entries:
+            raise ImportRejected("No record in the file could be imported"
+                                 + (f"; the first problem: {report.skipped[0].reason}" if report.skipped else "")
+                                 + " Nothing was imported.")
+        now = store.utc_now()
+        with self.vault.transaction() as conn:
+            source_id = store.add_source(conn, kind=prepared.kind, name_sha256=name_sha, payload_sha256=payload_sha,
+                                         payload_size=len(payload), trust=prepared.trust,
+                                         verification=prepared.verification, imported_at=now)
+            store.add_payload(conn, source_id, _chunks(payload))
+            for n, e in enumerate(kept, 1):
+                _tick(cancel)
+                outcome, rid = store.put_resource(conn, e.resource, source_id=source_id, trust=prepared.trust,
+                                                  imported_at=now, full_url=e.full_url)
+                _count(report, outcome, e.resource["resourceType"])
+                if e.index in prepared.attachments and outcome == store.ADDED:
+                    ctype, blob = prepared.attachments[e.index]
+                    store.add_attachment(conn, rid, ctype, blob)
+                if progress and (n % 50 == 0 or n == len(kept)):
+                    progress(len(entries) + n, total)
+            for seq, card in enumerate(prepared.cards):
+                conn.execute("INSERT INTO rec_cards (source_id, seq, jws, iss, kid, status, flags)"
+                             " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (source_id, seq, card.pop("_jws"), card.get("issuer"), card.get("kid"),
+                              card["status"], jsonutil.compact(card.get("flags", []))))
+            self._audit(conn, source_id, report)
+        report.source_id = source_id
+        return report
+
+    def _import_ndjson(self, src, size: int, name_sha: str, payload_sha: str, progress, cancel) -> ImportReport:
+        """Streams: memory stays bounded by the longest line, whatever the file size."""
+        existing = self._existing_source(payload_sha)
+        if existing is not None:
+            return self._already(sources.Kind.FHIR_NDJSON.value, existing)
+        trust = self.options.trust or "unverified"
+        report = ImportReport(kind=sources.Kind.FHIR_NDJSON.value, trust=trust)
+        now = store.utc_now()
+        limit = self.options.max_ndjson_line_bytes
+        with self.vault.transaction() as conn, _open(src) as f:
+            source_id = store.add_source(conn, kind=report.kind, name_sha256=name_sha, payload_sha256=payload_sha,
+                                         payload_size=size, trust=trust, imported_at=now)
+            store.add_payload(conn, source_id, iter(lambda: f.read(store.CHUNK), b""))
+            f.seek(0)
+            lineno = done = 0
+            while True:
+                line = f.readline(limit + 1)
+                if not line:
+                    break
+                lineno += 1
+                done += len(line)
+                if len(line) > limit and not line.endswith(b"\n"):
+                    raise ImportRejected(f"Line {lineno} of the file is longer than {_mb(limit)}, so it is not a "
+                                         "bulk FHIR record; nothing was imported.")
+                if not line.strip():
+                    continue
+                _tick(cancel)
+                where = f"line {lineno}"
+                try:
+                    resource = jsonutil.loads(line, what=f"Line {lineno}")
+                    entry = bundle.Entry(lineno, resource, None)
+                    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+                        raise NotFhir(f"Line {lineno} is not a FHIR resource; nothing was imported.")
+                    bundle.assign_ids([entry], payload_sha)
+                    bad = bundle.resolve_references([entry], lambda u: store.lookup_fullurl(conn, u),
+                                                    lambda t, v, s: store.lookup_identifier(conn, t, v, s),
+                                                    collect=True)
+                    if bad:
+                        raise DanglingReference(f"Line {lineno}: {bad[lineno]}")
+                    report.warnings.extend(self._check(resource, where))
+                except ImportRejected as err:
+                    if not self.options.skip_invalid:
+                        raise
+                    report.skipped.append(Skipped(where, err.user_message))
+                    continue
+                outcome, _ = store.put_resource(conn, resource, source_id=source_id, trust=trust, imported_at=now)
+                _count(report, outcome, resource["resourceType"])
+                if progress and lineno % 200 == 0:
+                    progress(done, size)
+            if report.added + report.duplicates + report.updated == 0:
+                raise ImportRejected("No record in the file could be imported"
+                                     + (f"; the first problem: {report.skipped[0].reason}" if report.skipped else "")
+                                     + " Nothing was imported.")
+            self._audit(conn, source_id, report)
+        if progress:
+            progress(size, size)
+        report.source_id = source_id
+        return report
+
+    def _audit(self, conn, source_id: int, report: ImportReport) -> None:
+        self.vault.audit("import", conn=conn, source=source_id, kind=report.kind, added=report.added,
+                         duplicates=report.duplicates, updated=report.updated, skipped=len(report.skipped),
+                         types=dict(sorted(report.by_type.items())), trust=report.trust)
+
+
+def _count(report: ImportReport, outcome: str, rtype: str) -> None:
+    if outcome == store.ADDED:
+        report.added += 1
+    elif outcome == store.UPDATED:
+        report.updated += 1
+    else:
+        report.duplicates += 1
+    report.by_type[rtype] = report.by_type.get(rtype, 0) + 1
+
+
+def _tick(cancel: CancelToken | None) -> None:
+    if cancel is not None and cancel.cancelled:
+        raise ImportCancelled()
+
+
+def _chunks(data: bytes) -> Iterator[bytes]:
+    for i in range(0, len(data), store.CHUNK):
+        yield data[i:i + store.CHUNK]
+
+
+def _sha256_file(path: Path, cancel: CancelToken | None) -> str:
+    h = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(store.CHUNK), b""):
+                _tick(cancel)
+                h.update(block)
+    except OSError:
+        raise ImportRejected("The file could not be read; nothing was imported.") from None
+    return h.hexdigest()
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        raise ImportRejected("The file could not be read; nothing was imported.") from None
+
+
+def _is_ndjson_bytes(data: bytes) -> bool:
+    first, _, rest = data.lstrip(b"\xef\xbb\xbf").partition(b"\n")
+    try:
+        return isinstance(jsonutil.loads(first), dict) and rest.lstrip()[:1] == b"{"
+    except ImportRejected:
+        return False
+
+
+class _open:
+    """Open a path, or use an in-memory stream as it is."""
+
+    def __init__(self, src) -> None:
+        self._src = src
+        self._f = None
+
+    def __enter__(self):
+        if isinstance(self._src, (str, Path)):
+            try:
+                self._f = open(self._src, "rb")
+            except OSError:
+                raise ImportRejected("The file could not be read; nothing was imported.") from None
+            return self._f
+        return self._src
+
+    def __exit__(self, *exc) -> None:
+        if self._f is not None:
+            self._f.close()

@@ -1,0 +1,56 @@
+"""Parsing untrusted JSON without tracebacks, and the canonical form used for content hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from vault.records.errors import MalformedJson, NestingTooDeep
+
+# Real FHIR nests about 15 levels (Questionnaire items a few more); 128 leaves room and stops hostile input long
+# before Python's own recursion limit in anything that walks the tree.
+MAX_DEPTH = 128
+
+
+def loads(data: bytes | str, what: str = "The file") -> Any:
+    if isinstance(data, bytes):
+        if data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedJson(f"{what} is not UTF-8 text, so it is not FHIR JSON; nothing was imported.") from None
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise NestingTooDeep(f"{what} holds JSON nested too deeply to be a medical record; nothing was imported.") from None
+    except json.JSONDecodeError as err:
+        raise MalformedJson(f"{what} is not valid JSON (error at line {err.lineno}, column {err.colno}); "
+                            "nothing was imported.") from None
+    check_depth(value, what)
+    return value
+
+
+def check_depth(value: Any, what: str = "The file") -> None:
+    """Iterative, so a deep value is refused here instead of blowing the stack of a later recursive walk."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise NestingTooDeep(f"{what} holds JSON nested too deeply to be a medical record; nothing was imported.")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, (dict, list)))
+
+
+def compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def content_hash(resource: dict) -> str:
+    """SHA-256 of the canonical JSON, leaving out what exporters rewrite freely (id, meta, generated narrative)."""
+    body = {k: v for k, v in resource.items() if k not in ("id", "meta", "text")}
+    canon = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
