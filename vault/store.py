@@ -7,6 +7,7 @@ database error is turned into a typed ``VaultError`` here, so callers never see 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import threading
@@ -61,21 +62,32 @@ class VerifyReport:
         return self.audit.sentence()
 
 
-def db_error(exc: Exception) -> VaultError:
+def db_error(exc: Exception, folder: Path | None = None) -> VaultError:
     """One sentence for a database driver error; the driver's own text never reaches the user."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
     text = str(exc).lower()
-    if "readonly" in text or "read-only" in text:
-        return StorageUnavailable("The vault folder is read-only, so medvault cannot save changes; "
-                                  "nothing was changed. Make it writable and try again.")
-    if "disk is full" in text or "disk i/o" in text and "full" in text:
-        return StorageUnavailable("The disk holding the vault is full; nothing was changed. "
-                                  "Free some space and try again.")
-    if "unable to open" in text:
+    if primary == 8 or "readonly" in text:  # SQLITE_READONLY
+        return storage_error(OSError(errno.EROFS, "read-only"))
+    if primary == 13 or (primary == 10 and folder is not None and _nearly_full(folder)):  # FULL, or IOERR on a full disk
+        return storage_error(OSError(errno.ENOSPC, "full"))
+    if primary == 10:
+        return StorageUnavailable("medvault could not read or write the vault's files (a disk error); "
+                                  "nothing was changed. Check the disk and try again.")
+    if primary == 14:  # SQLITE_CANTOPEN
         return StorageUnavailable("medvault could not open the vault's database file; check that the vault "
                                   "folder is readable and writable.")
-    if "locked" in text or "busy" in text:
+    if primary in (5, 6):  # BUSY, LOCKED
         return VaultError("The vault is busy with another task; try again in a moment.")
     return VaultCorrupt()
+
+
+def _nearly_full(folder: Path) -> bool:
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 1024 * 1024
 
 
 class Vault:
@@ -148,7 +160,7 @@ class Vault:
             raise storage_error(exc) from None
         except sqlcipher.Error as exc:
             shutil.rmtree(draft, ignore_errors=True)
-            raise db_error(exc) from None
+            raise db_error(exc, folder.parent) from None
         except BaseException:
             shutil.rmtree(draft, ignore_errors=True)
             raise
@@ -165,6 +177,7 @@ class Vault:
         lock.acquire()
         try:
             header = read_header(folder)
+            _require_writable(folder)
             try:
                 vault_key = header.unwrap_with_kek(_kek or passphrase_kek(passphrase, header.kdf), "passphrase")
             except crypto.CryptoError:
@@ -192,6 +205,7 @@ class Vault:
         lock.acquire()
         try:
             header = read_header(folder)
+            _require_writable(folder)
             try:
                 vault_key = header.unwrap_with_kek(recovery_kek(secret, header.recovery_salt), "recovery")
             except crypto.CryptoError:
@@ -229,7 +243,7 @@ class Vault:
                 conn.close()
                 raise
         except sqlcipher.Error as exc:
-            raise db_error(exc) from None
+            raise db_error(exc, self.folder) from None
         self._conn = conn
         self._keys = IdentityKeys(bytes(keys[0]), bytes(keys[1]))
 
@@ -289,7 +303,7 @@ class Vault:
                 with _tx(conn):
                     yield conn
             except sqlcipher.Error as exc:
-                raise db_error(exc) from None
+                raise db_error(exc, self.folder) from None
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Any]:
@@ -298,7 +312,7 @@ class Vault:
             try:
                 yield self.conn
             except sqlcipher.Error as exc:
-                raise db_error(exc) from None
+                raise db_error(exc, self.folder) from None
 
     def audit(self, event: str, *, conn: Any = None, **details: Any) -> int:
         """Append an audit entry (details: ids, counts, hashes only, never PHI)."""
@@ -424,6 +438,14 @@ def _migrate(conn: Any) -> None:
         with _tx(conn):
             step(_InTransaction(conn))
             conn.execute(f"PRAGMA user_version = {number}")
+
+
+def _require_writable(folder: Path) -> None:
+    """Every unlock writes (the audit log), so a read-only folder is refused up front with a sentence that says
+    why, rather than with the database driver's "unable to open" later."""
+    for path in (folder, folder / DB_NAME):
+        if path.exists() and not os.access(path, os.W_OK):
+            raise storage_error(OSError(errno.EROFS, "read-only"))
 
 
 def _note_failed_unlock(folder: Path, clock: Clock) -> None:
