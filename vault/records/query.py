@@ -1,0 +1,199 @@
+"""Reads for the CLI and the GUI: lists by type/category/code/date, full-text search, a paged timeline and
+observation series for charts. All of them use the index columns; only ``get``/``series`` parse stored JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+_COLUMNS = "rid, rtype, id, date, category, code_system, code, display, status, trust"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRow:
+    rid: int
+    rtype: str
+    id: str
+    date: str | None
+    category: str | None
+    code_system: str | None
+    code: str | None
+    display: str | None
+    status: str | None
+    trust: str
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelinePage:
+    rows: list[RecordRow]
+    next_cursor: tuple[str, int] | None     # pass back as ``before`` for the next (older) page
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    date: str
+    value: float
+    unit: str | None
+    rid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    code: str
+    display: str | None
+    unit: str | None                        # the most common unit; points keep their own
+    points: list[Point]
+
+
+def _rows(cur) -> list[RecordRow]:
+    return [RecordRow(*r) for r in cur.fetchall()]
+
+
+def list_records(conn, *, rtype: str | None = None, category: str | None = None, code: str | None = None,
+                 date_from: str | None = None, date_to: str | None = None, limit: int = 100,
+                 offset: int = 0) -> list[RecordRow]:
+    """Newest first. Dates compare as stored (ISO 8601, instants in UTC), so '2020' or '2020-05-01' work."""
+    where, args = [], []
+    for column, value in (("rtype", rtype), ("category", category), ("code", code)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if date_from:
+        where.append("date >= ?")
+        args.append(date_from)
+    if date_to:
+        # an upper bound given as a day or year includes that whole day or year
+        where.append("date < ?")
+        args.append(date_to + "\uffff")
+    sql = f"SELECT {_COLUMNS} FROM rec_resources"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY date IS NULL, date DESC, rid DESC LIMIT ? OFFSET ?"
+    return _rows(conn.execute(sql, (*args, max(0, int(limit)), max(0, int(offset)))))
+
+
+def get(conn, rtype: str, rid: str) -> dict | None:
+    row = conn.execute("SELECT json FROM rec_resources WHERE rtype = ? AND id = ?", (rtype, rid)).fetchone()
+    if row is None:
+        row = conn.execute("SELECT r.json FROM rec_aliases a JOIN rec_resources r ON r.rid = a.rid"
+                           " WHERE a.rtype = ? AND a.id = ?", (rtype, rid)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def provenance(conn, rtype: str, rid: str) -> list[dict]:
+    """Every source a record was seen in: when, what kind, payload hash, trust. No file names: only their hash."""
+    rows = conn.execute(
+        "SELECT s.id, s.kind, s.name_sha256, s.payload_sha256, s.imported_at, s.trust, s.verification"
+        " FROM rec_resources r JOIN rec_resource_sources rs ON rs.rid = r.rid JOIN rec_sources s ON s.id = rs.source_id"
+        " WHERE r.rtype = ? AND r.id = ? ORDER BY s.id", (rtype, rid)).fetchall()
+    return [{"source": r[0], "kind": r[1], "name_sha256": r[2], "payload_sha256": r[3], "imported_at": r[4],
+             "trust": r[5], "verification": json.loads(r[6]) if r[6] else None} for r in rows]
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str | None:
+    """User text -> an FTS5 query of quoted prefix terms, so no input can be FTS5 syntax (or an error)."""
+    words = _WORD.findall(text)[:16]
+    if not words:
+        return None
+    return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
+
+
+def search(conn, text: str, *, rtype: str | None = None, limit: int = 50) -> list[RecordRow]:
+    q = fts_query(text)
+    if q is None:
+        return []
+    sql = (f"SELECT {', '.join('r.' + c.strip() for c in _COLUMNS.split(','))} FROM rec_fts f"
+           " JOIN rec_resources r ON r.rid = f.rowid WHERE rec_fts MATCH ?")
+    args: list[Any] = [q]
+    if rtype:
+        sql += " AND r.rtype = ?"
+        args.append(rtype)
+    sql += " ORDER BY f.rank LIMIT ?"
+    args.append(max(1, int(limit)))
+    return _rows(conn.execute(sql, args))
+
+
+TIMELINE_EXCLUDED = ("Patient", "Practitioner", "Organization", "Location", "Medication", "PractitionerRole",
+                     "Device", "Questionnaire", "Library")
+
+
+def timeline(conn, *, before: tuple[str, int] | None = None, limit: int = 50,
+             types: list[str] | None = None) -> TimelinePage:
+    """Newest first, keyset-paged: constant cost per page however deep the user scrolls."""
+    where = ["date IS NOT NULL"]
+    args: list[Any] = []
+    if types:
+        where.append(f"rtype IN ({','.join('?' * len(types))})")
+        args.extend(types)
+    else:
+        where.append(f"rtype NOT IN ({','.join('?' * len(TIMELINE_EXCLUDED))})")
+        args.extend(TIMELINE_EXCLUDED)
+    if before is not None:
+        where.append("(date < ? OR (date = ? AND rid < ?))")
+        args.extend([before[0], before[0], int(before[1])])
+    limit = max(1, int(limit))
+    rows = _rows(conn.execute(f"SELECT {_COLUMNS} FROM rec_resources WHERE {' AND '.join(where)}"
+                              " ORDER BY date DESC, rid DESC LIMIT ?", (*args, limit)))
+    cursor = (rows[-1].date, rows[-1].rid) if len(rows) == limit else None
+    return TimelinePage(rows, cursor)
+
+
+def observation_codes(conn) -> list[dict]:
+    """Codes that have numeric values, for a chart picker: code, display, unit, how many points."""
+    rows = conn.execute("SELECT code, code_system, max(display), max(unit), count(*) FROM rec_resources"
+                        " WHERE rtype = 'Observation' AND value_num IS NOT NULL AND code IS NOT NULL"
+                        " GROUP BY code, code_system ORDER BY count(*) DESC").fetchall()
+    return [{"code": r[0], "system": r[1], "display": r[2], "unit": r[3], "count": r[4]} for r in rows]
+
+
+def series(conn, code: str, system: str | None = None) -> Series:
+    """Values over time for one code, oldest first. Also finds the code inside Observation components
+    (blood pressure's systolic and diastolic live there, under a panel code)."""
+    args: list[Any] = [code]
+    sql = ("SELECT date, value_num, unit, rid, display FROM rec_resources WHERE rtype = 'Observation' AND code = ?"
+           " AND value_num IS NOT NULL AND date IS NOT NULL")
+    if system:
+        sql += " AND code_system = ?"
+        args.append(system)
+    points = []
+    display = None
+    for date, value, unit, rid, disp in conn.execute(sql, args):
+        points.append(Point(date, value, unit, rid))
+        display = display or disp
+    needle = f'%"code":"{code}"%'
+    for rid, date, raw in conn.execute("SELECT rid, date, json FROM rec_resources WHERE rtype = 'Observation'"
+                                       " AND date IS NOT NULL AND code IS NOT ? AND json LIKE ? AND json LIKE"
+                                       " '%\"component\"%'", (code, needle)):
+        for comp in json.loads(raw).get("component", []):
+            codings = (comp.get("code") or {}).get("coding", [])
+            if any(c.get("code") == code and (system is None or c.get("system") == system) for c in codings):
+                vq = comp.get("valueQuantity") or {}
+                if isinstance(vq.get("value"), (int, float)):
+                    points.append(Point(date, float(vq["value"]), vq.get("unit") or vq.get("code"), rid))
+                    display = display or next((c.get("display") for c in codings if c.get("display")), None)
+    points.sort(key=lambda p: (p.date, p.rid))
+    units = [p.unit for p in points if p.unit]
+    unit = max(set(units), key=units.count) if units else None
+    return Series(code, display, unit, points)
+
+
+def type_counts(conn) -> dict[str, int]:
+    return dict(conn.execute("SELECT rtype, count(*) FROM rec_resources GROUP BY rtype ORDER BY rtype"))
+
+
+def category_counts(conn, rtype: str | None = None) -> dict[str, int]:
+    if rtype:
+        cur = conn.execute("SELECT category, count(*) FROM rec_resources WHERE rtype = ? AND category IS NOT NULL"
+                           " GROUP BY category ORDER BY category", (rtype,))
+    else:
+        cur = conn.execute("SELECT category, count(*) FROM rec_resources WHERE category IS NOT NULL"
+                           " GROUP BY category ORDER BY category")
+    return dict(cur.fetchall())
