@@ -29,7 +29,6 @@ from vault import crypto
 
 CONSENT_PURPOSE = b"medvault/consent/v1"
 MAX_MANIFEST_FILES = 64
-MAX_JSON_DEPTH = 64
 MAX_PASSCODE_PROMPTS = 10
 
 PasscodeProvider = Callable[[Union[int, None]], Union[str, None]]
@@ -126,20 +125,12 @@ def _loads_bounded(data: bytes) -> object:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ContentInvalid("The shared file decrypted but is not UTF-8 text.") from exc
-    # Cheap nesting bound before json.loads; the recursion limit alone would surface as a crash-like error.
-    depth = max_depth = 0
-    for ch in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
-        tok = ch.group(0)
-        if tok in "[{":
-            depth += 1
-            max_depth = max(max_depth, depth)
-            if max_depth > MAX_JSON_DEPTH:
-                raise ContentInvalid("The shared file is nested too deeply to be health records.")
-        elif tok in "]}":
-            depth -= 1
+    # json's C scanner turns runaway nesting into RecursionError, reported below as damaged content.
     try:
         return json.loads(text)
-    except (ValueError, RecursionError) as exc:
+    except RecursionError as exc:
+        raise ContentInvalid("The shared file is nested too deeply to be health records.") from exc
+    except ValueError as exc:
         raise ContentInvalid("The shared file decrypted but is not valid JSON.") from exc
 
 
