@@ -160,7 +160,7 @@ class Vault:
             raise storage_error(exc) from None
         except sqlcipher.Error as exc:
             shutil.rmtree(draft, ignore_errors=True)
-            raise db_error(exc, folder.parent) from None
+            raise db_error(exc, folder.parent) from exc
         except BaseException:
             shutil.rmtree(draft, ignore_errors=True)
             raise
@@ -243,7 +243,7 @@ class Vault:
                 conn.close()
                 raise
         except sqlcipher.Error as exc:
-            raise db_error(exc, self.folder) from None
+            raise db_error(exc, self.folder) from exc
         self._conn = conn
         self._keys = IdentityKeys(bytes(keys[0]), bytes(keys[1]))
 
@@ -303,7 +303,7 @@ class Vault:
                 with _tx(conn):
                     yield conn
             except sqlcipher.Error as exc:
-                raise db_error(exc, self.folder) from None
+                raise db_error(exc, self.folder) from exc
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Any]:
@@ -312,7 +312,7 @@ class Vault:
             try:
                 yield self.conn
             except sqlcipher.Error as exc:
-                raise db_error(exc, self.folder) from None
+                raise db_error(exc, self.folder) from exc
 
     def audit(self, event: str, *, conn: Any = None, **details: Any) -> int:
         """Append an audit entry (details: ids, counts, hashes only, never PHI)."""
