@@ -160,7 +160,13 @@ class Outbox:
         """
         report = SyncReport()
         pending = self.store.pending()
-        want = _domain_json(registry.domain)
+        if not pending:
+            return report
+        try:
+            want = _domain_json(registry.domain)
+        except ChainUnavailable as exc:
+            report.unavailable, report.remaining = exc, len(pending)
+            return report
         for entry in pending:
             if _norm(entry.payload["domain"]) != _norm(want):
                 raise ChainMismatch(
