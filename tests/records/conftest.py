@@ -1,76 +1,26 @@
-"""Fixtures of the records tests: real vaults (SQLCipher on disk, cheap KDF) and the shared third-party data."""
+"""Fixtures of the records tests: real vaults (SQLCipher on disk, cheap KDF) from the shared ``vault_factory``."""
 
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
 
-from vault.records import store
 from vault.records.importer import ImportOptions, ImportService
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
-_counter = itertools.count()
-
-
-def fixture_dir(*parts: str) -> Path:
-    path = FIXTURES.joinpath(*parts)
-    if not path.exists():
-        pytest.fail(f"test data missing: {path} (the shared fixtures must sit at ../shared/fixtures/ from the "
-                    "repository root; see DESIGN.md section 8)", pytrace=False)
-    return path
-
-
-def synthea_patients() -> list[Path]:
-    d = fixture_dir("synthea")
-    files = sorted(p for p in d.glob("*.json") if not p.name.startswith(("hospitalInformation",
-                                                                          "practitionerInformation")))
-    if len(files) < 10:
-        pytest.fail(f"expected 10 Synthea patient bundles in {d}, found {len(files)}", pytrace=False)
-    return files
-
-
-def synthea_support() -> list[Path]:
-    d = fixture_dir("synthea")
-    files = sorted(d.glob("hospitalInformation*.json")) + sorted(d.glob("practitionerInformation*.json"))
-    if len(files) < 2:
-        pytest.fail(f"the hospitalInformation/practitionerInformation bundles are missing from {d}", pytrace=False)
-    return files
+_names = itertools.count()
 
 
 @pytest.fixture
-def make_vault(tmp_path):
-    from vault.store import Vault
-    opened = []
-
-    def make():
-        v, _ = Vault.create(tmp_path / f"vault{next(_counter)}", "correct horse battery staple",
-                            kdf_profile="test-insecure")
-        opened.append(v)
-        return v
-
-    yield make
-    for v in opened:
-        if v.is_open:
-            v.close()
+def make_vault(vault_factory):
+    return lambda: vault_factory(f"records-vault-{next(_names)}")
 
 
 @pytest.fixture
-def vault(make_vault):
-    return make_vault()
+def vault(unlocked_vault):
+    return unlocked_vault
 
 
 @pytest.fixture
 def importer(vault):
     return ImportService(vault, ImportOptions())
-
-
-def counts(v) -> dict[str, int]:
-    with v.read() as conn:
-        return store.counts_by_type(conn)
-
-
-def rows(v) -> dict[str, int]:
-    with v.read() as conn:
-        return store.row_counts(conn)
