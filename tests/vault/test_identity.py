@@ -41,8 +41,8 @@ def test_ed25519_seeds_give_the_published_did_and_x25519_keys(fixtures_dir):
 
 
 def test_secp256k1_private_keys_give_the_published_did(fixtures_dir):
-    vectors = _vectors(fixtures_dir, "secp256k1.json")
-    assert vectors
+    vectors = {did: v for did, v in _vectors(fixtures_dir, "secp256k1.json").items() if "seed" in v}
+    assert len(vectors) >= 3
     for did, v in vectors.items():
         assert did_key_secp256k1(bytes.fromhex(v["seed"])) == did
 
@@ -50,8 +50,12 @@ def test_secp256k1_private_keys_give_the_published_did(fixtures_dir):
 def test_x25519_dids_decode(fixtures_dir):
     docs = _vectors(fixtures_dir, "x25519.json")["didDocument"]
     for did, doc in docs.items():
-        key = doc["verificationMethod"][0]["publicKeyBase58"]
-        assert did_key_x25519(b58decode(key)) == did
+        method = doc["verificationMethod"][0]
+        if "publicKeyBase58" in method:
+            key = b58decode(method["publicKeyBase58"])
+        else:
+            key = _b64url(method["publicKeyJwk"]["x"])
+        assert did_key_x25519(key) == did
 
 
 def test_a_vault_identity_signs_and_seals(unlocked_vault):
