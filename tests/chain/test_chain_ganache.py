@@ -1,0 +1,178 @@
+"""Against a real JSON-RPC node (ganache on loopback): the whole consent life cycle, free gas, failures, and an
+outbox that fills while the node is stopped and drains once it is back."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from sync import consent_sign as cs
+from sync import merkle
+from sync.chain import Chain, Sender
+from sync.errors import ChainMismatch, ChainUnavailable, ConsentRejected, NotAMember, SignatureInvalid
+from sync.outbox import MemoryOutboxStore, Outbox
+from vault.outbox_store import ANCHORED, PENDING
+from tests.peers.ganache import CHAIN_ID, Ganache
+
+from conftest import new_party, signed_grant, signed_receipt, signed_revoke
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def node_chain(ganache_node):
+    return Chain.connect(ganache_node.url, expected_chain_id=CHAIN_ID, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def member(ganache_keys):
+    return Sender(private_key=ganache_keys[0])  # a funded member who pays for gas
+
+
+@pytest.fixture(scope="module")
+def node_registry(node_chain, member):
+    return node_chain.deploy(member)
+
+
+def test_life_cycle_on_a_real_node(node_chain, node_registry, member):
+    reg = node_registry
+    patient, clinician = new_party(), new_party()
+    assert node_chain.registry(reg.address).address == reg.address  # binding re-checks the deployed code
+
+    reg.register_practitioner(member, clinician.address, "did:key:z6MkDrX")
+    grant, gsig = signed_grant(reg, patient, grantee=clinician.address)
+    result = reg.grant(member, grant, gsig)
+    assert result.gas_used <= 100_000
+    assert reg.is_active(grant.consent_id, clinician.address)
+    assert not reg.is_active(grant.consent_id, new_party().address)
+
+    receipt, rsig = signed_receipt(reg, clinician, grant.consent_id)
+    reg.log_access(member, receipt, rsig)
+    assert reg.find_access(grant.consent_id, cs.digest(reg.domain, receipt)) is not None
+
+    batch = [signed_receipt(reg, clinician, grant.consent_id, nonce=i) for i in range(2, 6)]
+    digests = [cs.digest(reg.domain, r) for r, _ in batch]
+    tree = merkle.MerkleTree.from_digests(digests)
+    reg.anchor_batch(member, tree.root, len(digests))
+    assert reg.receipt_anchored_at(tree.root, digests[3], tree.proof(3)) == reg.anchored_at(tree.root) > 0
+
+    reg.revoke(member, *signed_revoke(reg, patient, grant.consent_id))
+    assert not reg.is_active(grant.consent_id, clinician.address)
+    kinds = [e["event"] for e in reg.history() if e["event"].startswith(("Consent", "Access", "Batch"))]
+    assert kinds[-4:] == ["ConsentGranted", "AccessLogged", "BatchAnchored", "ConsentRevoked"]
+
+
+def test_node_managed_member_account(node_chain, node_registry, ganache_keys):
+    funded = Sender(node_account=node_chain.node_accounts()[1])
+    admin = Sender(private_key=ganache_keys[0])
+    node_registry.add_member(admin, funded.address)
+    grant, gsig = signed_grant(node_registry, new_party())
+    node_registry.grant(funded, grant, gsig)
+    assert node_registry.get_consent(grant.consent_id) is not None
+
+
+def test_reverts_are_typed_on_a_real_node(node_registry, member):
+    reg = node_registry
+    patient = new_party()
+    grant, gsig = signed_grant(reg, patient)
+    reg.grant(member, grant, gsig)
+    with pytest.raises(ConsentRejected) as err:
+        reg.grant(member, grant, gsig)
+    assert err.value.reason == "ConsentExists"
+    with pytest.raises(SignatureInvalid) as err:
+        reg.revoke(member, *signed_revoke(reg, new_party(), grant.consent_id, patient=patient.address))
+    assert err.value.reason == "NotPatient"
+    with pytest.raises(NotAMember):
+        reg.grant(Sender(private_key=os.urandom(32)), *signed_grant(reg, patient))
+    with pytest.raises(SignatureInvalid) as err:
+        reg.grant(member, *signed_grant(reg, patient, deadline_in=-10))
+    assert err.value.reason == "SignatureExpired"
+
+
+def test_wrong_chain_id(ganache_node):
+    with pytest.raises(ChainMismatch) as err:
+        Chain.connect(ganache_node.url, expected_chain_id=CHAIN_ID + 1)
+    assert str(CHAIN_ID) in err.value.user_message
+
+
+def test_signature_for_another_chain_is_refused(node_registry, member):
+    patient = new_party()
+    grant, _ = signed_grant(node_registry, patient)
+    wrong = cs.Domain(CHAIN_ID + 1, node_registry.address)
+    with pytest.raises(SignatureInvalid):
+        node_registry.grant(member, grant, cs.sign(patient.key, wrong, grant))
+
+
+def test_no_contract_at_configured_address(node_chain):
+    with pytest.raises(ChainMismatch) as err:
+        node_chain.registry("0x" + "ab" * 20)
+    assert "no consent registry" in err.value.user_message
+
+
+def test_closed_port_is_unavailable(closed_port_url):
+    with pytest.raises(ChainUnavailable) as err:
+        Chain.connect(closed_port_url, timeout=2)
+    assert err.value.user_message.endswith(".")
+
+
+@pytest.mark.timeout(60)
+def test_silent_node_times_out_as_unavailable(silent_server):
+    with pytest.raises(ChainUnavailable):
+        Chain.connect(silent_server, timeout=1)
+
+
+def test_free_gas_network_with_the_vault_account_as_sender(tmp_path, ganache_keys):
+    with Ganache(tmp_path / "free-db", free_gas=True) as node:
+        chain = Chain.connect(node.url, expected_chain_id=CHAIN_ID)
+        admin = Sender(private_key=ganache_keys[0])
+        reg = chain.deploy(admin)
+        vault = new_party()  # the patient's own vault account: never funded
+        reg.add_member(admin, vault.address)
+        sender = Sender(private_key=vault.key)
+        grant, gsig = signed_grant(reg, vault)
+        reg.grant(sender, grant, gsig)
+        reg.revoke(sender, *signed_revoke(reg, vault, grant.consent_id))
+        assert reg.get_consent(grant.consent_id).revoked
+        assert chain.w3.eth.get_balance(vault.address) == 0
+
+
+def test_outbox_fills_while_node_is_down_and_drains_after_restart(tmp_path, ganache_keys):
+    node = Ganache(tmp_path / "db")
+    node.start()
+    try:
+        chain = Chain.connect(node.url, expected_chain_id=CHAIN_ID, timeout=3)
+        member = Sender(private_key=ganache_keys[0])
+        reg = chain.deploy(member)
+        domain = reg.domain
+        outbox = Outbox(MemoryOutboxStore())
+        patient, clinician = new_party(), new_party()
+        now = chain.block_timestamp()
+        first = cs.Grant(os.urandom(32), patient.address, cs.ZERO_ADDRESS, now + 86_400, os.urandom(32), 1,
+                         now + 86_400)
+        outbox.queue_grant(domain, first, cs.sign(patient.key, domain, first))
+        assert outbox.sync(reg, member).anchored == [1]
+
+        node.stop()
+        # Offline: everything is signed and queued with the domain remembered from before.
+        second = cs.Grant(os.urandom(32), patient.address, cs.ZERO_ADDRESS, now + 86_400, os.urandom(32), 2,
+                          now + 86_400)
+        outbox.queue_grant(domain, second, cs.sign(patient.key, domain, second))
+        revoke = cs.Revoke(first.consent_id, patient.address, 3, now + 86_400)
+        outbox.queue_revoke(domain, revoke, cs.sign(patient.key, domain, revoke))
+        receipt = cs.AccessReceipt(second.consent_id, clinician.address, now + 5, 1)
+        outbox.queue_access(domain, receipt, cs.sign(clinician.key, domain, receipt))
+        report = outbox.sync(reg, member)
+        assert isinstance(report.unavailable, ChainUnavailable) and report.remaining == 3
+        assert [e.state for e in outbox.entries()] == [ANCHORED, PENDING, PENDING, PENDING]
+        assert outbox.entries()[1].attempts == 1
+
+        node.start()  # same port, same database: the chain state survived
+        report = outbox.sync(reg, member)
+        assert report.anchored == [2, 3, 4] and report.unavailable is None
+        assert all(e.state == ANCHORED for e in outbox.entries())
+        assert reg.get_consent(first.consent_id).revoked
+        assert reg.is_active(second.consent_id, clinician.address)
+        assert reg.find_access(second.consent_id, cs.digest(domain, receipt)) is not None
+    finally:
+        node.stop()
