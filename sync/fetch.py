@@ -70,21 +70,18 @@ def _is_local(addr: str) -> bool:
     return ip.is_loopback or ip.is_private or ip.is_link_local
 
 
-def _resolve(host: str, port: int, deadline: float) -> list[str]:
+def _resolve(host: str, port: int) -> list[str]:
     try:
         ipaddress.ip_address(host)
         return [host]
     except ValueError:
         pass
-    socket_timeout = max(0.1, deadline - time.monotonic())
-    old = socket.getdefaulttimeout()
+    # getaddrinfo cannot be given a timeout without mutating process-wide socket state; plain-http targets are
+    # loopback/LAN names, which the system resolves locally.
     try:
-        socket.setdefaulttimeout(socket_timeout)
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
+    except (socket.gaierror, UnicodeError) as exc:
         raise FetchFailed("The server holding the share could not be found; check the network.") from exc
-    finally:
-        socket.setdefaulttimeout(old)
     return sorted({info[4][0] for info in infos})
 
 
@@ -118,7 +115,7 @@ def _check_target(url: str, policy: FetchPolicy, deadline: float) -> tuple[str, 
     if not policy.allow_local_http:
         raise FetchRefused("This share uses plain http; medvault only allows that on the local network when "
                            "you turn it on.")
-    addresses = _resolve(host, port, deadline)
+    addresses = _resolve(host, port)
     if not addresses or not all(_is_local(a) for a in addresses):
         raise FetchRefused("This share uses plain http to a server outside your local network, which medvault "
                            "refuses.")

@@ -32,6 +32,15 @@ def test_endless_answer_is_cut_off_at_the_limit(server):
     assert server.stats["/ipfs/big"] < LOCAL.max_bytes + (32 << 20)
 
 
+def test_endless_answer_stops_at_the_default_limit(server):
+    url = server.serve_endless("/ipfs/big")
+    policy = fetch.FetchPolicy(allow_local_http=True)
+    with pytest.raises(FetchTooLarge):
+        fetch.get(url, policy=policy)
+    server.stop_event.set()
+    assert server.stats["/ipfs/big"] < fetch.DEFAULT_MAX_BYTES + (32 << 20) < TWO_GB
+
+
 def test_declared_2gb_answer_is_refused_before_reading(server):
     url = server.serve_endless("/ipfs/huge", declared_length=TWO_GB)
     with pytest.raises(FetchTooLarge):
@@ -112,3 +121,33 @@ def test_connection_refused_is_a_typed_error(server_factory):
 def test_add_query_keeps_existing_parameters():
     assert fetch.add_query("https://h/p?a=1", recipient="Dr. A") == "https://h/p?a=1&recipient=Dr.+A"
     assert fetch.add_query("https://h/p", recipient="x") == "https://h/p?recipient=x"
+
+
+def test_dribbling_server_hits_the_overall_deadline(server):
+    import time as _time
+
+    def dribble(req, _seen):
+        req.send_response(200)
+        req.send_header("Content-Type", "application/jose")
+        req.end_headers()
+        try:
+            while not server.stop_event.is_set():
+                req.wfile.write(b"A")
+                req.wfile.flush()
+                _time.sleep(0.2)  # each byte arrives well within a per-read timeout
+        except OSError:
+            pass
+        req.close_connection = True
+
+    url = server.route("/ipfs/slow", dribble)
+    with pytest.raises(FetchTimeout):
+        fetch.get(url, policy=fetch.FetchPolicy(allow_local_http=True, timeout=1.0))
+    server.stop_event.set()
+
+
+@pytest.mark.parametrize("addr, local", [
+    ("127.0.0.1", True), ("::1", True), ("192.168.1.20", True), ("10.0.0.7", True), ("fd12::1", True),
+    ("::ffff:127.0.0.1", True), ("8.8.8.8", False), ("2001:4860:4860::8888", False), ("100.64.0.1", False),
+])
+def test_what_counts_as_local_network(addr, local):
+    assert fetch._is_local(addr) is local
