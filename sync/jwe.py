@@ -112,6 +112,13 @@ def encrypt(plaintext: bytes, *, cty: str, key: bytes | None = None, compress: b
     return token, key
 
 
+def encrypt_bundle(bundle: dict, *, key: bytes | None = None, level: int = 6) -> tuple[bytes, bytes]:
+    """A FHIR resource (normally the share Bundle) as an SHL file: ``(ascii_jwe_bytes, key)``, ready to publish."""
+    data = json.dumps(bundle, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    token, key = encrypt(data, cty=CTY_FHIR, key=key, compress=True, level=level)
+    return token.encode("ascii"), key
+
+
 def _header_of(token: str) -> dict:
     head = token.split(".", 1)[0]
     try:

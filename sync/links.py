@@ -38,6 +38,14 @@ _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _MS_THRESHOLD = 10**11
 
 
+CONSENT_PURPOSE = b"medvault/consent/v1"
+
+
+def consent_id(share_key: bytes) -> bytes:
+    """How a link finds its consent on chain without the CID being there: only link holders can compute it."""
+    return crypto.mac(share_key, CONSENT_PURPOSE)
+
+
 # --- encodings ---------------------------------------------------------------------------------------------------
 
 def b64u_encode(data: bytes) -> str:

@@ -45,11 +45,15 @@ def write_png(text: str, path: str | Path) -> Path:
 
 
 def decode_image(image: Image.Image) -> str:
-    """Text of the first QR code in an in-memory image (for camera frames)."""
+    """Text of the first QR code in an in-memory Pillow image (camera frames are converted to one by the app)."""
     if image.width * image.height > MAX_IMAGE_PIXELS:
         raise QrUnreadable("This image is too large to scan for a QR code.")
     if image.mode not in ("L", "RGB", "RGBA"):
         image = image.convert("RGB")
+    return _read(image)
+
+
+def _read(image) -> str:
     try:
         found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
     except (ValueError, RuntimeError) as exc:

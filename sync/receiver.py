@@ -25,9 +25,7 @@ from sync.errors import (
     CidMismatch, ContentInvalid, ContentTooLarge, FetchFailed, FetchRefused, LinkExpired, LinkInactive,
     LinkInvalid, LinkUnsupported, PasscodeLocked, PasscodeRequired, PasscodeWrong, ShareNotForYou, ShareRevoked,
 )
-from vault import crypto
 
-CONSENT_PURPOSE = b"medvault/consent/v1"
 MAX_MANIFEST_FILES = 64
 MAX_PASSCODE_PROMPTS = 10
 
@@ -215,7 +213,7 @@ def _source_text(source: object) -> str:
         if Path(text).is_file():
             return qr.decode_file(text)
         raise LinkUnsupported("This is neither a share link nor an image file that exists.")
-    if hasattr(source, "width") and hasattr(source, "height"):  # an in-memory image (camera frame)
+    if hasattr(source, "width") and hasattr(source, "height"):  # an in-memory image (a camera frame)
         return qr.decode_image(source)  # type: ignore[arg-type]
     raise LinkUnsupported("This is not a SMART Health Link, a medvault link or a QR image.")
 
@@ -259,7 +257,7 @@ def open_link(source: str | Path | bytes | object, *, recipient: str,
         _check_expiry(payload.exp, now, checks)
         kind, sender = "shlink", None
 
-    consent_id = crypto.mac(payload.key, CONSENT_PURPOSE)
+    consent_id = links.consent_id(payload.key)
     if consent_checker is None:
         checks.append(Check("consent", NOT_CHECKED, "The consent chain could not be checked."))
     else:

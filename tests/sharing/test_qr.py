@@ -70,3 +70,4 @@ def test_not_an_image(tmp_path):
     assert isinstance(err.value, QrNotFound) and err.value.user_message.endswith(".")
     with pytest.raises(QrUnreadable):
         qr.decode_file(tmp_path / "missing.png")
+

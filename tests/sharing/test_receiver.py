@@ -212,8 +212,7 @@ BUNDLE = {"resourceType": "Bundle", "type": "collection", "entry": [
 
 
 def publish(server, bundle=BUNDLE) -> tuple[str, bytes, str]:
-    token, key = jwe.encrypt(json.dumps(bundle).encode(), cty=jwe.CTY_FHIR)
-    data = token.encode()
+    data, key = jwe.encrypt_bundle(bundle)
     cid = compute_cid(data)
     return server.serve_bytes(f"/ipfs/{cid}", data), key, cid
 
@@ -226,7 +225,7 @@ def test_round_trip_through_a_qr_png(server, tmp_path):
     assert result.bundles == [BUNDLE]
     assert result.check("cid").status == "passed" and result.files[0].cid == cid
     assert result.check("expiry").status == "passed"
-    assert result.consent_id == crypto.mac(key, b"medvault/consent/v1").hex()
+    assert result.consent_id == crypto.mac(key, b"medvault/consent/v1").hex() == links.consent_id(key).hex()
     as_json = json.loads(json.dumps(result.to_json()))
     assert as_json["bundles"] == [BUNDLE] and {c["name"] for c in as_json["checks"]} >= {"cid", "consent"}
     assert open_local(str(png)).bundles == [BUNDLE]  # a path given as text
@@ -397,3 +396,12 @@ def test_decrypted_content_that_is_not_fhir(server):
             open_local(links.build_shlink(links.ShlPayload(url=url, key=key, flag="U")))
         assert type(err.value).__name__ == "ContentInvalid"
         one_sentence(err.value)
+
+
+def test_in_memory_camera_frame(server):
+    from PIL import Image
+    url, key, _ = publish(server)
+    frame = Image.new("RGB", (1280, 720), (90, 90, 90))
+    frame.paste(qr.make_image(links.build_shlink(links.ShlPayload(url=url, key=key, flag="U"))).convert("RGB"),
+                (300, 50))
+    assert open_local(frame).bundles == [BUNDLE]
