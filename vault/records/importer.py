@@ -273,9 +273,7 @@ class ImportService:
             if progress and (n % 50 == 0 or n == len(entries)):
                 progress(n, total)
         if not kept and entries:
-            raise ImportRejected("No record in the file could be imported"
-                                 + (f"; the first problem: {report.skipped[0].reason}" if report.skipped else "")
-                                 + " Nothing was imported.")
+            raise ImportRejected(_nothing_valid(report.skipped))
         now = store.utc_now()
         with self.vault.transaction() as conn:
             source_id = store.add_source(conn, kind=prepared.kind, name_sha256=name_sha, payload_sha256=payload_sha,
@@ -351,9 +349,7 @@ class ImportService:
                 if progress and lineno % 200 == 0:
                     progress(done, size)
             if report.added + report.duplicates + report.updated == 0:
-                raise ImportRejected("No record in the file could be imported"
-                                     + (f"; the first problem: {report.skipped[0].reason}" if report.skipped else "")
-                                     + " Nothing was imported.")
+                raise ImportRejected(_nothing_valid(report.skipped))
             self._audit(conn, source_id, report)
         if progress:
             progress(size, size)
@@ -374,6 +370,16 @@ def _count(report: ImportReport, outcome: str, rtype: str) -> None:
     else:
         report.duplicates += 1
     report.by_type[rtype] = report.by_type.get(rtype, 0) + 1
+
+
+def _nothing_valid(skipped: list[Skipped]) -> str:
+    if not skipped:
+        return "The file holds no records; nothing was imported."
+    first = skipped[0]
+    reason = first.reason.rstrip(".")
+    if reason.lower().startswith(first.where.lower() + ": "):
+        reason = reason[len(first.where) + 2:]
+    return f"No record in the file is valid, so nothing was imported (first problem, {first.where}: {reason})."
 
 
 def _tick(cancel: CancelToken | None) -> None:

@@ -147,11 +147,27 @@ def timeline(conn, *, before: tuple[str, int] | None = None, limit: int = 50,
 
 
 def observation_codes(conn) -> list[dict]:
-    """Codes that have numeric values, for a chart picker: code, display, unit, how many points."""
-    rows = conn.execute("SELECT code, code_system, max(display), max(unit), count(*) FROM rec_resources"
-                        " WHERE rtype = 'Observation' AND value_num IS NOT NULL AND code IS NOT NULL"
-                        " GROUP BY code, code_system ORDER BY count(*) DESC").fetchall()
-    return [{"code": r[0], "system": r[1], "display": r[2], "unit": r[3], "count": r[4]} for r in rows]
+    """Codes that have numeric values, for a chart picker: code, display, most common unit, how many points."""
+    agg: dict[tuple, dict] = {}
+    for code, system, display, unit, n in conn.execute(
+            "SELECT code, code_system, max(display), unit, count(*) FROM rec_resources WHERE rtype = 'Observation'"
+            " AND value_num IS NOT NULL AND code IS NOT NULL GROUP BY code, code_system, unit"):
+        a = agg.setdefault((code, system), {"code": code, "system": system, "display": display, "units": {},
+                                            "count": 0})
+        a["units"][unit] = n
+        a["count"] += n
+        a["display"] = a["display"] or display
+    out = []
+    for a in agg.values():
+        units = a.pop("units")
+        a["unit"] = _most_common(units)
+        out.append(a)
+    return sorted(out, key=lambda a: (-a["count"], a["code"]))
+
+
+def _most_common(counts: dict) -> str | None:
+    named = {u: n for u, n in counts.items() if u}
+    return min(named, key=lambda u: (-named[u], u)) if named else None
 
 
 def series(conn, code: str, system: str | None = None) -> Series:
@@ -180,8 +196,11 @@ def series(conn, code: str, system: str | None = None) -> Series:
                     points.append(Point(date, float(vq["value"]), vq.get("unit") or vq.get("code"), rid))
                     display = display or next((c.get("display") for c in codings if c.get("display")), None)
     points.sort(key=lambda p: (p.date, p.rid))
-    units = [p.unit for p in points if p.unit]
-    unit = max(set(units), key=units.count) if units else None
+    units: dict[str, int] = {}
+    for p in points:
+        if p.unit:
+            units[p.unit] = units.get(p.unit, 0) + 1
+    unit = _most_common(units)
     return Series(code, display, unit, points)
 
 
