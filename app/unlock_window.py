@@ -110,6 +110,7 @@ class UnlockWindow(QWidget):
                                "know: medvault cannot read your records without it, and neither can anyone else."))
         layout.addLayout(form)
         layout.addWidget(self.create_button, alignment=Qt.AlignmentFlag.AlignRight)
+        layout.addStretch(1)
         return page
 
     def _build_recovery_page(self) -> QWidget:
@@ -145,6 +146,7 @@ class UnlockWindow(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.confirm_box)
         layout.addWidget(self.continue_button, alignment=Qt.AlignmentFlag.AlignRight)
+        layout.addStretch(1)
         return page
 
     def _build_unlock_page(self) -> QWidget:
@@ -165,6 +167,7 @@ class UnlockWindow(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.unlock_button)
         layout.addLayout(buttons)
+        layout.addStretch(1)
         return page
 
     def _build_recover_page(self) -> QWidget:
@@ -192,6 +195,7 @@ class UnlockWindow(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.recover_button)
         layout.addLayout(buttons)
+        layout.addStretch(1)
         return page
 
     # --- behaviour --------------------------------------------------------------------------------------------
