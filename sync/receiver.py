@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from sync import fetch, jwe, links, qr
 from sync.errors import (
     CidMismatch, ContentInvalid, ContentTooLarge, FetchFailed, FetchRefused, LinkExpired, LinkInactive,
-    LinkInvalid, LinkUnsupported, PasscodeLocked, PasscodeRequired, PasscodeWrong, ShareNotForYou, ShareRevoked,
+    LinkUnsupported, PasscodeLocked, PasscodeRequired, PasscodeWrong, ShareNotForYou, ShareRevoked,
 )
 
 MAX_MANIFEST_FILES = 64
@@ -229,6 +229,7 @@ def open_link(source: str | Path | bytes | object, *, recipient: str,
 
     ``recipient`` is the name the SHL protocol sends to the server (who is opening). ``x25519_private`` (and
     optionally ``my_did``) open directed ``medvault:/`` shares. ``now`` (epoch seconds, or a clock) decides expiry.
+    ``policy`` (timeouts, size limit, local http), when given, replaces the one built from ``allow_local_http``.
     """
     if not isinstance(recipient, str) or not recipient.strip():
         raise ValueError("recipient must be a non-empty name")
@@ -276,7 +277,9 @@ def open_link(source: str | Path | bytes | object, *, recipient: str,
 
 
 def _merge_cid_checks(checks: list[Check]) -> list[Check]:
-    """One ``cid`` entry: failed ones never get here, so report passed if any passed, else the first reason."""
+    """One ``cid`` entry for the whole share (a mismatch never gets here: it raised). ``passed`` only when every
+    fetched file named a CID and matched it; otherwise the first reason one was not checked. Per-file results
+    are in ``ReceivedFile.cid``."""
     cid = [c for c in checks if c.name == "cid"]
     others = [c for c in checks if c.name != "cid"]
     if not cid:
