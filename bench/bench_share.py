@@ -128,7 +128,8 @@ def main() -> None:
     print(f"encrypted file {len(token):,} bytes (zip: DEF level {args.level}), CID {cid}")
     print(f"baseline  AES-GCM+SHA-256 encrypt: {t_base_enc * 1e3:8.2f} ms ({mb / t_base_enc:8.1f} MB/s)")
     print(f"baseline  AES-GCM+SHA-256 decrypt: {t_base_dec * 1e3:8.2f} ms ({mb / t_base_dec:8.1f} MB/s)")
-    print(f"stages    json encode {t_json_enc * 1e3:.1f} ms, deflate {t_deflate * 1e3:.1f} ms, CID {t_cid * 1e3:.1f} ms,"
+    print(f"stages    json encode {t_json_enc * 1e3:.1f} ms, deflate {t_deflate * 1e3:.1f} ms, "
+          f"CID {t_cid * 1e3:.1f} ms,"
           f" json parse {t_json_dec * 1e3:.1f} ms, compress+inflate {t_inflate * 1e3:.1f} ms")
     # Secondary view, not the target: a baseline that includes the JSON work no share can avoid, so what remains is
     # the cost of the SHL framing itself (DEFLATE, base64url, JOSE, HTTP, CID).

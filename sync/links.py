@@ -228,7 +228,8 @@ def parse_shlink(text: str) -> ShlPayload:
         raise LinkInvalid("This SMART Health Link has an invalid version number.")
     if v > SHL_VERSION:
         raise LinkUnsupported("This SMART Health Link uses a newer version than medvault supports; update medvault.")
-    return ShlPayload(url=_check_url(obj.get("url")), key=_check_key(obj.get("key")), flag=_check_flag(obj.get("flag", "")),
+    return ShlPayload(url=_check_url(obj.get("url")), key=_check_key(obj.get("key")),
+                      flag=_check_flag(obj.get("flag", "")),
                       exp=_check_exp(obj.get("exp")), label=_check_label(obj.get("label")), v=v)
 
 

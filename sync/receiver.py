@@ -56,6 +56,9 @@ class ReceivedFile:
     url: str | None
     cid: str | None  # the CID that was recomputed and matched, if any
     bundles: list[dict]
+    # The compact JWS of each SMART Health Card, unverified: saving passes them to the records importer, whose
+    # trust store checks the issuer's signature (the receiver has no access to the user's trusted issuers).
+    health_cards: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,7 @@ def _as_bundle(resource: object) -> dict:
 
 
 def _decode_content(token: bytes | str, key: bytes, content_type: str | None, max_plaintext: int
-                    ) -> tuple[str, list[dict], list[Check]]:
+                    ) -> tuple[str, list[dict], list[Check], list[str]]:
     dec = jwe.decrypt(token, key, max_plaintext=max_plaintext)
     ctype = content_type or dec.cty
     if content_type and dec.cty and content_type != dec.cty:
@@ -184,10 +187,11 @@ def _decode_content(token: bytes | str, key: bytes, content_type: str | None, ma
         # The SHL spec's own example omits ``cty``; the content itself says what it is.
         ctype = jwe.CTY_SHC if isinstance(obj, dict) and "verifiableCredential" in obj else jwe.CTY_FHIR
     if ctype == jwe.CTY_SHC:
-        return ctype, _shc_bundles(obj, max_plaintext), [
-            Check("health_card_signature", NOT_CHECKED, "The health card issuer's signature was not verified.")]
+        unverified = Check("health_card_signature", NOT_CHECKED, "The health card issuer's signature was not "
+                           "verified; it is checked against your trusted issuers when the card is saved.")
+        return ctype, _shc_bundles(obj, max_plaintext), [unverified], list(obj["verifiableCredential"])
     if ctype == jwe.CTY_FHIR:
-        return ctype, [_as_bundle(obj)], []
+        return ctype, [_as_bundle(obj)], [], []
     raise LinkUnsupported("This share contains a kind of file medvault does not open.")
 
 
@@ -303,9 +307,10 @@ def _open_direct(payload: links.ShlPayload, recipient: str, policy: fetch.FetchP
     data = fetch.get_jwe(url, policy=policy)
     cid_check, cid = _verify_cid(payload.url, data, cid_matches)
     checks.append(cid_check)
-    ctype, bundles, extra = _decode_content(data, payload.key, None, max_plaintext)
+    ctype, bundles, extra, cards = _decode_content(data, payload.key, None, max_plaintext)
     checks.extend(c for c in extra if c not in checks)
-    return ReceivedFile(content_type=ctype, source="direct", url=payload.url, cid=cid, bundles=bundles)
+    return ReceivedFile(content_type=ctype, source="direct", url=payload.url, cid=cid, bundles=bundles,
+                        health_cards=cards)
 
 
 def _post_manifest(payload: links.ShlPayload, recipient: str, passcode_provider: PasscodeProvider | None,
@@ -383,9 +388,10 @@ def _open_manifest(payload: links.ShlPayload, recipient: str, passcode_provider:
             source = "location"
         else:
             raise ContentInvalid("The server's list of shared files names a file with no content or location.")
-        ctype, bundles, extra = _decode_content(data, payload.key, ctype, max_plaintext)
+        ctype, bundles, extra, cards = _decode_content(data, payload.key, ctype, max_plaintext)
         checks.extend(c for c in extra if c not in checks)
-        out.append(ReceivedFile(content_type=ctype, source=source, url=url, cid=cid, bundles=bundles))
+        out.append(ReceivedFile(content_type=ctype, source=source, url=url, cid=cid, bundles=bundles,
+                                health_cards=cards))
     if not out:
         raise ContentInvalid("This share contains no records medvault can open.")
     return out

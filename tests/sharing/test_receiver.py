@@ -96,6 +96,9 @@ def test_sdk_direct_file_link(server, shl_dir):
     _health_card_bundle(result.bundles[0])
     assert result.check("expiry").status == "passed"
     assert result.check("health_card_signature").status == "not_checked"
+    # The card itself is handed on untouched, for the records importer to verify against trusted issuers.
+    decrypted = json.loads(jwe.decrypt(fixture["jweFiles"][0], links.b64u_decode(fixture["payload"]["key"])).plaintext)
+    assert result.files[0].health_cards == decrypted["verifiableCredential"]
 
 
 def test_sdk_link_is_expired_today(server, shl_dir):
