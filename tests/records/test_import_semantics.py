@@ -190,3 +190,20 @@ def test_plain_records_do_not_appear_in_clear_in_the_vault_folder(vault):
     for p in vault.folder.rglob("*"):
         if p.is_file():
             assert family not in p.read_bytes()
+
+
+def test_parallel_validation_gives_the_same_answers(make_vault, tmp_path):
+    resources = [_obs(i) for i in range(600)]
+    resources[123] = {"resourceType": "Observation", "id": "bad", "status": "final"}
+    resources[400] = {"resourceType": "Observation", "id": "bad2", "status": "final", "code": {"text": "x"},
+                      "valueQuantity": {"value": "not a number"}}
+    p = _write(tmp_path, "many.json", _bundle(resources))
+    outcomes = []
+    for workers in (1, 2):
+        v = make_vault()
+        with pytest.raises(ResourceInvalid) as err:
+            ImportService(v, ImportOptions(workers=workers)).import_file(p)
+        r = ImportService(v, ImportOptions(workers=workers, skip_invalid=True)).import_file(p)
+        outcomes.append((err.value.user_message, r.added, [(s.where, s.reason) for s in r.skipped]))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][1] == 598 and [w for w, _ in outcomes[0][2]] == ["entry 124", "entry 401"]

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 from urllib.parse import parse_qsl
 
-from vault.records.errors import DanglingReference, NotFhir, ResourceInvalid
+from vault.records.errors import DanglingReference, NestingTooDeep, NotFhir, ResourceInvalid
 from vault.records.extract import identifiers
+from vault.records.jsonutil import MAX_DEPTH
 
 _ID_OK = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _CONDITIONAL = re.compile(r"^([A-Z][A-Za-z]+)\?(.+)$")
@@ -95,16 +96,23 @@ def assign_ids(entries: Iterable[Entry], payload_sha256: str) -> None:
 
 
 def _iter_references(resource: dict):
-    """(holder dict, element path) for every Reference.reference in a resource; contained resources excluded."""
-    stack: list[tuple[object, str]] = [(v, k) for k, v in resource.items() if k != "contained"]
+    """(holder dict, element path) for every Reference.reference outside contained resources.
+
+    This walk visits every node of the resource anyway, so it is also where nesting depth is bounded: the JSON
+    parser only stops nesting at Python's recursion limit, and real FHIR never comes near ``MAX_DEPTH``.
+    """
+    stack: list[tuple[object, str, int, bool]] = [(v, k, 2, k == "contained") for k, v in resource.items()]
     while stack:
-        node, path = stack.pop()
+        node, path, depth, contained = stack.pop()
+        if depth > MAX_DEPTH:
+            raise NestingTooDeep()
         if isinstance(node, dict):
-            if isinstance(node.get("reference"), str):
+            if not contained and isinstance(node.get("reference"), str):
                 yield node, path
-            stack.extend((v, f"{path}.{k}") for k, v in node.items() if isinstance(v, (dict, list)))
+            stack.extend((v, f"{path}.{k}", depth + 1, contained) for k, v in node.items()
+                         if isinstance(v, (dict, list)))
         elif isinstance(node, list):
-            stack.extend((v, path) for v in node if isinstance(v, (dict, list)))
+            stack.extend((v, path, depth + 1, contained) for v in node if isinstance(v, (dict, list)))
 
 
 def _match_conditional(rtype: str, query: str, local_ids: dict, lookup_identifier: IdentifierLookup) -> list[str]:

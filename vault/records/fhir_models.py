@@ -74,3 +74,15 @@ def model_of(resource: dict):
     """A validated model object (used to check whole documents such as a generated IPS Bundle)."""
     validate_resource(resource)
     return _resource_class(resource["resourceType"]).model_validate(resource)
+
+
+def validate_batch(resources: list[dict]) -> list[tuple[str, str] | None]:
+    """Validate many resources (run in a worker process): None, or (error class name, sentence) for each."""
+    out: list[tuple[str, str] | None] = []
+    for r in resources:
+        try:
+            validate_resource(r)
+            out.append(None)
+        except (ResourceInvalid, UnknownResourceType) as err:
+            out.append((type(err).__name__, err.user_message))
+    return out

@@ -48,6 +48,7 @@ class ImportOptions:
     max_ndjson_line_bytes: int = 16 * MiB
     max_document_bytes: int = 64 * MiB
     trust: str | None = None                  # e.g. "clinician-signed" when the sharing receiver checked a signature
+    workers: int = 1                          # >1: full validation of big files in that many worker processes
 
 
 @dataclass
@@ -159,7 +160,9 @@ class ImportService:
         """Several files, each atomic on its own. A file whose references point into another file of the same
         batch (Synthea's patients -> its organisations) is retried after the others, so argument order does not
         matter."""
-        pending = [Path(p) for p in paths]
+        ordered = [Path(p) for p in paths]
+        position = {p: i for i, p in enumerate(ordered)}
+        pending = list(dict.fromkeys(ordered))
         results: dict[Path, ImportReport | RecordsError] = {}
         while pending:
             retry: list[Path] = []
@@ -167,8 +170,7 @@ class ImportService:
                 if cancel is not None and cancel.cancelled:
                     results[p] = ImportCancelled()
                     continue
-                index = list(paths).index(p) if p in paths else 0
-                per_file = (lambda d, t, i=index: progress(i, len(paths), d, t)) if progress else None
+                per_file = (lambda d, t, i=position[p]: progress(i, len(ordered), d, t)) if progress else None
                 try:
                     results[p] = self.import_file(p, per_file, cancel)
                 except DanglingReference as err:
@@ -179,7 +181,7 @@ class ImportService:
             if len(retry) == len(pending):
                 break
             pending = retry
-        return [(Path(p), results[Path(p)]) for p in paths]
+        return [(p, results[p]) for p in ordered]
 
     # --- parsing ----------------------------------------------------------------------------------------------
     def _import_bytes(self, data: bytes, kind: sources.Kind, ctype: str | None, name_sha: str, payload_sha: str,
@@ -195,7 +197,8 @@ class ImportService:
             prepared = shc.prepare_text(data, self._issuers(), self.vault.now(), payload_sha)
         else:
             try:
-                doc = jsonutil.loads(data)
+                # resolve_references walks every resource and bounds nesting there, saving a second walk
+                doc = jsonutil.loads(data, bound_depth=False)
             except MalformedJson:
                 if _is_ndjson_bytes(data):
                     return self._import_ndjson(io.BytesIO(data), len(data), name_sha, payload_sha, progress, cancel)
@@ -223,7 +226,33 @@ class ImportService:
         return shc.TrustStore(self.vault)
 
     # --- checking -------------------------------------------------------------------------------------------
-    def _check(self, resource: object, where: str) -> list[str]:
+    def _validate_entries(self, entries, kind: str, report: ImportReport, bad_refs: dict[int, str],
+                          cancel) -> list[tuple[str, ImportRejected | None]]:
+        """(position, error or None) per entry, in order; full validation possibly in worker processes."""
+        out: list[tuple[str, ImportRejected | None]] = []
+        pending: list[int] = []
+        for e in entries:
+            _tick(cancel)
+            where = f"entry {e.index}" if kind != "document" else "the document"
+            try:
+                if e.index in bad_refs:
+                    raise DanglingReference(bad_refs[e.index])
+                report.warnings.extend(self._check(e.resource, where, models=self.options.workers <= 1))
+                out.append((where, None))
+                pending.append(len(out) - 1)
+            except ImportRejected as err:
+                out.append((where, err))
+        if self.options.workers > 1 and self.options.validation == "full":
+            from vault.records.parallel import validate_all
+            verdicts = validate_all([entries[i].resource for i in pending], self.options.workers)
+            _tick(cancel)
+            for i, err in zip(pending, verdicts):
+                if err is not None:
+                    where = out[i][0]
+                    out[i] = (where, type(err)(f"{where.capitalize()}: {err.user_message}"))
+        return out
+
+    def _check(self, resource: object, where: str, models: bool = True) -> list[str]:
         """Raises ImportRejected naming the position; returns warnings for repairs made."""
         warnings: list[str] = []
         if not isinstance(resource, dict):
@@ -235,7 +264,7 @@ class ImportService:
             del resource["text"]
             warnings.append(f"{where}: an empty generated narrative was left out")
         try:
-            if self.options.validation == "full":
+            if self.options.validation == "full" and models:
                 validate_resource(resource)
             else:
                 rtype = resource.get("resourceType")
@@ -257,18 +286,14 @@ class ImportService:
             bad_refs = bundle.resolve_references(
                 entries, lambda u: store.lookup_fullurl(conn, u),
                 lambda t, v, s: store.lookup_identifier(conn, t, v, s), collect=self.options.skip_invalid)
+        verdicts = self._validate_entries(entries, prepared.kind, report, bad_refs, cancel)
         kept: list[bundle.Entry] = []
-        for n, e in enumerate(entries, 1):
-            _tick(cancel)
-            where = f"entry {e.index}" if prepared.kind != "document" else "the document"
-            try:
-                if e.index in bad_refs:
-                    raise DanglingReference(bad_refs[e.index])
-                report.warnings.extend(self._check(e.resource, where))
+        for n, (e, (where, err)) in enumerate(zip(entries, verdicts), 1):
+            if err is None:
                 kept.append(e)
-            except ImportRejected as err:
-                if not self.options.skip_invalid:
-                    raise
+            elif not self.options.skip_invalid:
+                raise err
+            else:
                 report.skipped.append(Skipped(where, err.user_message))
             if progress and (n % 50 == 0 or n == len(entries)):
                 progress(n, total)

@@ -13,7 +13,8 @@ from vault.records.errors import MalformedJson, NestingTooDeep
 MAX_DEPTH = 128
 
 
-def loads(data: bytes | str, what: str = "The file") -> Any:
+def loads(data: bytes | str, what: str = "The file", *, bound_depth: bool = True) -> Any:
+    """Parse JSON; ``bound_depth=False`` when the caller walks the whole value itself and bounds depth there."""
     if isinstance(data, bytes):
         if data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
@@ -28,7 +29,8 @@ def loads(data: bytes | str, what: str = "The file") -> Any:
     except json.JSONDecodeError as err:
         raise MalformedJson(f"{what} is not valid JSON (error at line {err.lineno}, column {err.colno}); "
                             "nothing was imported.") from None
-    check_depth(value, what)
+    if bound_depth:
+        check_depth(value, what)
     return value
 
 

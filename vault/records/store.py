@@ -113,7 +113,7 @@ def put_resource(conn, resource: dict, *, source_id: int, trust: str, imported_a
         for system, value in identifiers(resource):
             conn.execute("INSERT OR IGNORE INTO rec_identifiers (rtype, system, value, rid) VALUES (?, ?, ?, ?)",
                          (rtype, system, value, rid))
-        _seen(conn, rid, source_id, trust, full_url)
+        _seen(conn, rid, source_id, None, full_url)
         return ADDED, rid
     rid, old_sha, old_trust, version, old_json, old_source = row
     if old_sha == sha:
@@ -138,12 +138,14 @@ def put_resource(conn, resource: dict, *, source_id: int, trust: str, imported_a
     return UPDATED, rid
 
 
-def _seen(conn, rid: int, source_id: int, trust: str, full_url: str | None) -> None:
+def _seen(conn, rid: int, source_id: int, trust: str | None, full_url: str | None) -> None:
+    """Link a record to a source it was seen in; ``trust`` None for a record inserted with that trust just now."""
     conn.execute("INSERT OR IGNORE INTO rec_resource_sources (rid, source_id) VALUES (?, ?)", (rid, source_id))
-    # a signature seen later vouches for the same content seen earlier unsigned
-    conn.execute("UPDATE rec_resources SET trust = ? WHERE rid = ? AND"
-                 " (CASE trust WHEN 'issuer-verified' THEN 3 WHEN 'clinician-signed' THEN 3"
-                 " WHEN 'patient-entered' THEN 1 ELSE 0 END) < ?", (trust, rid, _TRUST_RANK[trust]))
+    if trust is not None:
+        # a signature seen later vouches for the same content seen earlier unsigned
+        conn.execute("UPDATE rec_resources SET trust = ? WHERE rid = ? AND"
+                     " (CASE trust WHEN 'issuer-verified' THEN 3 WHEN 'clinician-signed' THEN 3"
+                     " WHEN 'patient-entered' THEN 1 ELSE 0 END) < ?", (trust, rid, _TRUST_RANK[trust]))
     if full_url and full_url.startswith(("urn:uuid:", "urn:oid:", "http://", "https://")):
         conn.execute("INSERT OR IGNORE INTO rec_fullurls (full_url, rid) VALUES (?, ?)", (full_url, rid))
 
