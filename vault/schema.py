@@ -33,6 +33,11 @@ def _outbox_v1(conn: Any) -> None:
     create_tables(conn)
 
 
+def _shares_v1(conn: Any) -> None:
+    from vault.shares_store import create_tables
+    create_tables(conn)
+
+
 def _migrations() -> list[tuple[str, Migration]]:
     steps: list[tuple[str, Migration]] = [("core-v1", _core_v1)]
     # Steps of packages still being written are registered only once their module exists, so a checkout in the
@@ -42,6 +47,8 @@ def _migrations() -> list[tuple[str, Migration]]:
         steps.append(("records-v1", _records_v1))
     if importlib.util.find_spec("vault.outbox_store") is not None:
         steps.append(("outbox-v1", _outbox_v1))
+    if importlib.util.find_spec("vault.shares_store") is not None:
+        steps.append(("shares-v1", _shares_v1))
     return steps
 
 

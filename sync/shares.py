@@ -1,0 +1,331 @@
+"""Share create / list / revoke: the wiring from a selection of records to a published, recorded, revocable link.
+
+One share = one FHIR Bundle (the selected records or an IPS document, plus the FHIR ``Consent`` describing the
+grant), encrypted as an SHL JWE under a fresh key, published to a ``ContentStore`` under its CID, and handed over as
+an open ``shlink:/`` (flag ``U``) or a ``medvault:/`` share sealed to one clinician's card. The vault keeps a row
+per share (ids, dates, CID, consent id; never the key, so a stolen vault backup cannot re-open old links) and audits
+"share"/"revoke" with ids only.
+
+The consent chain is optional: with a ``chain_domain`` the patient's EIP-712 grant/revoke is signed and queued in
+the vault's outbox in the same transaction as the share row; without one, nothing is queued and the link still
+works (its receivers report that the chain could not be checked).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
+
+from sync import jwe, links
+from sync.errors import SyncError
+from sync.ipfs_backend import ContentStore, EmbeddedContentStore
+from vault import shares_store
+from vault.shares_store import ACTIVE, BEARER, REVOKED, ShareRow, VaultBlobStorage
+
+DEFAULT_GATEWAY = "http://127.0.0.1:8421"
+GATEWAY_SETTING = "sharing.gateway_base"
+ZERO_ADDRESS = "0x" + "00" * 20
+# A revoke may sit in the outbox while the chain is unreachable; a year is long enough for it to be sent.
+REVOKE_SIGNATURE_LIFETIME = 365 * 24 * 3600
+_DURATION = re.compile(r"^([1-9][0-9]{0,5})([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class ShareError(SyncError):
+    default_message = "The share could not be created."
+
+
+class NothingToShare(ShareError):
+    default_message = "Nothing in the vault matches that selection, so no share was created."
+
+
+class ShareNotFound(ShareError):
+    default_message = "There is no share with that id in this vault; 'medvault share list' shows them."
+
+
+class BadExpiry(ShareError):
+    default_message = "The expiry must be a number followed by s, m, h, d or w (for example 7d); nothing was shared."
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What to share: the IPS document, or records by type and/or by id (``Type/id`` or a bare id)."""
+
+    ips: bool = False
+    types: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.ips == bool(self.types or self.ids):
+            raise ValueError("a selection is either the IPS or types/ids, exactly one of the two")
+
+
+@dataclass(frozen=True)
+class CreatedShare:
+    id: str
+    link: str
+    cid: str
+    url: str
+    expires_at: int | None
+    consent_id: str
+    resource_ids: list[str]  # "Type/id" of every shared record (the Consent not included)
+    outbox_id: int | None  # the queued chain grant, if a chain is configured
+
+
+def parse_expiry(text: str) -> timedelta:
+    m = _DURATION.match(text.strip()) if isinstance(text, str) else None
+    if not m:
+        raise BadExpiry()
+    return timedelta(seconds=int(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+
+
+def _epoch(dt: datetime) -> int:
+    return int(dt.timestamp())
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
+
+
+def embedded_store(vault: Any, gateway_base: str | None = None) -> EmbeddedContentStore:
+    """The default backend: encrypted files in the vault's own database, served by ``medvault serve``."""
+    return EmbeddedContentStore(VaultBlobStorage(vault), gateway_base or gateway_setting(vault))
+
+
+def gateway_setting(vault: Any) -> str:
+    with vault.read() as conn:
+        row = conn.execute("SELECT value FROM settings WHERE key = ?", (GATEWAY_SETTING,)).fetchone()
+    return row[0] if row else DEFAULT_GATEWAY
+
+
+def set_gateway_setting(vault: Any, base: str) -> None:
+    with vault.transaction() as conn:
+        conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (GATEWAY_SETTING, base))
+        vault.audit("settings", conn=conn, action="gateway_base")
+
+
+# --- the content ------------------------------------------------------------------------------------------------
+
+def _selected_bundle(vault: Any, selection: Selection) -> tuple[dict, list[str], list[str]]:
+    """(bundle, shared "Type/id" list, the references the Consent's ``provision.data`` names)."""
+    from vault.records.export import _select, full_url
+    with vault.read() as conn:
+        if selection.ips:
+            from vault.records.ips import build_ips
+            from vault.records.errors import RecordsError
+            try:
+                doc = build_ips(conn, now=vault.now())
+            except RecordsError as exc:
+                raise NothingToShare(exc.user_message) from exc
+            ids = [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in doc["entry"]]
+            refs = [e["fullUrl"] for e in doc["entry"]]
+            return doc, ids, refs
+        rows = list(_select(conn, selection.types, selection.ids))
+    if not rows:
+        raise NothingToShare()
+    entries = [{"fullUrl": full_url(t, i), "resource": json.loads(raw)} for t, i, raw in rows]
+    bundle = {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "collection",
+              "timestamp": vault.now().isoformat(timespec="seconds"), "entry": entries}
+    return bundle, [f"{t}/{i}" for t, i, _ in rows], [f"{t}/{i}" for t, i, _ in rows]
+
+
+def _patient_reference(bundle: dict) -> dict:
+    for e in bundle.get("entry", []):
+        r = e.get("resource", {})
+        if r.get("resourceType") == "Patient":
+            return {"reference": e.get("fullUrl") or f"Patient/{r.get('id')}"}
+    for e in bundle.get("entry", []):
+        subject = e.get("resource", {}).get("subject") or e.get("resource", {}).get("patient")
+        if isinstance(subject, dict) and isinstance(subject.get("reference"), str):
+            return {"reference": subject["reference"]}
+    return {"display": "the vault's owner"}
+
+
+def build_consent(*, share_id: str, patient_ref: dict, patient_did: str, grantee_did: str | None,
+                  grantee_name: str | None, created: int, expires: int | None, refs: Iterable[str]) -> dict:
+    """The FHIR R4 ``Consent`` describing the grant; its canonical JSON's SHA-256 is the on-chain scope hash."""
+    if grantee_did:
+        grantee: dict = {"identifier": {"system": "urn:ietf:rfc:3986", "value": grantee_did}}
+        if grantee_name:
+            grantee["display"] = grantee_name
+    else:
+        grantee = {"display": "Anyone holding this link (bearer)"}
+    period: dict = {"start": _iso(created)}
+    if expires is not None:
+        period["end"] = _iso(expires)
+    return {
+        "resourceType": "Consent", "id": share_id, "status": "active",
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                              "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0", "display": "Consent Document"}]}],
+        "patient": patient_ref,
+        "dateTime": _iso(created),
+        "performer": [{"identifier": {"system": "urn:ietf:rfc:3986", "value": patient_did}}],
+        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+        "provision": {
+            "type": "permit", "period": period,
+            "actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                             "code": "IRCP"}]}, "reference": grantee}],
+            "action": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentaction",
+                                    "code": "access"}]}],
+            "data": [{"meaning": "instance", "reference": {"reference": r}} for r in refs],
+        },
+    }
+
+
+# --- the chain outbox -------------------------------------------------------------------------------------------
+
+class _TxOutboxStore:
+    """``SqlOutboxStore.add`` wraps itself in ``with conn:``, which would commit the share's transaction half way;
+    this one inserts on the caller's open transaction so the share row and its grant are written together."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def add(self, kind: str, payload: dict, created_at: int) -> int:
+        cur = self.conn.execute("INSERT INTO chain_outbox (kind, payload, created_at) VALUES (?, ?, ?)",
+                                (kind, json.dumps(payload, sort_keys=True), created_at))
+        return int(cur.lastrowid)
+
+
+def _queue_grant(vault: Any, conn: Any, domain: Any, *, cid_bytes: bytes, grantee: str, expires: int | None,
+                 scope: bytes, now: int) -> int:
+    from sync import consent_sign as cs
+    from sync.outbox import Outbox
+    keys = vault.identity_keys
+    grant = cs.Grant(consent_id=cid_bytes, patient=vault.identity.eth_address, grantee=grantee,
+                     expires_at=expires if expires is not None else 2**64 - 1, scope_hash=scope,
+                     nonce=_nonce(now), deadline=expires if expires is not None else now + REVOKE_SIGNATURE_LIFETIME)
+    sig = cs.sign(keys.secp256k1_private, domain, grant)
+    return Outbox(_TxOutboxStore(conn), clock=lambda: now).queue_grant(domain, grant, sig)
+
+
+def _queue_revoke(vault: Any, conn: Any, domain: Any, *, cid_bytes: bytes, now: int) -> int:
+    from sync import consent_sign as cs
+    from sync.outbox import Outbox
+    revoke = cs.Revoke(consent_id=cid_bytes, patient=vault.identity.eth_address, nonce=_nonce(now),
+                       deadline=now + REVOKE_SIGNATURE_LIFETIME)
+    sig = cs.sign(vault.identity_keys.secp256k1_private, domain, revoke)
+    return Outbox(_TxOutboxStore(conn), clock=lambda: now).queue_revoke(domain, revoke, sig)
+
+
+def _nonce(now: int) -> int:
+    # The contract only needs nonces at or above the patient's floor; microseconds plus randomness keep a
+    # patient's signatures distinct without a counter that a restored backup could rewind.
+    return now * 1_000_000 + int.from_bytes(uuid.uuid4().bytes[:2], "big")
+
+
+# --- create / list / revoke -------------------------------------------------------------------------------------
+
+def create_share(vault: Any, selection: Selection, *, expires: timedelta | None, label: str | None = None,
+                 recipient_card: links.Card | None = None, store: ContentStore | None = None,
+                 gateway_base: str | None = None, backend: str = "embedded",
+                 chain_domain: Any = None) -> CreatedShare:
+    """Build, encrypt, publish and record one share; returns the link to hand over.
+
+    ``store`` defaults to the embedded one (files inside the vault). ``gateway_base`` is where receivers fetch
+    from (``<gateway_base>/ipfs/<cid>``); by default the store's own gateway URL. ``chain_domain``
+    (``sync.consent_sign.Domain``) queues the patient-signed grant in the outbox; None means no chain configured.
+    """
+    if label is not None and len(label) > links.MAX_LABEL:
+        raise ShareError(f"The label is longer than {links.MAX_LABEL} characters; nothing was shared.")
+    now = _epoch(vault.now())
+    exp = now + int(expires.total_seconds()) if expires is not None else None
+    share_id = uuid.uuid4().hex[:12]
+    bundle, resource_ids, refs = _selected_bundle(vault, selection)
+    consent = build_consent(share_id=share_id, patient_ref=_patient_reference(bundle), patient_did=vault.identity.did,
+                            grantee_did=recipient_card.did if recipient_card else None,
+                            grantee_name=recipient_card.name if recipient_card else None,
+                            created=now, expires=exp, refs=refs)
+    bundle = dict(bundle, entry=[*bundle["entry"], {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": consent}])
+    data, key = jwe.encrypt_bundle(bundle, key=jwe.new_key())
+
+    if store is None:
+        store = embedded_store(vault, gateway_base)
+    elif gateway_base and isinstance(store, EmbeddedContentStore):
+        store.gateway_base = gateway_base
+    cid = store.add(data)
+    url = f"{gateway_base.rstrip('/')}/ipfs/{cid}" if gateway_base else store.gateway_url(cid)
+    try:
+        if recipient_card is None:
+            link = links.build_shlink(links.ShlPayload(url=url, key=key, flag="U", exp=exp, label=label))
+        else:
+            link = links.build_directed_share(vault.identity_keys.ed25519_seed, recipient_card, url=url, key=key,
+                                              exp=exp, label=label, iat=now)
+        cid_bytes = links.consent_id(key)
+        outbox_id = None
+        with vault.transaction() as conn:
+            shares_store.insert(conn, ShareRow(
+                id=share_id, created_at=now, expires_at=exp, kind="directed" if recipient_card else "open",
+                recipient=recipient_card.did if recipient_card else BEARER,
+                recipient_name=recipient_card.name if recipient_card else None, label=label, cid=cid,
+                backend=backend, url=url, consent_id=cid_bytes.hex(), resources=len(resource_ids), state=ACTIVE,
+                revoked_at=None))
+            if chain_domain is not None:
+                from sync.consent_sign import scope_hash
+                grantee = (recipient_card.address if recipient_card and recipient_card.address else ZERO_ADDRESS)
+                outbox_id = _queue_grant(vault, conn, chain_domain, cid_bytes=cid_bytes, grantee=grantee,
+                                         expires=exp, scope=scope_hash(consent), now=now)
+            vault.audit("share", conn=conn, share=share_id, resources=len(resource_ids),
+                        kind="directed" if recipient_card else "open", consent_id=cid_bytes.hex(),
+                        queued=outbox_id is not None)
+    except BaseException:
+        # A file nobody can be given a link to must not stay published.
+        try:
+            store.unpin(cid)
+        except SyncError:
+            pass
+        raise
+    return CreatedShare(id=share_id, link=link, cid=cid, url=url, expires_at=exp, consent_id=cid_bytes.hex(),
+                        resource_ids=resource_ids, outbox_id=outbox_id)
+
+
+def list_shares(vault: Any) -> list[dict]:
+    now = _epoch(vault.now())
+    with vault.read() as conn:
+        return [r.as_json(now) for r in shares_store.all_rows(conn)]
+
+
+REVOKE_SENTENCE = ("Share {id} is revoked: its file is no longer served, so the link stops working. "
+                   "Copies already fetched cannot be recalled: anyone who opened it before now may still have them.")
+
+
+def revoke_share(vault: Any, share_id: str, *, store: ContentStore | None = None, chain_domain: Any = None) -> str:
+    """Unpin, mark revoked, audit, queue the chain revoke when a chain is configured. Returns the sentence to show."""
+    with vault.read() as conn:
+        row = shares_store.get(conn, share_id)
+    if row is None:
+        raise ShareNotFound()
+    if row.state == REVOKED:
+        return (f"Share {share_id} was already revoked. "
+                "Copies already fetched cannot be recalled: anyone who opened it before may still have them.")
+    if store is None:
+        if row.backend != "embedded":
+            raise ShareError("This share's file is on an IPFS node that is not configured here; nothing was changed.")
+        store = embedded_store(vault)
+    store.unpin(row.cid)
+    now = _epoch(vault.now())
+    with vault.transaction() as conn:
+        shares_store.mark_revoked(conn, share_id, now)
+        outbox_id = None
+        if chain_domain is not None:
+            outbox_id = _queue_revoke(vault, conn, chain_domain, cid_bytes=bytes.fromhex(row.consent_id), now=now)
+        vault.audit("revoke", conn=conn, share=share_id, consent_id=row.consent_id, queued=outbox_id is not None)
+    return REVOKE_SENTENCE.format(id=share_id)
+
+
+def gateway_lookup(vault: Any):
+    """``lookup(cid)`` for ``sync.gateway.Gateway``: only files of active, unexpired shares of this vault."""
+    storage = VaultBlobStorage(vault)
+
+    def lookup(cid: str) -> bytes | None:
+        with vault.read() as conn:
+            if not shares_store.servable(conn, cid, _epoch(vault.now())):
+                return None
+        return storage.get(cid)
+
+    return lookup
