@@ -1,0 +1,222 @@
+"""Import and query benchmarks of the records feature. Prints numbers and ratios; it asserts nothing.
+
+    .venv/bin/python bench/bench_import.py [--only import,memory,queries] [--ndjson-mb 200] [--vault-size 100000]
+
+1. Import of the largest Synthea patient, against a baseline measured in the same run on the same file:
+   ``json.loads`` + plain ``sqlite3`` insert of the same resources (one transaction, on disk). Ratios for full R4B
+   validation (in-process, and with a warmed 2-process pool) and for structural checks only. Median of 5 runs.
+2. Peak memory (ru_maxrss of a child process) importing a 200 MB NDJSON file built from the fixtures.
+3. A vault of 100,000 resources built from the fixtures: median latency of a timeline page (first and deep) and
+   of full-text searches.
+
+Everything is built in a temporary folder that is deleted afterwards; the data is the synthetic/example fixtures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+PASSPHRASE = "correct horse battery staple"
+
+
+def _fixture_files() -> tuple[list[Path], list[Path]]:
+    synthea = sorted((FIXTURES / "synthea").glob("*.json"))
+    us_core = sorted((FIXTURES / "us-core").glob("*.json"))
+    if not synthea or not us_core:
+        sys.exit(f"fixtures missing under {FIXTURES}")
+    return synthea, us_core
+
+
+def _largest_patient(synthea: list[Path]) -> Path:
+    return max((p for p in synthea if not p.name.startswith(("hospital", "practitioner"))),
+               key=lambda p: p.stat().st_size)
+
+
+def _new_vault(folder: Path):
+    from vault.store import Vault
+    v, _ = Vault.create(folder, PASSPHRASE, kdf_profile="test-insecure")
+    return v
+
+
+def _baseline(path: Path, db: Path) -> float:
+    t = time.perf_counter()
+    doc = json.loads(path.read_bytes())
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE r (rid INTEGER PRIMARY KEY, rtype TEXT, id TEXT, json TEXT)")
+    with conn:
+        conn.executemany("INSERT INTO r (rtype, id, json) VALUES (?, ?, ?)",
+                         [(e["resource"]["resourceType"], e["resource"].get("id"), json.dumps(e["resource"]))
+                          for e in doc["entry"]])
+    conn.close()
+    return time.perf_counter() - t
+
+
+def bench_import(tmp: Path, runs: int = 5) -> None:
+    from vault.records.importer import ImportOptions, ImportService
+    from vault.records import parallel
+    synthea, _ = _fixture_files()
+    patient = _largest_patient(synthea)
+    n = len(json.loads(patient.read_bytes())["entry"])
+    print(f"[import] largest Synthea patient: {patient.stat().st_size / 1e6:.1f} MB, {n} resources, "
+          f"{runs} runs each, median")
+    base = statistics.median(_baseline(patient, tmp / f"base{i}.db") for i in range(runs))
+    print(f"  baseline json.loads + sqlite3 insert: {base * 1000:8.1f} ms")
+    parallel.warm(2)
+    modes = [("full R4B validation, 1 process", ImportOptions(validation="full")),
+             ("full R4B validation, 2 processes", ImportOptions(validation="full", workers=2)),
+             ("structural checks only", ImportOptions(validation="structural"))]
+    for label, options in modes:
+        times = []
+        for i in range(runs):
+            v = _new_vault(tmp / f"v-{label[:4]}-{options.workers}-{i}")
+            try:
+                t = time.perf_counter()
+                ImportService(v, options).import_file(patient)
+                times.append(time.perf_counter() - t)
+            finally:
+                v.close()
+        med = statistics.median(times)
+        print(f"  {label:<34}: {med * 1000:8.1f} ms   ratio {med / base:5.2f}x")
+    print("  targets: full <= 2.5x, structural <= 1.0x")
+
+
+def _stored_form_resources() -> list[dict]:
+    """Every fixture resource as it would be stored: ids assigned, bundle references made literal."""
+    from vault.records import bundle
+    synthea, us_core = _fixture_files()
+    out = []
+    for p in synthea + us_core:
+        entries, _ = bundle.entries_of(json.loads(p.read_bytes()))
+        bundle.assign_ids(entries, "bench")
+        bundle.resolve_references(entries, lambda _u: None, lambda *_a: [], collect=True)
+        out.extend(e.resource for e in entries)
+    return out
+
+
+def _write_ndjson(path: Path, resources: list[dict], *, target_bytes: int | None = None,
+                  count: int | None = None) -> int:
+    written = lines = 0
+    k = 0
+    with path.open("w", encoding="utf-8") as f:
+        while True:
+            for r in resources:
+                if (target_bytes is not None and written >= target_bytes) or (count is not None and lines >= count):
+                    return lines
+                clone = dict(r, id=f"{r['id'][:50]}.{k}")
+                line = json.dumps(clone, ensure_ascii=False, separators=(",", ":")) + "\n"
+                f.write(line)
+                written += len(line.encode("utf-8"))
+                lines += 1
+            k += 1
+
+
+_CHILD = r"""
+import resource, sys, time
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from vault.store import Vault
+from vault.records.importer import ImportOptions, ImportService
+v, _ = Vault.create(Path(sys.argv[2]), "correct horse battery staple", kdf_profile="test-insecure")
+floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+if sys.argv[3] != "-":
+    r = ImportService(v, ImportOptions(validation=sys.argv[4])).import_file(sys.argv[3])
+    n = r.added
+else:
+    n = 0
+dt = time.perf_counter() - t
+v.close()
+print(floor, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, n, dt)
+"""
+
+
+def bench_memory(tmp: Path, megabytes: int) -> None:
+    resources = _stored_form_resources()
+    nd = tmp / "bulk.ndjson"
+    lines = _write_ndjson(nd, resources, target_bytes=megabytes * 1_000_000)
+    size = nd.stat().st_size
+    print(f"[memory] NDJSON built from the fixtures: {size / 1e6:.0f} MB, {lines} resources")
+    for validation in ("full", "structural"):
+        out = subprocess.run([sys.executable, "-c", _CHILD, str(ROOT), str(tmp / f"mem-{validation}"), str(nd),
+                              validation], capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            print(f"  import failed: {out.stderr.strip().splitlines()[-1:]}")
+            continue
+        floor, peak, n, dt = out.stdout.split()
+        print(f"  {validation:<10} validation: peak RSS {int(peak) / 1024:6.0f} MB (after unlock, before import "
+              f"{int(floor) / 1024:4.0f} MB), {n} resources in {float(dt):.0f} s   target <= 300 MB")
+        shutil.rmtree(tmp / f"mem-{validation}", ignore_errors=True)
+    nd.unlink()
+
+
+def _median_ms(fn, runs: int = 31) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def bench_queries(tmp: Path, size: int) -> None:
+    from vault.records import query
+    from vault.records.importer import ImportOptions, ImportService
+    resources = _stored_form_resources()
+    nd = tmp / "vault-source.ndjson"
+    _write_ndjson(nd, resources, count=size)
+    v = _new_vault(tmp / "big")
+    t = time.perf_counter()
+    r = ImportService(v, ImportOptions(validation="structural")).import_file(nd)
+    print(f"[queries] vault of {r.added} resources built from the fixtures in {time.perf_counter() - t:.0f} s")
+    nd.unlink()
+    try:
+        with v.read() as conn:
+            first = _median_ms(lambda: query.timeline(conn, limit=50))
+            cursor = None
+            for _ in range(200):
+                cursor = query.timeline(conn, before=cursor, limit=50).next_cursor
+            deep = _median_ms(lambda: query.timeline(conn, before=cursor, limit=50))
+            print(f"  timeline page of 50, first       : {first:7.2f} ms median   target <= 50 ms")
+            print(f"  timeline page of 50, 200 pages in: {deep:7.2f} ms median")
+            for term in ("hemoglobin", "diabetes", "blood pressure", "Observation", "zzznotthere"):
+                ms = _median_ms(lambda: query.search(conn, term, limit=50))
+                print(f"  search {term!r:<18} (top 50)   : {ms:7.2f} ms median   target <= 50 ms")
+    finally:
+        v.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="import,memory,queries")
+    ap.add_argument("--ndjson-mb", type=int, default=200)
+    ap.add_argument("--vault-size", type=int, default=100_000)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="medvault-bench-"))
+    os.chmod(tmp, 0o700)
+    try:
+        only = set(args.only.split(","))
+        if "import" in only:
+            bench_import(tmp)
+        if "memory" in only:
+            bench_memory(tmp, args.ndjson_mb)
+        if "queries" in only:
+            bench_queries(tmp, args.vault_size)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
