@@ -174,3 +174,20 @@ def test_ips_of_largest_synthea_patient(make_vault, tmp_path):
             codes = [o["code"]["coding"][0]["code"] for o in obs]
             assert len(codes) == len(set(codes))
     assert "11369-6" in sections and "47519-4" in sections  # this patient has immunizations and procedures
+
+
+def test_ips_documents_import_the_spec_example_and_our_own(make_vault, tmp_path):
+    example = fixture_dir("shl-shc", "spec", "IPS_IG-bundle-01.json")
+    v = make_vault()
+    r = ImportService(v).import_file(example)
+    assert counts(v) == dict(_expected_types([example])) and r.by_type["Composition"] == 1
+    # our IPS, imported elsewhere, brings the summarised records with literal references again
+    out = tmp_path / "ips.json"
+    export.export(v, "ips", out)
+    fresh = make_vault()
+    r2 = ImportService(fresh).import_file(out)
+    assert r2.added == len(json.loads(out.read_text())["entry"])
+    with fresh.read() as conn:
+        refs = [json.loads(j)["subject"]["reference"] for (j,) in conn.execute(
+            "SELECT json FROM rec_resources WHERE rtype = 'Condition'")]
+    assert refs and all(x.startswith("Patient/") for x in refs)
