@@ -80,3 +80,13 @@ def test_observation_series_with_units_including_components(loaded):
         systolic = query.series(conn, "8480-6")           # inside blood-pressure panels' components
         assert systolic.points and systolic.unit == "mm[Hg]"
         assert all(60 < p.value < 260 for p in systolic.points)
+
+
+def test_rows_load_lazily_by_id(loaded):
+    with loaded.read() as conn:
+        page = query.timeline(conn, limit=10)
+        rids = [r.rid for r in page.rows]
+        assert query.rows_by_rid(conn, list(reversed(rids))) == list(reversed(page.rows))
+        res = query.get_by_rid(conn, rids[0])
+        assert res["resourceType"] == page.rows[0].rtype and res["id"] == page.rows[0].id
+        assert query.get_by_rid(conn, -1) is None

@@ -85,6 +85,20 @@ def get(conn, rtype: str, rid: str) -> dict | None:
     return json.loads(row[0]) if row else None
 
 
+def get_by_rid(conn, rid: int) -> dict | None:
+    """The resource behind a row id: list views hold only ids and load the decrypted JSON when shown."""
+    row = conn.execute("SELECT json FROM rec_resources WHERE rid = ?", (int(rid),)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def rows_by_rid(conn, rids: list[int]) -> list[RecordRow]:
+    if not rids:
+        return []
+    got = {r.rid: r for r in _rows(conn.execute(
+        f"SELECT {_COLUMNS} FROM rec_resources WHERE rid IN ({','.join('?' * len(rids))})", [int(r) for r in rids]))}
+    return [got[r] for r in rids if r in got]
+
+
 def provenance(conn, rtype: str, rid: str) -> list[dict]:
     """Every source a record was seen in: when, what kind, payload hash, trust. No file names: only their hash."""
     rows = conn.execute(
