@@ -147,6 +147,11 @@ def _check_url(url: object) -> str:
     return url
 
 
+def check_url(url: str) -> str:
+    """Validate a share URL exactly as links do (http(s), at most 128 characters); raises ``LinkInvalid``."""
+    return _check_url(url)
+
+
 def _check_label(label: object) -> str | None:
     if label is None:
         return None

@@ -87,7 +87,9 @@ def test_malformed_shlinks_are_typed_errors(change, error):
 
 def test_limits_hold_at_the_boundary():
     ok = {"url": "https://h/" + "a" * 118, "key": links.b64u_encode(KEY), "label": "x" * 80}
-    assert len(ok["url"]) == 128
+    assert len(ok["url"]) == 128 and links.check_url(ok["url"]) == ok["url"]
+    with pytest.raises(LinkInvalid):
+        links.check_url(ok["url"] + "a")
     assert links.parse_shlink(shl_text(ok)).label == "x" * 80
     with pytest.raises(ValueError):
         links.build_shlink(links.ShlPayload(url="https://h/x", key=KEY, exp="soon"))  # type: ignore[arg-type]
