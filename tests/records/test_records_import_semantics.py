@@ -207,3 +207,24 @@ def test_parallel_validation_gives_the_same_answers(make_vault, tmp_path):
         outcomes.append((err.value.user_message, r.added, [(s.where, s.reason) for s in r.skipped]))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][1] == 598 and [w for w, _ in outcomes[0][2]] == ["entry 124", "entry 401"]
+
+
+def test_two_threads_importing_the_same_file_store_it_once(vault):
+    f = max(synthea_patients(), key=lambda p: p.stat().st_size)
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(ImportService(vault).import_file(f))
+        except Exception as exc:  # noqa: BLE001 - the assertion below reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted(r.already_imported for r in results) == [False, True]
+    with vault.read() as conn:
+        assert conn.execute("SELECT count(*) FROM rec_sources").fetchone()[0] == 1

@@ -218,7 +218,11 @@ class ImportService:
             return store.find_source(conn, payload_sha)
 
     def _already(self, kind: str, source_id: int) -> ImportReport:
-        self.vault.audit("import", source=source_id, kind=kind, added=0, already_imported=True)
+        with self.vault.transaction() as conn:
+            return self._already_in(conn, kind, source_id)
+
+    def _already_in(self, conn, kind: str, source_id: int) -> ImportReport:
+        self.vault.audit("import", conn=conn, source=source_id, kind=kind, added=0, already_imported=True)
         return ImportReport(kind=kind, source_id=source_id, already_imported=True)
 
     def _issuers(self):
@@ -301,6 +305,9 @@ class ImportService:
             raise ImportRejected(_nothing_valid(report.skipped))
         now = store.utc_now()
         with self.vault.transaction() as conn:
+            if store.find_source(conn, payload_sha) is not None:
+                # the same file finished importing in another thread since the check above
+                return self._already_in(conn, prepared.kind, store.find_source(conn, payload_sha))
             source_id = store.add_source(conn, kind=prepared.kind, name_sha256=name_sha, payload_sha256=payload_sha,
                                          payload_size=len(payload), trust=prepared.trust,
                                          verification=prepared.verification, imported_at=now)
@@ -334,6 +341,8 @@ class ImportService:
         now = store.utc_now()
         limit = self.options.max_ndjson_line_bytes
         with self.vault.transaction() as conn, _open(src) as f:
+            if store.find_source(conn, payload_sha) is not None:
+                return self._already_in(conn, report.kind, store.find_source(conn, payload_sha))
             source_id = store.add_source(conn, kind=report.kind, name_sha256=name_sha, payload_sha256=payload_sha,
                                          payload_size=size, trust=trust, imported_at=now)
             store.add_payload(conn, source_id, iter(lambda: f.read(store.CHUNK), b""))
