@@ -89,6 +89,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.rfile = raw_rfile
             if not ok:
                 return
+            if self.request_version == "HTTP/0.9":
+                self._reply(400)
+                return
             if self.command not in ("GET", "HEAD"):
                 # The body (if any) is not read, so the connection cannot be reused safely.
                 self.close_connection = True
@@ -106,6 +109,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reply(self, code: int, body: bytes = b"", extra: dict[str, str] | None = None,
                content_type: str = "text/plain; charset=utf-8", head: bool = False) -> None:
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            # HTTP/0.9 answers have no status line; every answer here states its status.
+            self.request_version = "HTTP/1.0"
+            self.close_connection = True
         if not body and code >= 400:
             body = (http.HTTPStatus(code).phrase + "\n").encode("ascii")
         self.send_response_only(code)
