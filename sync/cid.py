@@ -273,15 +273,18 @@ def _chunks_from_buffer(data: memoryview, size: int):
 
 
 def _chunks_from_file(stream: BinaryIO, size: int):
+    # One buffer for the whole file: each chunk is hashed before the next read overwrites it.
+    buf = bytearray(size)
+    view = memoryview(buf)
+    readinto = getattr(stream, "readinto", None)
     emitted = False
     while True:
-        buf = bytearray(size)
-        view = memoryview(buf)
         filled = 0
         while filled < size:
             # A short read is not the end of a pipe or socket; only an empty one is.
-            got = stream.readinto(view[filled:]) if hasattr(stream, "readinto") else None
-            if got is None:
+            if readinto is not None:
+                got = readinto(view[filled:])
+            else:
                 piece = stream.read(size - filled)
                 got = len(piece)
                 view[filled:filled + got] = piece
