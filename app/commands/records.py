@@ -133,7 +133,7 @@ def _import_text(vault: Any, svc: Any, text: str) -> list:
     from sync.receiver import open_link
     from vault.records.importer import ImportOptions, ImportService
     keys = vault.identity_keys
-    result = open_link(text.strip(), recipient="medvault", x25519_private=keys.x25519_private(),
+    result = open_link(text.strip(), recipient="medvault", x25519_private=keys.x25519_private,
                        my_did=vault.identity.did)
     # a return link is signed by the clinician who wrote it; anything else is only as good as its content
     trust = "clinician-signed" if result.kind == "medvault-return" and result.sender else None
