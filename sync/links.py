@@ -19,6 +19,8 @@ from typing import Union
 
 from sync.errors import LinkInvalid, LinkSignatureInvalid, LinkUnsupported, ShareNotForYou
 from vault import crypto
+from vault.identity import did_key_ed25519
+from vault.multiformats import b58decode
 
 SHL_PREFIX = "shlink:/"
 MV_PREFIX = "medvault:/"
@@ -63,39 +65,18 @@ def canonical_json(obj: dict) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _ED25519_MULTICODEC = b"\xed\x01"
 
 
-def _b58encode(data: bytes) -> str:
-    n = int.from_bytes(data, "big")
-    out = ""
-    while n:
-        n, r = divmod(n, 58)
-        out = _B58[r] + out
-    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
-
-
-def _b58decode(text: str) -> bytes:
-    n = 0
-    for ch in text:
-        i = _B58.find(ch)
-        if i < 0:
-            raise ValueError("not base58")
-        n = n * 58 + i
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
-    return b"\0" * (len(text) - len(text.lstrip("1"))) + body
-
-
 def did_key_from_ed25519(public: bytes) -> str:
-    return "did:key:z" + _b58encode(_ED25519_MULTICODEC + public)
+    return did_key_ed25519(public)
 
 
 def ed25519_from_did_key(did: str) -> bytes:
     if not isinstance(did, str) or not did.startswith("did:key:z") or len(did) > 80:
         raise LinkInvalid("The sender's identity in this link is not a valid did:key.")
     try:
-        raw = _b58decode(did[len("did:key:z"):])
+        raw = b58decode(did[len("did:key:z"):])
     except ValueError as exc:
         raise LinkInvalid("The sender's identity in this link is not a valid did:key.") from exc
     if len(raw) != 34 or raw[:2] != _ED25519_MULTICODEC:
