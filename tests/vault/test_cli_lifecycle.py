@@ -117,3 +117,13 @@ def test_real_process_exit_codes(tmp_path):
     assert wrong.err.count("\n") == 1 and "Traceback" not in wrong.err
     usage = run_medvault(["--vault", str(tmp_path / "v"), "audit", "--bogus"], env)
     assert usage.code == 2
+
+
+def test_recovery_qr_decodes_to_the_printed_key(cli, tmp_path):
+    import zxingcpp
+    from PIL import Image
+    qr = tmp_path / "kit.png"
+    result = cli(["--vault", str(tmp_path / "v"), "init", "--kdf-profile", TEST_PROFILE, "--recovery-qr", str(qr)])
+    assert result.code == 0, result.err
+    printed = KEY_RE.search(result.out).group(1)
+    assert [b.text for b in zxingcpp.read_barcodes(Image.open(qr))] == [printed]
