@@ -91,6 +91,11 @@ class IpfsNodeStore:
         except ipfs_errors.Error as exc:
             raise _node_error(exc) from exc
         if got != expected:
+            # Leave nothing pinned under a name no link will ever carry.
+            try:
+                self._client.pin.rm(got, timeout=self.timeout)
+            except ipfs_errors.Error:
+                pass
             raise CidMismatch("The IPFS node stored the file under an unexpected fingerprint, so it was not shared.")
         return got
 

@@ -7,6 +7,7 @@ import json
 import random
 import socket
 import threading
+import urllib.error
 import urllib.request
 
 import pytest
@@ -36,12 +37,17 @@ def _store(node, profile: ImportProfile = SHARE_PROFILE, timeout: float = 60) ->
 
 def _api(node, path: str) -> dict:
     req = urllib.request.Request(f"{node.api_url}/api/v0/{path}", method="POST", data=b"")
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        return json.loads(resp.read() or b"{}")
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        # Some endpoints (repo/gc) stream one JSON object per line.
+        lines = [json.loads(line) for line in resp.read().splitlines() if line.strip()]
+    return lines[-1] if lines else {}
 
 
 def _boundary_sizes(chunk: int) -> list[int]:
-    return [0, 1, chunk - 1, chunk, chunk + 1, 2 * chunk - 1, 2 * chunk, 2 * chunk + 1]
+    rng = random.Random(chunk)
+    around = [k * chunk + d for k in (1, 2, 3) for d in (rng.randrange(-300, 300) for _ in range(2))]
+    return [0, 1, chunk - 1, chunk, chunk + 1, 2 * chunk - 1, 2 * chunk, 2 * chunk + 1] + around + [
+        rng.randrange(1, 4 * chunk) for _ in range(3)]
 
 
 # ---- local CID == node CID --------------------------------------------------------------------------------------
@@ -123,9 +129,15 @@ def test_share_profile_is_what_the_node_builds_with_the_backend_flags(ipfs_node)
 def test_node_cid_differing_from_local_is_refused(ipfs_node):
     # The node cannot be told a 3-link limit, so it builds another DAG than this profile describes.
     odd = ImportProfile("three-links", cid_version=1, raw_leaves=True, chunk_size=16, max_links=3)
+    data = _bytes(16 * 4, seed=4)
     with pytest.raises(CidMismatch) as info:
-        _store(ipfs_node, odd).add(_bytes(16 * 4, seed=4))
+        _store(ipfs_node, odd).add(data)
     assert info.value.user_message
+    # What the node built instead (174 links) is not left pinned behind.
+    node_cid = compute_cid(data, TINY_RAW)
+    assert _node_only_hash(ipfs_node, data, odd) == node_cid
+    with pytest.raises(urllib.error.HTTPError):
+        _api(ipfs_node, f"pin/ls?arg={node_cid}&cid-base=base32")
 
 
 # ---- add / pin / unpin / cat ------------------------------------------------------------------------------------
