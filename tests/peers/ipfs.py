@@ -35,6 +35,7 @@ from typing import Iterator
 REPO_ROOT = Path(__file__).resolve().parents[2]
 JSIPFS = REPO_ROOT / "node_modules" / ".bin" / "jsipfs"
 POLYFILL = Path(__file__).resolve().parent / "node_polyfills.cjs"
+PARENT_WATCH = Path(__file__).resolve().parent / "node_parent_watch.cjs"
 
 
 class IpfsPeerError(RuntimeError):
@@ -89,7 +90,8 @@ def _env(repo: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["IPFS_PATH"] = str(repo)
     # Promise.withResolvers is missing from Node 20; see node_polyfills.cjs.
-    env["NODE_OPTIONS"] = (env.get("NODE_OPTIONS", "") + f" --require {POLYFILL}").strip()
+    env["NODE_OPTIONS"] = (env.get("NODE_OPTIONS", "") + f' --require "{POLYFILL}" --require "{PARENT_WATCH}"').strip()
+    env["MEDVAULT_PEER_PARENT"] = str(os.getpid())
     env.pop("IPFS_MONITORING", None)
     return env
 
@@ -173,8 +175,9 @@ def running_ipfs_node(startup_timeout: float = 90.0, attempts: int = 2) -> Itera
     """Start a js-ipfs daemon, yield it once ``/api/v0/id`` answers, and stop it (and its children) afterwards."""
     if not JSIPFS.exists():
         raise IpfsPeerError(f"{JSIPFS} is missing: install the test peers with `npm ci` in {REPO_ROOT}")
-    if not POLYFILL.exists():
-        raise IpfsPeerError(f"{POLYFILL} is missing")
+    for helper in (POLYFILL, PARENT_WATCH):
+        if not helper.exists():
+            raise IpfsPeerError(f"{helper} is missing")
     workdir = Path(tempfile.mkdtemp(prefix="medvault-ipfs-"))
     node = None
     try:
