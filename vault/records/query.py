@@ -151,7 +151,8 @@ def timeline(conn, *, before: tuple[str, int] | None = None, limit: int = 50,
         where.append(f"rtype NOT IN ({','.join('?' * len(TIMELINE_EXCLUDED))})")
         args.extend(TIMELINE_EXCLUDED)
     if before is not None:
-        where.append("(date < ? OR (date = ? AND rid < ?))")
+        # one range on the date index; an OR of two ranges would make SQLite collect and sort everything older
+        where.append("date <= ? AND NOT (date = ? AND rid >= ?)")
         args.extend([before[0], before[0], int(before[1])])
     limit = max(1, int(limit))
     rows = _rows(conn.execute(f"SELECT {_COLUMNS} FROM rec_resources WHERE {' AND '.join(where)}"
