@@ -90,3 +90,14 @@ def test_rows_load_lazily_by_id(loaded):
         res = query.get_by_rid(conn, rids[0])
         assert res["resourceType"] == page.rows[0].rtype and res["id"] == page.rows[0].id
         assert query.get_by_rid(conn, -1) is None
+
+
+def test_search_matching_most_of_the_vault_returns_newest_first(loaded, monkeypatch):
+    monkeypatch.setattr(query, "RANKED_MATCHES_MAX", 100)
+    with loaded.read() as conn:
+        hits = query.search(conn, "observation", limit=30)
+        assert len(hits) == 30 and all(h.date for h in hits)
+        assert [h.date for h in hits] == sorted((h.date for h in hits), reverse=True)
+        newest = conn.execute("SELECT max(date) FROM rec_resources WHERE rtype = 'Observation'").fetchone()[0]
+        assert hits[0].date >= newest
+        assert all(h.rtype == "Observation" for h in query.search(conn, "observation", rtype="Observation"))

@@ -120,18 +120,32 @@ def fts_query(text: str) -> str | None:
     return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
 
 
+RANKED_MATCHES_MAX = 5000
+
+
 def search(conn, text: str, *, rtype: str | None = None, limit: int = 50) -> list[RecordRow]:
+    """Best matches first (BM25). When a query matches more than ``RANKED_MATCHES_MAX`` records (a word on
+    half the vault, like 'observation'), ranking them all would cost more than it tells, so the newest records
+    come first instead, and the answer stays fast however large the vault."""
     q = fts_query(text)
     if q is None:
         return []
-    sql = (f"SELECT {', '.join('r.' + c.strip() for c in _COLUMNS.split(','))} FROM rec_fts f"
-           " JOIN rec_resources r ON r.rid = f.rowid WHERE rec_fts MATCH ?")
+    many = conn.execute("SELECT count(*) FROM (SELECT rowid FROM rec_fts WHERE rec_fts MATCH ? LIMIT ?)",
+                        (q, RANKED_MATCHES_MAX + 1)).fetchone()[0] > RANKED_MATCHES_MAX
+    cols = ", ".join("r." + c.strip() for c in _COLUMNS.split(","))
     args: list[Any] = [q]
+    type_filter = ""
     if rtype:
-        sql += " AND r.rtype = ?"
+        type_filter = " AND r.rtype = ?"
         args.append(rtype)
-    sql += " ORDER BY f.rank LIMIT ?"
     args.append(max(1, int(limit)))
+    if many:
+        sql = (f"SELECT {cols} FROM rec_resources r INDEXED BY rec_resources_date WHERE r.date IS NOT NULL"
+               f" AND r.rid IN (SELECT rowid FROM rec_fts WHERE rec_fts MATCH ?){type_filter}"
+               " ORDER BY r.date DESC, r.rid DESC LIMIT ?")
+    else:
+        sql = (f"SELECT {cols} FROM rec_fts f JOIN rec_resources r ON r.rid = f.rowid WHERE rec_fts MATCH ?"
+               f"{type_filter} ORDER BY f.rank LIMIT ?")
     return _rows(conn.execute(sql, args))
 
 
