@@ -228,3 +228,44 @@ def test_two_threads_importing_the_same_file_store_it_once(vault):
     assert sorted(r.already_imported for r in results) == [False, True]
     with vault.read() as conn:
         assert conn.execute("SELECT count(*) FROM rec_sources").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("fmt", ["bundle", "ndjson"])
+def test_documents_travel_inside_exports_and_come_back(make_vault, tmp_path, fmt):
+    from vault.records import export
+    v = make_vault()
+    pdf = tmp_path / "letter.pdf"
+    pdf.write_bytes(PDF)
+    ImportService(v).import_file(pdf)
+    out = tmp_path / f"all.{fmt}"
+    export.export(v, fmt, out)
+    assert b"/Type/Catalog" not in out.read_bytes() and "data" in out.read_text()   # base64 inside the export
+    fresh = make_vault()
+    ImportService(fresh).import_file(out)
+    for conn_of in (v, fresh):
+        with conn_of.read() as conn:
+            assert bytes(conn.execute("SELECT data FROM rec_attachments").fetchone()[0]) == PDF
+    with v.read() as a, fresh.read() as b:
+        assert a.execute("SELECT json FROM rec_resources").fetchall() == b.execute(
+            "SELECT json FROM rec_resources").fetchall()
+
+
+def test_altered_inline_document_is_refused(make_vault, tmp_path):
+    from vault.records import export
+    from vault.records.errors import DocumentInvalid
+    v = make_vault()
+    pdf = tmp_path / "letter.pdf"
+    pdf.write_bytes(PDF)
+    ImportService(v).import_file(pdf)
+    out = tmp_path / "all.json"
+    export.export(v, "bundle", out)
+    doc = json.loads(out.read_text())
+    import base64
+    att = doc["entry"][0]["resource"]["content"][0]["attachment"]
+    att["data"] = base64.b64encode(PDF.replace(b"Catalog", b"Katalog")).decode()
+    out.write_text(json.dumps(doc))
+    fresh = make_vault()
+    before = rows(fresh)
+    with pytest.raises(DocumentInvalid):
+        ImportService(fresh).import_file(out)
+    assert rows(fresh) == before

@@ -49,6 +49,17 @@ def _select(conn, types: Iterable[str] | None, ids: Iterable[str] | None) -> Ite
     yield from conn.execute(sql, args)
 
 
+def _with_documents(conn, rows):
+    """DocumentReferences carry their stored bytes inline, so an export is a complete copy."""
+    from vault.records import documents, store
+    for rtype, rid, raw in rows:
+        if rtype == "DocumentReference" and documents.ATTACHMENT_URL in raw:
+            raw = json.dumps(documents.inline_for_export(json.loads(raw),
+                                                         lambda sha: store.attachment_by_sha256(conn, sha)),
+                             ensure_ascii=False, separators=(",", ":"))
+        yield rtype, rid, raw
+
+
 def atomic_write(path: Path, chunks: Iterable[str]) -> int:
     path = Path(path)
     try:
@@ -113,7 +124,7 @@ def export(vault, fmt: str, out: str | Path, *, types: Iterable[str] | None = No
                 counter[t] = counter.get(t, 0) + 1
             atomic_write(Path(out), [json.dumps(doc, ensure_ascii=False, indent=1), "\n"])
         else:
-            rows = _select(conn, types, ids)
+            rows = _with_documents(conn, _select(conn, types, ids))
             chunks = bundle_chunks(rows, counter) if fmt == "bundle" else ndjson_chunks(rows, counter)
             atomic_write(Path(out), chunks)
     vault.audit("export", format=fmt, resources=sum(counter.values()), types=dict(sorted(counter.items())))

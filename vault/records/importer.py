@@ -103,7 +103,7 @@ class _Prepared:
     trust: str
     verification: dict | None = None
     cards: list[dict] = field(default_factory=list)
-    attachments: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # entry index -> (type, bytes)
+    attachments: dict[int, list[tuple[str, bytes]]] = field(default_factory=dict)  # entry index -> documents
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -303,6 +303,8 @@ class ImportService:
                 progress(n, total)
         if not kept and entries:
             raise ImportRejected(_nothing_valid(report.skipped))
+        from vault.records.documents import extract_inline
+        inline = {e.index: docs for e in kept if (docs := extract_inline(e.resource))}
         now = store.utc_now()
         with self.vault.transaction() as conn:
             if store.find_source(conn, payload_sha) is not None:
@@ -317,8 +319,7 @@ class ImportService:
                 outcome, rid = store.put_resource(conn, e.resource, source_id=source_id, trust=prepared.trust,
                                                   imported_at=now, full_url=e.full_url)
                 _count(report, outcome, e.resource["resourceType"])
-                if e.index in prepared.attachments and outcome == store.ADDED:
-                    ctype, blob = prepared.attachments[e.index]
+                for ctype, blob in prepared.attachments.get(e.index, []) + inline.get(e.index, []):
                     store.add_attachment(conn, rid, ctype, blob)
                 if progress and (n % 50 == 0 or n == len(kept)):
                     progress(len(entries) + n, total)
@@ -336,6 +337,7 @@ class ImportService:
         existing = self._existing_source(payload_sha)
         if existing is not None:
             return self._already(sources.Kind.FHIR_NDJSON.value, existing)
+        from vault.records.documents import extract_inline
         trust = self.options.trust or "unverified"
         report = ImportReport(kind=sources.Kind.FHIR_NDJSON.value, trust=trust)
         now = store.utc_now()
@@ -378,7 +380,16 @@ class ImportService:
                         raise
                     report.skipped.append(Skipped(where, err.user_message))
                     continue
-                outcome, _ = store.put_resource(conn, resource, source_id=source_id, trust=trust, imported_at=now)
+                try:
+                    docs = extract_inline(resource)
+                except ImportRejected as err:
+                    if not self.options.skip_invalid:
+                        raise type(err)(f"Line {lineno}: {err.user_message}") from None
+                    report.skipped.append(Skipped(where, err.user_message))
+                    continue
+                outcome, rid = store.put_resource(conn, resource, source_id=source_id, trust=trust, imported_at=now)
+                for ctype, blob in docs:
+                    store.add_attachment(conn, rid, ctype, blob)
                 _count(report, outcome, resource["resourceType"])
                 if progress and lineno % 200 == 0:
                     progress(done, size)

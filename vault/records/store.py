@@ -167,9 +167,19 @@ def lookup_identifier(conn, rtype: str, value: str, system: str | None) -> list[
 
 
 def add_attachment(conn, rid: int, content_type: str, data: bytes) -> int:
+    """Store a document's bytes for a record, once: the same bytes for the same record are not stored again."""
+    sha = hashlib.sha256(data).hexdigest()
+    row = conn.execute("SELECT id FROM rec_attachments WHERE rid = ? AND sha256 = ?", (rid, sha)).fetchone()
+    if row:
+        return row[0]
     cur = conn.execute("INSERT INTO rec_attachments (rid, content_type, sha256, size, data) VALUES (?, ?, ?, ?, ?)",
-                       (rid, content_type, hashlib.sha256(data).hexdigest(), len(data), data))
+                       (rid, content_type, sha, len(data), data))
     return cur.lastrowid
+
+
+def attachment_by_sha256(conn, sha256: str) -> bytes | None:
+    row = conn.execute("SELECT data FROM rec_attachments WHERE sha256 = ? LIMIT 1", (sha256,)).fetchone()
+    return bytes(row[0]) if row else None
 
 
 def counts_by_type(conn) -> dict[str, int]:
