@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 from urllib.parse import parse_qsl
 
-from vault.records.errors import DanglingReference, NestingTooDeep, NotFhir, ResourceInvalid
-from vault.records.extract import identifiers
-from vault.records.jsonutil import MAX_DEPTH
+from vault.records.errors import DanglingReference, NotFhir, ResourceInvalid
+from vault.records.extract import identifiers, walk
 
 _ID_OK = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _CONDITIONAL = re.compile(r"^([A-Z][A-Za-z]+)\?(.+)$")
@@ -37,6 +36,7 @@ class Entry:
     index: int                  # position in the file, 1-based, for messages
     resource: dict
     full_url: str | None
+    text: str | None = None     # search words, collected by the same walk that finds references
 
 
 FullUrlLookup = Callable[[str], "str | None"]                       # fullUrl -> "Type/id"
@@ -95,26 +95,6 @@ def assign_ids(entries: Iterable[Entry], payload_sha256: str) -> None:
             payload_sha256, e.full_url or str(e.index))
 
 
-def _iter_references(resource: dict):
-    """(holder dict, element path) for every Reference.reference outside contained resources.
-
-    This walk visits every node of the resource anyway, so it is also where nesting depth is bounded: the JSON
-    parser only stops nesting at Python's recursion limit, and real FHIR never comes near ``MAX_DEPTH``.
-    """
-    stack: list[tuple[object, str, int, bool]] = [(v, k, 2, k == "contained") for k, v in resource.items()]
-    while stack:
-        node, path, depth, contained = stack.pop()
-        if depth > MAX_DEPTH:
-            raise NestingTooDeep()
-        if isinstance(node, dict):
-            if not contained and isinstance(node.get("reference"), str):
-                yield node, path
-            stack.extend((v, f"{path}.{k}", depth + 1, contained) for k, v in node.items()
-                         if isinstance(v, (dict, list)))
-        elif isinstance(node, list):
-            stack.extend((v, path, depth + 1, contained) for v in node if isinstance(v, (dict, list)))
-
-
 def _match_conditional(rtype: str, query: str, local_ids: dict, lookup_identifier: IdentifierLookup) -> list[str]:
     params = parse_qsl(query, keep_blank_values=True)
     if len(params) != 1 or params[0][0] != "identifier":
@@ -144,7 +124,8 @@ def resolve_references(entries: list[Entry], lookup_fullurl: FullUrlLookup, look
     dangling: dict[int, list[str]] = {}
     for e in entries:
         rtype = e.resource["resourceType"]
-        for holder, path in _iter_references(e.resource):
+        refs, e.text = walk(e.resource)
+        for holder, path in refs:
             ref = holder["reference"]
             if ref.startswith("#"):
                 continue

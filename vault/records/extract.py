@@ -124,27 +124,46 @@ def _status(resource: dict) -> str | None:
 
 
 def _search_text(resource: dict) -> str:
-    # Iterative: depth was already bounded, but a recursive walk is still slower than needed here.
+    return walk(resource)[1]
+
+
+def walk(resource: dict, max_depth: int | None = None) -> tuple[list[tuple[dict, str]], str]:
+    """One pass over a resource: its references (holder, element path; contained resources excluded) and the
+    words full-text search indexes. Iterative, and bounded to ``max_depth`` (``NestingTooDeep`` beyond), so no
+    input can exhaust the stack of this or any later walk."""
+    from vault.records.jsonutil import MAX_DEPTH
+    from vault.records.errors import NestingTooDeep
+    limit = max_depth or MAX_DEPTH
+    refs: list[tuple[dict, str]] = []
     words: list[str] = [resource.get("resourceType", "")]
-    stack: list[Any] = [resource]
+    text_keys = _TEXT_KEYS
+    stack: list[tuple[object, str, int, bool]] = [(resource, "", 1, False)]
     while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
+        node, path, depth, contained = stack.pop()
+        if depth > limit:
+            raise NestingTooDeep()
+        if type(node) is dict:
+            if not contained and type(node.get("reference")) is str and path:
+                refs.append((node, path))
             for key, value in node.items():
-                if isinstance(value, str):
-                    if key in _TEXT_KEYS:
+                t = type(value)
+                if t is str:
+                    if key in text_keys:
                         words.append(_TAG.sub(" ", value) if key == "div" else value)
-                elif isinstance(value, (dict, list)):
-                    if key in ("given", "prefix", "line") and isinstance(value, list):
-                        words.extend(v for v in value if isinstance(v, str))
+                elif t is dict or t is list:
+                    if key in ("given", "prefix", "line") and t is list:
+                        words.extend(v for v in value if type(v) is str)
                     else:
-                        stack.append(value)
-        elif isinstance(node, list):
-            stack.extend(v for v in node if isinstance(v, (dict, list)))
-    return _SPACES.sub(" ", " ".join(words)).strip()
+                        stack.append((value, f"{path}.{key}" if path else key, depth + 1,
+                                      contained or (key == "contained" and depth == 1)))
+        elif type(node) is list:
+            for v in node:
+                if type(v) is dict or type(v) is list:
+                    stack.append((v, path, depth + 1, contained))
+    return refs, _SPACES.sub(" ", " ".join(words)).strip()
 
 
-def index_fields(resource: dict) -> IndexFields:
+def index_fields(resource: dict, text: str | None = None) -> IndexFields:
     rtype = resource.get("resourceType", "")
     date = None
     for path in _DATE_PATHS.get(rtype, _FALLBACK_DATES):
@@ -163,7 +182,7 @@ def index_fields(resource: dict) -> IndexFields:
         unit = vq.get("unit") or vq.get("code")
     return IndexFields(date=date, category=category, code_system=system, code=code, display=display,
                        status=_status(resource), value_num=value_num, unit=unit if isinstance(unit, str) else None,
-                       text=_search_text(resource))
+                       text=text if text is not None else _search_text(resource))
 
 
 def identifiers(resource: dict) -> list[tuple[str, str]]:

@@ -317,7 +317,7 @@ class ImportService:
             for n, e in enumerate(kept, 1):
                 _tick(cancel)
                 outcome, rid = store.put_resource(conn, e.resource, source_id=source_id, trust=prepared.trust,
-                                                  imported_at=now, full_url=e.full_url)
+                                                  imported_at=now, full_url=e.full_url, text=e.text)
                 _count(report, outcome, e.resource["resourceType"])
                 for ctype, blob in prepared.attachments.get(e.index, []) + inline.get(e.index, []):
                     store.add_attachment(conn, rid, ctype, blob)
@@ -387,7 +387,8 @@ class ImportService:
                         raise type(err)(f"Line {lineno}: {err.user_message}") from None
                     report.skipped.append(Skipped(where, err.user_message))
                     continue
-                outcome, rid = store.put_resource(conn, resource, source_id=source_id, trust=trust, imported_at=now)
+                outcome, rid = store.put_resource(conn, resource, source_id=source_id, trust=trust, imported_at=now,
+                                                  text=entry.text)
                 for ctype, blob in docs:
                     store.add_attachment(conn, rid, ctype, blob)
                 _count(report, outcome, resource["resourceType"])

@@ -79,7 +79,7 @@ def get_source(conn, source_id: int) -> Source | None:
 
 
 def put_resource(conn, resource: dict, *, source_id: int, trust: str, imported_at: str,
-                 full_url: str | None = None) -> tuple[str, int]:
+                 full_url: str | None = None, text: str | None = None) -> tuple[str, int]:
     """Store one validated resource. Returns (ADDED | DUPLICATE | UPDATED, rid).
 
     Dedupe: same type and id with the same content hash is the same record; same type and id with different content
@@ -101,7 +101,7 @@ def put_resource(conn, resource: dict, *, source_id: int, trust: str, imported_a
         if alias is not None:
             _seen(conn, alias[0], source_id, trust, full_url)
             return DUPLICATE, alias[0]
-        f = index_fields(resource)
+        f = index_fields(resource, text)
         cur = conn.execute(
             "INSERT INTO rec_resources (rtype, id, content_sha256, json, source_id, trust, imported_at, date,"
             " category, code_system, code, display, status, value_num, unit)"
@@ -121,7 +121,7 @@ def put_resource(conn, resource: dict, *, source_id: int, trust: str, imported_a
         return DUPLICATE, rid
     conn.execute("INSERT INTO rec_history (rid, version, content_sha256, json, source_id, superseded_at)"
                  " VALUES (?, ?, ?, ?, ?, ?)", (rid, version, old_sha, old_json, old_source, imported_at))
-    f = index_fields(resource)
+    f = index_fields(resource, text)
     conn.execute(
         "UPDATE rec_resources SET version = ?, content_sha256 = ?, json = ?, source_id = ?, trust = ?,"
         " imported_at = ?, date = ?, category = ?, code_system = ?, code = ?, display = ?, status = ?,"
