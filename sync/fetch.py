@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
+from vault import jsonsafe
 from sync.errors import FetchFailed, FetchRefused, FetchTimeout, FetchTooLarge, LinkInactive
 
 DEFAULT_TIMEOUT = 15.0
@@ -50,7 +51,7 @@ class Response:
 
     def json(self) -> object:
         try:
-            return json.loads(self.body.decode("utf-8"))
+            return jsonsafe.loads(self.body)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise FetchFailed("The server's answer was not valid JSON.") from exc
 

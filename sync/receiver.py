@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Union
 from urllib.parse import urlsplit
 
+from vault import jsonsafe
 from sync import fetch, jwe, links, qr
 from sync.errors import (
     CidMismatch, ContentInvalid, ContentTooLarge, FetchFailed, FetchRefused, LinkExpired, LinkInactive,
@@ -126,10 +127,9 @@ def _loads_bounded(data: bytes) -> object:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ContentInvalid("The shared file decrypted but is not UTF-8 text.") from exc
-    # json's C scanner turns runaway nesting into RecursionError, reported below as damaged content.
     try:
-        return json.loads(text)
-    except RecursionError as exc:
+        return jsonsafe.loads(text)
+    except (RecursionError, jsonsafe.JsonTooDeep) as exc:
         raise ContentInvalid("The shared file is nested too deeply to be health records.") from exc
     except ValueError as exc:
         raise ContentInvalid("The shared file decrypted but is not valid JSON.") from exc

@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import Any
 
+from vault import jsonsafe
 from vault.records.errors import MalformedJson, NestingTooDeep
 
 # Real FHIR nests about 15 levels (Questionnaire items a few more); 128 leaves room and stops hostile input long
@@ -23,8 +24,8 @@ def loads(data: bytes | str, what: str = "The file", *, bound_depth: bool = True
         except UnicodeDecodeError:
             raise MalformedJson(f"{what} is not UTF-8 text, so it is not FHIR JSON; nothing was imported.") from None
     try:
-        value = json.loads(data)
-    except RecursionError:
+        value = jsonsafe.loads(data, max_depth=MAX_DEPTH if bound_depth else jsonsafe.DEFAULT_MAX_DEPTH)
+    except (RecursionError, jsonsafe.JsonTooDeep):
         raise NestingTooDeep(f"{what} holds JSON nested too deeply to be a medical record; nothing was imported.") from None
     except json.JSONDecodeError as err:
         raise MalformedJson(f"{what} is not valid JSON (error at line {err.lineno}, column {err.colno}); "
