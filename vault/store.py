@@ -135,7 +135,8 @@ class Vault:
             recovery_salt = crypto.random_bytes(16)
             header = Header(vault_id=uuid.uuid4().hex, kdf=params, passphrase_slot=b"", recovery_salt=b"",
                             recovery_slot=b"")
-            header = header.with_passphrase_kek(passphrase_kek(passphrase, params), vault_key, params)
+            kek = passphrase_kek(passphrase, params)
+            header = header.with_passphrase_kek(kek, vault_key, params)
             header = header.with_recovery_kek(recovery_kek(secret, recovery_salt), vault_key, recovery_salt)
             keys = IdentityKeys.generate()
             conn = _connect(draft / DB_NAME, crypto.subkey(vault_key, "sqlcipher-database"))
@@ -153,7 +154,7 @@ class Vault:
                 conn.close()
             write_header(draft, header)
             fsync_dir(draft)
-            os.replace(draft, folder) if folder.exists() else os.rename(draft, folder)
+            os.replace(draft, folder)  # onto a missing or empty folder: atomic either way
             fsync_dir(folder.parent)
         except OSError as exc:
             shutil.rmtree(draft, ignore_errors=True)
@@ -164,7 +165,7 @@ class Vault:
         except BaseException:
             shutil.rmtree(draft, ignore_errors=True)
             raise
-        vault = cls.unlock(folder, passphrase, clock=clock, _kek=None, _audit_unlock=False)
+        vault = cls.unlock(folder, passphrase, clock=clock, _kek=kek, _audit_unlock=False)
         return vault, recovery.format_key(secret)
 
     @classmethod
