@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -172,3 +173,35 @@ def test_ndjson_bad_line_refuses_whole_file(vault, tmp_path):
     p.write_text(json.dumps(_patient()) + "\n" + '{"resourceType": "Observation", "id": "o1"\n')
     msg = _refused(vault, p, MalformedJson)
     assert msg.startswith("Line 2")
+
+
+def test_deep_json_is_refused_even_when_the_recursion_limit_was_raised(tmp_path):
+    """py_ecc raises Python's recursion limit to 100,000 for the whole process; the C JSON scanner would then
+    overflow the C stack. Run in a child process so a failure is a failed test, not a dead test run."""
+    import subprocess
+    import sys
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"resourceType":"Patient","extension":' + "[" * 100_000 + "]" * 100_000 + "}")
+    tricky = tmp_path / "tricky.json"        # brackets inside strings must not hide real nesting
+    tricky.write_text("[" + '"]",[' * 100_000 + "]" * 100_000 + "]")
+    unclosed = tmp_path / "unclosed.json"
+    unclosed.write_text("[" * 100_000)
+    code = (
+        "import sys; sys.setrecursionlimit(100_000)\n"
+        "from vault.records import jsonutil\n"
+        "from vault.records.errors import NestingTooDeep\n"
+        "for p in sys.argv[1:]:\n"
+        "    try:\n"
+        "        jsonutil.loads(open(p, 'rb').read()); print('parsed')\n"
+        "    except NestingTooDeep:\n"
+        "        print('refused')\n")
+    out = subprocess.run([sys.executable, "-c", code, str(deep), str(tricky), str(unclosed)],
+                         capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr[-500:]
+    assert out.stdout.split() == ["refused", "refused", "refused"]
+
+
+def test_ordinary_json_with_brackets_in_strings_parses(vault, tmp_path):
+    p = tmp_path / "brackets.json"
+    p.write_text(json.dumps(_patient(id="p2", name=[{"text": "[[[{{{ ]]] }}} \\\" \\\\"}])))
+    assert ImportService(vault).import_file(p).added == 1

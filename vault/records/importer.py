@@ -314,15 +314,17 @@ class ImportService:
                                          payload_size=len(payload), trust=prepared.trust,
                                          verification=prepared.verification, imported_at=now)
             store.add_payload(conn, source_id, _chunks(payload))
-            for n, e in enumerate(kept, 1):
+            writer = store.BatchWriter(conn, source_id=source_id, trust=prepared.trust, imported_at=now)
+            shas = writer.prefetch([e.resource for e in kept])
+            for n, (e, sha) in enumerate(zip(kept, shas), 1):
                 _tick(cancel)
-                outcome, rid = store.put_resource(conn, e.resource, source_id=source_id, trust=prepared.trust,
-                                                  imported_at=now, full_url=e.full_url, text=e.text)
+                outcome, rid = writer.put(e.resource, sha, full_url=e.full_url, text=e.text)
                 _count(report, outcome, e.resource["resourceType"])
                 for ctype, blob in prepared.attachments.get(e.index, []) + inline.get(e.index, []):
                     store.add_attachment(conn, rid, ctype, blob)
                 if progress and (n % 50 == 0 or n == len(kept)):
                     progress(len(entries) + n, total)
+            writer.flush()
             for seq, card in enumerate(prepared.cards):
                 conn.execute("INSERT INTO rec_cards (source_id, seq, jws, iss, kid, status, flags)"
                              " VALUES (?, ?, ?, ?, ?, ?, ?)",

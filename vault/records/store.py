@@ -138,6 +138,78 @@ def put_resource(conn, resource: dict, *, source_id: int, trust: str, imported_a
     return UPDATED, rid
 
 
+class BatchWriter:
+    """Stores many resources of one source with few statements.
+
+    Lookups are prefetched per chunk with ``IN (...)`` and the secondary rows (search text, identifiers, source
+    links, fullUrls) go in with ``executemany``. Anything that is not a plain new record (an id or content the vault
+    already has) takes ``put_resource``'s path after a flush, so both paths store exactly the same thing.
+    """
+
+    CHUNK = 500
+
+    def __init__(self, conn, *, source_id: int, trust: str, imported_at: str) -> None:
+        self.conn, self.source_id, self.trust, self.imported_at = conn, source_id, trust, imported_at
+        self._known: set[tuple[str, str]] = set()
+        self._shas: set[tuple[str, str]] = set()
+        self._fts: list[tuple] = []
+        self._ids: list[tuple] = []
+        self._links: list[tuple] = []
+        self._urls: list[tuple] = []
+
+    def prefetch(self, resources: list[dict]) -> list[str]:
+        """Load what the vault knows about these resources; returns their content hashes, in order."""
+        shas = [jsonutil.content_hash(r) for r in resources]
+        for i in range(0, len(resources), self.CHUNK):
+            part = resources[i:i + self.CHUNK]
+            ids = sorted({r["id"] for r in part})
+            marks = ",".join("?" * len(ids))
+            for table in ("rec_resources", "rec_aliases"):
+                self._known.update(self.conn.execute(f"SELECT rtype, id FROM {table} WHERE id IN ({marks})", ids))
+            sh = sorted(set(shas[i:i + self.CHUNK]))
+            self._shas.update(self.conn.execute(
+                f"SELECT rtype, content_sha256 FROM rec_resources WHERE content_sha256 IN ({','.join('?' * len(sh))})"
+                " AND source_id <> ?", (*sh, self.source_id)))
+        return shas
+
+    def put(self, resource: dict, sha: str, *, full_url: str | None = None,
+            text: str | None = None) -> tuple[str, int]:
+        key = (resource["resourceType"], resource["id"])
+        if key in self._known or (key[0], sha) in self._shas:
+            self.flush()
+            outcome, rid = put_resource(self.conn, resource, source_id=self.source_id, trust=self.trust,
+                                        imported_at=self.imported_at, full_url=full_url, text=text)
+            self._known.add(key)
+            return outcome, rid
+        f = index_fields(resource, text)
+        rid = self.conn.execute(
+            "INSERT INTO rec_resources (rtype, id, content_sha256, json, source_id, trust, imported_at, date,"
+            " category, code_system, code, display, status, value_num, unit)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key[0], key[1], sha, jsonutil.compact(resource), self.source_id, self.trust, self.imported_at, f.date,
+             f.category, f.code_system, f.code, f.display, f.status, f.value_num, f.unit)).lastrowid
+        self._known.add(key)
+        self._fts.append((rid, f.text))
+        self._ids.extend((key[0], system, value, rid) for system, value in identifiers(resource))
+        self._links.append((rid, self.source_id))
+        if full_url and full_url.startswith(("urn:uuid:", "urn:oid:", "http://", "https://")):
+            self._urls.append((full_url, rid))
+        return ADDED, rid
+
+    def flush(self) -> None:
+        c = self.conn
+        if self._fts:
+            c.executemany("INSERT INTO rec_fts (rowid, body) VALUES (?, ?)", self._fts)
+        if self._ids:
+            c.executemany("INSERT OR IGNORE INTO rec_identifiers (rtype, system, value, rid) VALUES (?, ?, ?, ?)",
+                          self._ids)
+        if self._links:
+            c.executemany("INSERT OR IGNORE INTO rec_resource_sources (rid, source_id) VALUES (?, ?)", self._links)
+        if self._urls:
+            c.executemany("INSERT OR IGNORE INTO rec_fullurls (full_url, rid) VALUES (?, ?)", self._urls)
+        self._fts, self._ids, self._links, self._urls = [], [], [], []
+
+
 def _seen(conn, rid: int, source_id: int, trust: str | None, full_url: str | None) -> None:
     """Link a record to a source it was seen in; ``trust`` None for a record inserted with that trust just now."""
     conn.execute("INSERT OR IGNORE INTO rec_resource_sources (rid, source_id) VALUES (?, ?)", (rid, source_id))
