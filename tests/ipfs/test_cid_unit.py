@@ -7,9 +7,12 @@ import io
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sync.cid import (KUBO_V1, PROFILES, SHARE_PROFILE, UNIXFS_V0_2015, UNIXFS_V1_2025, ImportProfile, cid_matches,
                       compute_cid, is_valid_cid, parse_cid, raw_cid_of)
+from sync.cid import _cid_text, _leaf, _node  # the block encoders, for the tree-shape reference below
 
 HELLO_V1 = "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
 HELLO_V0 = "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD"
@@ -170,3 +173,25 @@ def test_cid_matches():
     assert not cid_matches(data, "not a cid")
     assert not cid_matches(b"hello world!", HELLO_V1)
     assert cid_matches(b"hello world", HELLO_V1)
+
+
+# ---- the streaming builder against the plain definition of the balanced layout ---------------------------------
+
+def _balanced_by_definition(data: bytes, profile: ImportProfile) -> str:
+    """Group leaves ``max_links`` at a time, level by level, until one remains (the reference importers' rule)."""
+    c = profile.chunk_size
+    chunks = [data[i:i + c] for i in range(0, len(data), c)] or [b""]
+    level = [_leaf(memoryview(ch), profile) for ch in chunks]
+    while len(level) > 1:
+        level = [_node(level[i:i + profile.max_links], profile) for i in range(0, len(level), profile.max_links)]
+    return _cid_text(level[0].cid)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=3000), chunk=st.integers(1, 64), links=st.integers(2, 8), v0=st.booleans())
+def test_streaming_builder_equals_the_balanced_definition(data, chunk, links, v0):
+    # Small chunks and link limits give trees many levels deep, where an off-by-one in flushing would show.
+    profile = ImportProfile("p", cid_version=0 if v0 else 1, raw_leaves=not v0, chunk_size=chunk, max_links=links)
+    expected = _balanced_by_definition(data, profile)
+    assert compute_cid(data, profile) == expected
+    assert compute_cid(_Trickle(data, len(data)), profile) == expected
