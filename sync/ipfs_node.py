@@ -70,6 +70,7 @@ class IpfsNodeStore:
             "cid-version": self.profile.cid_version,
             "raw-leaves": "true" if self.profile.raw_leaves else "false",
             "chunker": self.profile.chunker,
+            "trickle": "false",  # the balanced layout, which sync.cid builds
             "cid-base": "base32" if self.profile.cid_version == 1 else "base58btc",
             "pin": "true",
             "hash": "sha2-256",
