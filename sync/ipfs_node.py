@@ -14,7 +14,9 @@ arrive in time, or that the node does not have, is :class:`ContentUnavailable`.
 
 from __future__ import annotations
 
+import ipaddress
 import time
+import urllib.parse
 import warnings
 
 import ipfshttpclient
@@ -24,7 +26,7 @@ from sync.cid import MAX_SHARE_BYTES, SHARE_PROFILE, ImportProfile, cid_matches,
 from sync.errors import CidMismatch, ShareFileTooLarge, ContentUnavailable, StorageNodeUnavailable
 from sync.ipfs_backend import check_cid
 
-__all__ = ["IpfsNodeStore", "DEFAULT_API", "DEFAULT_TIMEOUT"]
+__all__ = ["IpfsNodeStore", "DEFAULT_API", "DEFAULT_TIMEOUT", "api_multiaddr"]
 
 # ipfshttpclient 0.7 passes urllib3 a long-deprecated argument on every new connection pool; the warning is
 # about the library, not our use, and would otherwise surface in every command that talks to a node.
@@ -35,7 +37,8 @@ DEFAULT_TIMEOUT = 30.0
 
 
 class IpfsNodeStore:
-    """Share files on an IPFS node reached at the multiaddr ``api`` (e.g. ``/ip4/127.0.0.1/tcp/5001/http``).
+    """Share files on an IPFS node whose RPC API is at ``api``: a multiaddr (``/ip4/127.0.0.1/tcp/5001/http``) or
+    an ``http://127.0.0.1:5001`` URL.
 
     ``gateway_base`` is the HTTP gateway receivers will fetch from (``http://127.0.0.1:8080`` or a public
     gateway). ``timeout`` (seconds) bounds every request, connection included.
@@ -50,8 +53,8 @@ class IpfsNodeStore:
         self.max_bytes = max_bytes
         try:
             # The constructor, unlike connect(), does not talk to the daemon or check its version.
-            self._client = ipfshttpclient.Client(api, timeout=timeout)
-        except ipfs_errors.AddressError as exc:
+            self._client = ipfshttpclient.Client(api_multiaddr(api), timeout=timeout)
+        except (ipfs_errors.AddressError, ValueError) as exc:
             raise StorageNodeUnavailable("The IPFS node address in settings is not valid.") from exc
 
     def close(self) -> None:
@@ -149,6 +152,22 @@ class IpfsNodeStore:
 
     def gateway_url(self, cid: str) -> str:
         return f"{self.gateway_base.rstrip('/')}/ipfs/{check_cid(cid)}"
+
+
+def api_multiaddr(api: str) -> str:
+    """``api`` as the multiaddr the client takes; also accepts ``http(s)://host:port``, the form users type."""
+    if not api.startswith(("http://", "https://")):
+        return api
+    parts = urllib.parse.urlsplit(api)
+    if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("an IPFS API URL is scheme, host and port only")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        ip = ipaddress.ip_address(parts.hostname)
+        host = f"/ip{ip.version}/{ip}"
+    except ValueError:
+        host = f"/dns/{parts.hostname}"
+    return f"{host}/tcp/{port}/{parts.scheme}"
 
 
 def _node_error(exc: Exception) -> Exception:

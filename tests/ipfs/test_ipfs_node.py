@@ -16,7 +16,7 @@ from sync.cid import KUBO_V1, SHARE_PROFILE, UNIXFS_V0_2015, UNIXFS_V1_2025, Imp
 from sync.errors import (CidMismatch, ContentUnavailable, InvalidCid, ShareFileTooLarge, StorageNodeUnavailable,
                          SyncError)
 from sync.ipfs_backend import ContentStore
-from sync.ipfs_node import IpfsNodeStore
+from sync.ipfs_node import IpfsNodeStore, api_multiaddr
 from tests.ipfs.cidvectors import load_vectors, vector_input
 from tests.peers.ipfs import free_port, running_ipfs_node
 
@@ -284,3 +284,20 @@ def test_node_serves_concurrent_adds_with_matching_cids(ipfs_node):
     for t in threads:
         t.join(120)
     assert not store_errors
+
+
+def test_api_address_as_url_or_multiaddr(ipfs_node):
+    assert api_multiaddr("http://127.0.0.1:5001") == "/ip4/127.0.0.1/tcp/5001/http"
+    assert api_multiaddr("https://ipfs.internal") == "/dns/ipfs.internal/tcp/443/https"
+    assert api_multiaddr("http://[::1]:5001/") == "/ip6/::1/tcp/5001/http"
+    assert api_multiaddr("/ip4/10.0.0.2/tcp/5001/http") == "/ip4/10.0.0.2/tcp/5001/http"
+    store = IpfsNodeStore(ipfs_node.api_url, ipfs_node.gateway_url, timeout=30)
+    assert store.add(b"via url") == compute_cid(b"via url")
+
+
+@pytest.mark.parametrize("bad", ["garbage", "/ip4/1.2.3.4", "http://127.0.0.1:5001/api/v0", "http://:5001",
+                                 "ftp://127.0.0.1:5001"])
+def test_invalid_api_address_is_a_typed_error(bad):
+    with pytest.raises(StorageNodeUnavailable) as info:
+        IpfsNodeStore(bad, timeout=1)
+    assert "address" in info.value.user_message
