@@ -70,6 +70,11 @@ def _is_link(text: str) -> bool:
     return t.lower().startswith(_LINK_PREFIXES) or ("#shlink:/" in t and t.lower().startswith("https://"))
 
 
+def _looks_like_card_text(text: str) -> bool:
+    t = text.strip()
+    return t.lower().startswith("shc:/") or (t.startswith("eyJ") and t.count(".") == 2 and " " not in t)
+
+
 def _read_stdin_arg(source: str, ctx: Any) -> str:
     return ctx.stdin.read() if source == "-" else source
 
@@ -87,7 +92,7 @@ def cmd_import(args: argparse.Namespace, ctx: Any) -> int:
         files: list[str] = []
         for source in args.sources:
             text = _read_stdin_arg(source, ctx)
-            if source == "-" or text.lstrip().lower().startswith("shc:/") or _is_link(text):
+            if source == "-" or _is_link(text) or (_looks_like_card_text(text) and not Path(source).exists()):
                 try:
                     reports = _import_text(vault, svc, text)
                     results.extend({"source": "text", **r.as_json(), "sentence": r.sentence()} for r in reports)

@@ -86,3 +86,12 @@ def test_issuer_add_then_card_verifies_and_shc_text_imports(vdir, cli):
 def test_wrong_passphrase_is_exit_1(vdir, cli):
     r = cli(["--vault", str(vdir), "list"], env={"MEDVAULT_PASSPHRASE": "not the passphrase at all"})
     assert r.code == 1 and "passphrase" in r.err
+
+
+def test_bare_jws_text_and_stdin(vdir, cli, monkeypatch):
+    jws = fixture_dir("shl-shc", "spec", "example-00-d-jws.txt").read_text().strip()
+    r = cli(["--vault", str(vdir), "import", "--json", jws])
+    assert r.code == 0, r.err
+    assert json.loads(r.out)[0]["cards"][0]["status"] == "unverified"     # no issuer trusted in this vault
+    r = cli(["--vault", str(vdir), "import", str(vdir / "no-such-file.json")])
+    assert r.code == 1 and "could not be read" in r.err
