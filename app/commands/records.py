@@ -75,6 +75,13 @@ def _looks_like_card_text(text: str) -> bool:
     return t.lower().startswith("shc:/") or (t.startswith("eyJ") and t.count(".") == 2 and " " not in t)
 
 
+def _is_file(name: str) -> bool:
+    try:
+        return Path(name).is_file()
+    except (OSError, ValueError):   # a 1 KB card is not a valid path on most systems
+        return False
+
+
 def _read_stdin_arg(source: str, ctx: Any) -> str:
     return ctx.stdin.read() if source == "-" else source
 
@@ -92,7 +99,7 @@ def cmd_import(args: argparse.Namespace, ctx: Any) -> int:
         files: list[str] = []
         for source in args.sources:
             text = _read_stdin_arg(source, ctx)
-            if source == "-" or _is_link(text) or (_looks_like_card_text(text) and not Path(source).exists()):
+            if source == "-" or _is_link(text) or (_looks_like_card_text(text) and not _is_file(source)):
                 try:
                     reports = _import_text(vault, svc, text)
                     results.extend({"source": "text", **r.as_json(), "sentence": r.sentence()} for r in reports)
