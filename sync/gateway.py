@@ -2,7 +2,8 @@
 
 It lets a clinician on the same machine or Wi-Fi fetch a share with no IPFS daemon installed. The exposure is
 kept minimal on purpose: one path shape, a strict CID syntax check before any lookup, no listing, bounded
-request line and headers, a cap on concurrent connections, a socket timeout against slow clients, and no
+request line and headers, a cap on concurrent connections, a deadline on each request head and a socket
+timeout on every read and write against slow clients, no reading of request bodies, and no
 request log (a URL names a share, and logs are not the place to keep that). The files it serves are JWE
 ciphertext; it does not re-verify their CID because every receiver does.
 
@@ -27,12 +28,13 @@ MAX_REQUEST_LINE = 2048
 MAX_HEADER_BYTES = 16 * 1024
 MAX_CONNECTIONS = 32
 SOCKET_TIMEOUT = 15.0
+HEAD_TIMEOUT = 10.0
 
 Lookup = Callable[[str], Optional[bytes]]
 
 
 class _BoundedReader:
-    """Wraps the socket reader so headers cannot exceed a byte budget.
+    """Wraps the socket reader so the request head cannot exceed a byte budget.
 
     ``http.client.parse_headers`` allows 100 lines of 64 KiB each; raising its own ``LineTooLong`` once the
     budget is spent makes the stdlib answer 431 and close, with no change to its parser.
@@ -62,36 +64,47 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = SOCKET_TIMEOUT
     lookup: Lookup  # set on a per-gateway subclass
+    head_timeout: float = HEAD_TIMEOUT
 
     def log_message(self, format, *args) -> None:  # noqa: A002 - stdlib signature
         pass  # a request line names a share; keep it out of stderr and any log
 
     def handle_one_request(self) -> None:
         # Mirrors the stdlib method with a far smaller request-line limit and a header budget.
+        raw_rfile = self.rfile
+        # The socket timeout applies per read, so a client dripping a byte at a time could hold the connection
+        # for hours; the whole head (request line and headers, or an idle keep-alive) gets one deadline, after
+        # which the socket is shut down under the blocked read.
+        watchdog = threading.Timer(self.head_timeout, self._abort)
+        watchdog.daemon = True
+        watchdog.start()
         try:
-            line = self.rfile.readline(MAX_REQUEST_LINE + 1)
-            if not line:
-                self.close_connection = True
-                return
-            if len(line) > MAX_REQUEST_LINE:
-                self.requestline = ""
-                self.request_version = "HTTP/1.0"
-                self.command = ""
-                self._reply(414)
-                self.close_connection = True
-                return
-            self.raw_requestline = line
-            raw_rfile = self.rfile
-            self.rfile = _BoundedReader(raw_rfile, MAX_HEADER_BYTES)
             try:
+                line = raw_rfile.readline(MAX_REQUEST_LINE + 1)
+                if not line:
+                    self.close_connection = True
+                    return
+                if len(line) > MAX_REQUEST_LINE:
+                    self.requestline = ""
+                    self.request_version = "HTTP/1.0"
+                    self.command = ""
+                    self.close_connection = True
+                    self._reply(414)
+                    return
+                self.raw_requestline = line
+                self.rfile = _BoundedReader(raw_rfile, MAX_HEADER_BYTES)
                 ok = self.parse_request()
             finally:
                 self.rfile = raw_rfile
+                watchdog.cancel()
             if not ok:
                 return
             if self.request_version == "HTTP/0.9":
                 self._reply(400)
                 return
+            if self.headers.get("Content-Length", "0").strip() not in ("", "0") or "Transfer-Encoding" in self.headers:
+                # A body is never read here; left in the stream it would be parsed as the next request.
+                self.close_connection = True
             if self.command not in ("GET", "HEAD"):
                 # The body (if any) is not read, so the connection cannot be reused safely.
                 self.close_connection = True
@@ -99,8 +112,17 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._serve(head=self.command == "HEAD")
             self.wfile.flush()
-        except (TimeoutError, socket.timeout, ConnectionError):
+        except (TimeoutError, socket.timeout, OSError):
             self.close_connection = True
+        finally:
+            watchdog.cancel()
+
+    def _abort(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # The stdlib's HTML error page echoes request text; a bare status line is all a client needs.
@@ -205,7 +227,8 @@ class Gateway:
     """
 
     def __init__(self, lookup: Lookup, host: str = "127.0.0.1", port: int = 0, *, allow_lan: bool = False,
-                 advertised_host: str | None = None, max_connections: int = MAX_CONNECTIONS) -> None:
+                 advertised_host: str | None = None, max_connections: int = MAX_CONNECTIONS,
+                 head_timeout: float = HEAD_TIMEOUT) -> None:
         if not _is_loopback(host) and not allow_lan:
             raise ValueError("the gateway binds to loopback unless serving the local network is allowed")
         self._lookup = lookup
@@ -213,13 +236,15 @@ class Gateway:
         self._port = port
         self._advertised_host = advertised_host
         self._max_connections = max_connections
+        self._head_timeout = head_timeout
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> "Gateway":
         if self._server is not None:
             return self
-        handler = type("GatewayHandler", (_Handler,), {"lookup": staticmethod(self._lookup)})
+        handler = type("GatewayHandler", (_Handler,), {"lookup": staticmethod(self._lookup),
+                                                       "head_timeout": self._head_timeout})
         self._server = _Server((self._host, self._port), handler, self._max_connections)
         self._thread = threading.Thread(target=self._server.serve_forever, name="medvault-gateway",
                                         kwargs={"poll_interval": 0.2}, daemon=True)

@@ -351,3 +351,37 @@ def test_gateway_stop_releases_the_port(storage):
     assert not gateway.running
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/ipfs/{raw_cid_of(b'x')}", timeout=2)
+
+
+def test_gateway_drops_a_client_that_drips_its_request_head(storage):
+    # Each byte arrives well inside the socket timeout, so only a deadline on the whole head can end this.
+    with Gateway(storage.get, head_timeout=1.0) as gateway:
+        with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as s:
+            s.sendall(b"GET /ipfs/")
+            dropped = False
+            for _ in range(200):  # 200 drips at 0.1 s would take 20 s; the deadline is 1 s
+                try:
+                    s.sendall(b"a")
+                    s.settimeout(0.1)
+                    if s.recv(1024) == b"":
+                        dropped = True
+                        break
+                except socket.timeout:
+                    continue
+                except (BrokenPipeError, ConnectionResetError):
+                    dropped = True
+                    break
+            assert dropped, "the gateway kept a dripping client past its head deadline"
+        cid = raw_cid_of(b"ok")
+        storage.put(cid, b"ok")
+        assert _get(gateway.port, f"/ipfs/{cid}")[2] == b"ok"
+
+
+def test_gateway_never_reads_a_get_body_as_a_second_request(served):
+    store, gateway = served
+    public, hidden = store.add(b"asked for"), store.add(b"smuggled")
+    inner = f"GET /ipfs/{hidden} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    answer = _raw_request(gateway.port, f"GET /ipfs/{public} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(inner)}\r\n"
+                                        "\r\n".encode() + inner)
+    assert _status(answer) == 200 and b"asked for" in answer
+    assert b"smuggled" not in answer and answer.count(b"HTTP/1.1 ") == 1
