@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vault.records.errors import (DanglingReference, DocumentInvalid, FileTooLarge, ImportRejected, MalformedJson,
-                                  NestingTooDeep, NotFhir, ResourceInvalid, SignatureInvalid, UnknownResourceType)
+                                  NestingTooDeep, ResourceInvalid, SignatureInvalid, UnknownResourceType)
 from vault.records.importer import ImportOptions, ImportService
 from vault.records.shc import TrustStore
 

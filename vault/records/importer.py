@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
