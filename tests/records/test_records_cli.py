@@ -95,3 +95,24 @@ def test_bare_jws_text_and_stdin(vdir, cli, monkeypatch):
     assert json.loads(r.out)[0]["cards"][0]["status"] == "unverified"     # no issuer trusted in this vault
     r = cli(["--vault", str(vdir), "import", str(vdir / "no-such-file.json")])
     assert r.code == 1 and "could not be read" in r.err
+
+
+def test_link_import_hands_the_link_to_the_receiver_and_imports_its_bundles(vdir, cli, monkeypatch):
+    """Narrow glue test: the real receiver is tested by the sharing suite against a real gateway."""
+    import sync.receiver as receiver
+    seen = {}
+    bundle = json.loads(fixture_dir("shl-shc", "spec", "example-00-a-fhirBundle.json").read_text())
+
+    class Result:
+        kind, sender, bundles = "medvault-return", "did:key:z6MkexampleClinician", [bundle]
+
+    def fake_open_link(text, **kw):
+        seen.update(text=text, **kw)
+        return Result()
+
+    monkeypatch.setattr(receiver, "open_link", fake_open_link)
+    r = cli(["--vault", str(vdir), "import", "--json", "medvault:/eyJleGFtcGxlIjp0cnVlfQ"])
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    assert seen["text"] == "medvault:/eyJleGFtcGxlIjp0cnVlfQ" and seen["x25519_private"]
+    assert out[0]["trust"] == "clinician-signed" and out[0]["added"] == len(bundle["entry"])
