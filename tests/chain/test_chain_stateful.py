@@ -1,0 +1,249 @@
+"""Property-based, stateful test of the contract on the in-process EVM.
+
+Random sequences of member changes, practitioner registrations, grants (some forged, late or from non-members),
+revocations (some by the wrong person), nonce cancellations, replays of earlier signatures and time jumps are run
+against the real contract and a plain-Python model of the rules. After every step the chain must agree with the
+model: who is a member, every consent's fields, and whether each consent is active for each accessor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from sync import consent_sign as cs
+from sync.chain import Chain, Sender
+from sync.errors import ConsentRejected
+
+from conftest import Party
+
+# Time steps and expiries keep clear of each other by minutes, so the few seconds a block's timestamp may move
+# while the test runs never decide an outcome.
+MARGIN = 120
+
+
+@dataclass
+class ModelConsent:
+    patient: str
+    grantee: str
+    expires_at: int
+    scope_hash: bytes
+    revoked: bool = False
+
+
+class ConsentRegistryMachine(RuleBasedStateMachine):
+    @initialize()
+    def setup(self) -> None:
+        self.chain = Chain.in_process()
+        accounts = self.chain.node_accounts()
+        self.senders = [Sender(node_account=a) for a in accounts[:4]]
+        self.admin = self.senders[0]
+        self.reg = self.chain.deploy(self.admin)
+        self.members = {self.admin.address}
+        self.counter = 0
+        self.patients = [Party(self.fresh()) for _ in range(3)]
+        self.clinicians = [Party(self.fresh()) for _ in range(3)]
+        self.practitioners: dict[str, bool] = {}
+        self.consents: dict[bytes, ModelConsent] = {}
+        self.floors: dict[str, int] = {}
+        self.landed: list[tuple[str, object, cs.Signature]] = []  # successful signed operations, for replays
+
+    # ---- helpers -----------------------------------------------------------------------------------------
+
+    def fresh(self) -> bytes:
+        """Deterministic 32-byte values (keys, ids, scopes), so Hypothesis can replay and shrink a failure."""
+        self.counter += 1
+        return hashlib.sha256(b"stateful-%d" % self.counter).digest()
+
+    def now(self) -> int:
+        return self.chain.block_timestamp()
+
+    def expect(self, fn, reason: str | None) -> None:
+        """Run ``fn``; it must succeed when ``reason`` is None, otherwise revert with exactly that reason."""
+        if reason is None:
+            fn()
+            return
+        try:
+            fn()
+        except ConsentRejected as exc:
+            assert exc.reason == reason, (exc.reason, reason)
+        else:
+            raise AssertionError(f"expected the contract to refuse with {reason}")
+
+    # ---- rules -------------------------------------------------------------------------------------------
+
+    @rule(who=st.integers(0, 3), add=st.booleans(), by=st.integers(0, 3))
+    def change_member(self, who: int, add: bool, by: int) -> None:
+        target, sender = self.senders[who], self.senders[by]
+        fn = self.reg.add_member if add else self.reg.remove_member
+        reason = None if sender is self.admin else "NotAdmin"
+        self.expect(lambda: fn(sender, target.address), reason)
+        if reason is None:
+            (self.members.add if add else self.members.discard)(target.address)
+        for s in self.senders:
+            assert self.reg.is_member(s.address) == (s.address in self.members)
+
+    @rule(data=st.data(), c=st.integers(0, 2), active=st.booleans(), non_member=st.booleans())
+    def practitioner(self, data, c: int, active: bool, non_member: bool) -> None:
+        sender, clinician = self.pick_sender(data, member=not non_member), self.clinicians[c]
+        if sender is None:
+            return
+        reason = None if sender.address in self.members else "NotMember"
+        if active:
+            self.expect(lambda: self.reg.register_practitioner(sender, clinician.address, f"did:key:{c}"), reason)
+        else:
+            self.expect(lambda: self.reg.deactivate_practitioner(sender, clinician.address), reason)
+        if reason is None:
+            self.practitioners[clinician.address] = active
+
+    def pick_sender(self, data, member: bool) -> Sender | None:
+        pool = [s for s in self.senders if (s.address in self.members) == member]
+        return data.draw(st.sampled_from(pool)) if pool else None
+
+    # Each attempt carries at most one fault, so most attempts succeed and build up state worth checking.
+    @rule(
+        data=st.data(),
+        p=st.integers(0, 2),
+        grantee=st.integers(-1, 2),
+        expires_in=st.sampled_from([5 * MARGIN, 40 * MARGIN]),
+        nonce=st.integers(0, 12),
+        fault=st.sampled_from([None, None, None, "forged", "late", "past", "reuse_id", "non_member"]),
+    )
+    def grant(self, data, p, grantee, expires_in, nonce, fault) -> None:
+        patient, now = self.patients[p], self.now()
+        sender = self.pick_sender(data, member=fault != "non_member")
+        if sender is None:
+            return
+        grantee_addr = cs.ZERO_ADDRESS if grantee < 0 else self.clinicians[grantee].address
+        if fault == "reuse_id" and self.consents:
+            cid = data.draw(st.sampled_from(list(self.consents)))
+        else:
+            cid = self.fresh()
+        expires_at = now - 10 * MARGIN if fault == "past" else now + expires_in
+        deadline = now - 10 * MARGIN if fault == "late" else now + 40 * MARGIN
+        g = cs.Grant(cid, patient.address, grantee_addr, expires_at, self.fresh(), nonce, deadline)
+        signer = Party(self.fresh()) if fault == "forged" else patient
+        sig = cs.sign(signer.key, self.reg.domain, g)
+        if sender.address not in self.members:
+            reason = "NotMember"
+        elif fault == "late":
+            reason = "SignatureExpired"
+        elif fault == "past":
+            reason = "ExpiryInPast"
+        elif cid in self.consents:
+            reason = "ConsentExists"
+        elif nonce < self.floors.get(patient.address, 0):
+            reason = "NonceCancelled"
+        elif fault == "forged":
+            reason = "InvalidSignature"
+        else:
+            reason = None
+        self.expect(lambda: self.reg.grant(sender, g, sig), reason)
+        if reason is None:
+            self.consents[cid] = ModelConsent(patient.address, grantee_addr, g.expires_at, g.scope_hash)
+            self.landed.append(("grant", g, sig))
+
+    @rule(
+        data=st.data(),
+        nonce=st.integers(0, 12),
+        fault=st.sampled_from([None, None, None, "other_signer", "unknown", "non_member"]),
+    )
+    def revoke(self, data, nonce, fault) -> None:
+        sender = self.pick_sender(data, member=fault != "non_member")
+        if sender is None:
+            return
+        if fault == "unknown" or not self.consents:
+            cid = self.fresh()
+        else:
+            cid = data.draw(st.sampled_from(list(self.consents)))
+        model = self.consents.get(cid)
+        owner = next((p for p in self.patients if model and p.address == model.patient), self.patients[0])
+        signer = Party(self.fresh()) if fault == "other_signer" else owner
+        rv = cs.Revoke(cid, owner.address, nonce, self.now() + 40 * MARGIN)
+        sig = cs.sign(signer.key, self.reg.domain, rv)
+        if sender.address not in self.members:
+            reason = "NotMember"
+        elif model is None:
+            reason = "UnknownConsent"
+        elif model.revoked:
+            reason = "AlreadyRevoked"
+        elif nonce < self.floors.get(owner.address, 0):
+            reason = "NonceCancelled"
+        elif fault == "other_signer":
+            reason = "NotPatient"
+        else:
+            reason = None
+        self.expect(lambda: self.reg.revoke(sender, rv, sig), reason)
+        if reason is None:
+            model.revoked = True
+            self.landed.append(("revoke", rv, sig))
+
+    @rule(data=st.data(), p=st.integers(0, 2), raise_by=st.integers(1, 4), non_member=st.booleans())
+    def cancel_nonces(self, data, p, raise_by, non_member) -> None:
+        patient, sender = self.patients[p], self.pick_sender(data, member=not non_member)
+        if sender is None:
+            return
+        floor = self.floors.get(patient.address, 0) + raise_by
+        c = cs.CancelNonces(patient.address, floor, self.now() + 40 * MARGIN)
+        sig = cs.sign(patient.key, self.reg.domain, c)
+        reason = None if sender.address in self.members else "NotMember"
+        self.expect(lambda: self.reg.cancel_nonces(sender, c, sig), reason)
+        if reason is None:
+            self.floors[patient.address] = floor
+
+    @rule(data=st.data())
+    def replay(self, data) -> None:
+        if not self.landed:
+            return
+        kind, typed, sig = data.draw(st.sampled_from(self.landed))
+        sender = next((s for s in self.senders if s.address in self.members), None)
+        if sender is None:
+            return
+        if kind == "grant":
+            self.expect(lambda: self.reg.grant(sender, typed, sig), "ConsentExists")
+        else:
+            self.expect(lambda: self.reg.revoke(sender, typed, sig), "AlreadyRevoked")
+
+    @rule(seconds=st.sampled_from([2 * MARGIN, 10 * MARGIN, 30 * MARGIN]))
+    def advance_time(self, seconds) -> None:
+        before = self.now()
+        self.chain.tester.time_travel(before + seconds)
+        assert self.now() >= before + seconds - 1
+
+    # ---- invariants --------------------------------------------------------------------------------------
+
+    @invariant()
+    def consents_agree(self) -> None:
+        if not hasattr(self, "reg"):
+            return
+        now = self.now()
+        for cid, m in self.consents.items():
+            rec = self.reg.get_consent(cid)
+            assert rec is not None
+            assert (rec.patient, rec.grantee, rec.expires_at, rec.revoked) == (
+                m.patient, m.grantee, m.expires_at, m.revoked)
+            assert rec.scope_matches(m.scope_hash)
+            if abs(m.expires_at - now) < MARGIN:
+                continue  # too close to call on a clock that moves while the test runs
+            # The grantee (or, for a bearer link, any clinician) and one clinician who is not the grantee.
+            first = m.grantee if m.grantee != cs.ZERO_ADDRESS else self.clinicians[0].address
+            other = next(c.address for c in self.clinicians if c.address != first)
+            for who in (first, other):
+                live = not m.revoked and now < m.expires_at
+                if m.grantee != cs.ZERO_ADDRESS:
+                    live = live and who == m.grantee and self.practitioners.get(m.grantee, False)
+                assert self.reg.is_active(cid, who) == live, (cid.hex(), who)
+
+
+TestConsentRegistryStateful = ConsentRegistryMachine.TestCase
+TestConsentRegistryStateful.settings = settings(
+    max_examples=15,
+    stateful_step_count=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    database=None,
+)
