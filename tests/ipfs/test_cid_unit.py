@@ -25,6 +25,13 @@ def test_share_profile_is_named_and_raw_base32():
     assert compute_cid(b"hello world") == HELLO_V1 == raw_cid_of(b"hello world")
 
 
+def test_share_size_cap_keeps_the_cid_independent_of_node_link_limits():
+    # js-ipfs cannot be told a link limit over HTTP and uses 174; a capped share never has more leaves than that,
+    # so the node's DAG and the profile's agree. Raising the cap past this breaks daemon CID == local CID.
+    from sync.cid import MAX_SHARE_BYTES
+    assert -(-MAX_SHARE_BYTES // SHARE_PROFILE.chunk_size) <= 174
+
+
 def test_empty_file():
     assert compute_cid(b"", UNIXFS_V0_2015) == EMPTY_V0
     assert compute_cid(b"", KUBO_V1) == raw_cid_of(b"")
