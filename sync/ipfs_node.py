@@ -23,7 +23,7 @@ import ipfshttpclient
 import ipfshttpclient.exceptions as ipfs_errors
 
 from sync.cid import MAX_SHARE_BYTES, SHARE_PROFILE, ImportProfile, cid_matches, compute_cid
-from sync.errors import CidMismatch, ShareFileTooLarge, ContentUnavailable, StorageNodeUnavailable
+from sync.errors import CidMismatch, ContentUnavailable, ShareFileTooLarge, StorageNodeUnavailable, SyncError
 from sync.ipfs_backend import check_cid
 
 __all__ = ["IpfsNodeStore", "DEFAULT_API", "DEFAULT_TIMEOUT", "api_multiaddr"]
@@ -124,27 +124,36 @@ class IpfsNodeStore:
 
     def cat(self, cid: str, max_bytes: int = MAX_SHARE_BYTES) -> bytes:
         check_cid(cid)
-        received = bytearray()
         try:
             # Streamed and counted here as well: the length option is the node's promise, not ours.
             chunks = self._client.cat(cid, length=max_bytes + 1, stream=True, timeout=self.timeout)
-            try:
-                deadline = time.monotonic() + self.timeout
-                for chunk in chunks:
-                    received += chunk
-                    if len(received) > max_bytes:
-                        raise ShareFileTooLarge()
-                    # The socket timeout is per read; a node trickling bytes must not hold us forever.
-                    if time.monotonic() > deadline:
-                        raise ContentUnavailable("The shared file did not arrive in time.")
-            finally:
-                close = getattr(chunks, "close", None)
-                if close is not None:
-                    close()
         except ipfs_errors.TimeoutError as exc:
             raise ContentUnavailable("The shared file did not arrive in time.") from exc
         except ipfs_errors.Error as exc:
             raise _node_error(exc) from exc
+        received = bytearray()
+        deadline = time.monotonic() + self.timeout
+        try:
+            for chunk in chunks:
+                received += chunk
+                if len(received) > max_bytes:
+                    raise ShareFileTooLarge()
+                # The socket timeout is per read; a node trickling bytes must not hold us forever.
+                if time.monotonic() > deadline:
+                    raise ContentUnavailable("The shared file did not arrive in time.")
+        except SyncError:
+            raise
+        except Exception as exc:
+            # Failures after the headers (a stall, a cut connection) come from the HTTP library underneath,
+            # which ipfshttpclient does not translate once the body is streaming.
+            raise ContentUnavailable("The shared file did not arrive completely.") from exc
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    pass
         data = bytes(received)
         if not cid_matches(data, cid):
             raise CidMismatch()

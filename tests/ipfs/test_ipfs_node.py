@@ -301,3 +301,49 @@ def test_invalid_api_address_is_a_typed_error(bad):
     with pytest.raises(StorageNodeUnavailable) as info:
         IpfsNodeStore(bad, timeout=1)
     assert "address" in info.value.user_message
+
+
+class _MisbehavingNode:
+    """A loopback HTTP server that answers /api/v0/cat with headers and part of a body, then stalls or hangs up."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(4)
+        self.port = self._listener.getsockname()[1]
+        self._release = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self._listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)
+            if self.mode == "stall":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+                self._release.wait(30)
+            else:  # promises 1000 bytes, sends 10, hangs up
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                             b"Content-Length: 1000\r\n\r\n0123456789")
+
+    def close(self) -> None:
+        self._release.set()
+        self._listener.close()
+        self._thread.join(10)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("mode", ["stall", "hangup"])
+def test_cat_failing_mid_body_is_a_typed_error(mode):
+    node = _MisbehavingNode(mode)
+    try:
+        store = IpfsNodeStore(f"/ip4/127.0.0.1/tcp/{node.port}/http", "http://127.0.0.1:1", timeout=1.5)
+        with pytest.raises(ContentUnavailable):
+            store.cat(raw_cid_of(b"anything"))
+    finally:
+        node.close()
