@@ -14,9 +14,11 @@ from tests.conftest import ROOT
 from vault import jsonsafe
 
 
-def test_depth_is_measured_outside_strings():
-    assert jsonsafe.nesting_depth(b'{"a": [1, {"b": "[[[[{{{{"}]}') == 3
-    assert jsonsafe.nesting_depth(b'"\\"[[["') == 0
+def test_depth_is_bounded_outside_strings():
+    assert not jsonsafe.nesting_exceeds(b'{"a": [1, {"b": "[[[[{{{{[[[[[[[["}]}', 6)
+    assert jsonsafe.nesting_exceeds(b'{"a": [1, {"b": [[[[[[[[[[]]]]]]]]]]}]}', 6)
+    assert not jsonsafe.nesting_exceeds(b'"\\"[[[[[[[[[["', 2)
+    assert jsonsafe.nesting_exceeds(b"[" * 100, 50)  # unpaired brackets count too
     assert jsonsafe.loads('{"a": [1, 2]}') == {"a": [1, 2]}
     with pytest.raises(jsonsafe.JsonTooDeep):
         jsonsafe.loads(b"[" * 600 + b"]" * 600)

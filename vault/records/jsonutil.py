@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import Any
 
+from vault import jsonsafe
 from vault.records.errors import MalformedJson, NestingTooDeep
 
 # Real FHIR nests about 15 levels (Questionnaire items a few more); 128 leaves room and stops hostile input long
@@ -13,32 +14,7 @@ from vault.records.errors import MalformedJson, NestingTooDeep
 MAX_DEPTH = 128
 
 
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_LOADS_CEILING = 512       # hard ceiling before the recursive C scanner, whatever the caller bounds later
-
-
-def _nesting_exceeds(raw: bytes, limit: int) -> bool:
-    """Whether the JSON text may nest deeper than ``limit``, decided before the recursive C scanner runs.
-
-    CPython's scanner recurses once per level and trusts the recursion limit, which py_ecc raises to 100,000 for the
-    whole process, so deep input would overflow the C stack (see ``vault.jsonsafe``). This is the same guard done
-    with C-speed byte operations only: drop escaped backslashes and quotes, keep the text between strings, keep
-    the brackets, then peel innermost pairs. Each pass peels one or two levels, so the text is accepted only when
-    twice the passes (an upper bound of the depth) is within ``limit``.
-    """
-    outside = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
-    brackets = b"".join(outside.split(b'"')[::2]).translate(None, _NOT_BRACKETS)
-    passes = 0
-    while brackets:
-        shorter = brackets.replace(b"[]", b"").replace(b"{}", b"")
-        if len(shorter) == len(brackets):
-            # unpaired brackets (not JSON): the scanner can go no deeper than what was peeled plus what is left
-            return 2 * passes + len(brackets) > limit
-        passes += 1
-        if 2 * passes > limit:
-            return True
-        brackets = shorter
-    return False
+_LOADS_CEILING = jsonsafe.DEFAULT_MAX_DEPTH  # hard ceiling before the recursive C scanner
 
 
 def loads(data: bytes | str, what: str = "The file", *, bound_depth: bool = True) -> Any:
@@ -53,7 +29,7 @@ def loads(data: bytes | str, what: str = "The file", *, bound_depth: bool = True
         raw = data
     else:
         text, raw = data, data.encode("utf-8", "surrogatepass")
-    if _nesting_exceeds(raw, MAX_DEPTH if bound_depth else _LOADS_CEILING):
+    if jsonsafe.nesting_exceeds(raw, MAX_DEPTH if bound_depth else _LOADS_CEILING):
         raise NestingTooDeep(f"{what} holds JSON nested too deeply to be a medical record; nothing was imported.")
     try:
         value = json.loads(text)
