@@ -176,3 +176,47 @@ def test_outbox_fills_while_node_is_down_and_drains_after_restart(tmp_path, gana
         assert reg.find_access(second.consent_id, cs.digest(domain, receipt)) is not None
     finally:
         node.stop()
+
+
+def _admin_tool():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "packaging" / "consortium" / "registry_admin.py"
+    spec = importlib.util.spec_from_file_location("registry_admin", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["registry_admin"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_consortium_admin_tool_on_a_real_node(ganache_node, ganache_keys, tmp_path, capsys):
+    import json
+
+    tool = _admin_tool()
+    key_file = tmp_path / "admin.key"
+    key_file.write_text("0x" + ganache_keys[0].hex() + "\n")
+    key_file.chmod(0o600)
+    base = ["--rpc", ganache_node.url, "--chain-id", str(CHAIN_ID), "--key-file", str(key_file)]
+
+    assert tool.main(base + ["deploy"]) == 0
+    address = json.loads(capsys.readouterr().out)["registry"]
+    hospital, doctor = new_party(), new_party()
+    assert tool.main(base + ["--registry", address, "add-member", hospital.address]) == 0
+    assert tool.main(base + ["--registry", address, "register-practitioner", doctor.address, "did:key:zDoc"]) == 0
+    capsys.readouterr()
+    assert tool.main(base + ["--registry", address, "status", doctor.address]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["practitioner_active"] is True and status["admin"] == Sender(private_key=ganache_keys[0]).address
+
+    chain = Chain.connect(ganache_node.url, expected_chain_id=CHAIN_ID)
+    assert chain.registry(address).is_member(hospital.address)
+
+    key_file.chmod(0o644)
+    assert tool.main(base + ["--registry", address, "add-member", doctor.address]) == 2
+    assert "chmod 600" in capsys.readouterr().err
+    key_file.chmod(0o600)
+    wrong = ["--rpc", ganache_node.url, "--chain-id", "1", "--key-file", str(key_file), "deploy"]
+    assert tool.main(wrong) == 1
+    assert "chain" in capsys.readouterr().err
