@@ -455,6 +455,49 @@ class ConsentRegistry:
         return self.chain._transact(sender, tx)
 
 
+@dataclass(frozen=True)
+class ConsentStatus:
+    """What a receiver may tell its user about a share's consent. ``verified`` is False whenever the chain could
+    not be asked: the receiver must say so rather than imply the consent was checked."""
+
+    state: str  # "active", "revoked", "expired", "not-for-you", "unknown", "scope-mismatch", "unchecked"
+    verified: bool
+    sentence: str
+    record: ConsentRecord | None = None
+
+    @property
+    def allows_access(self) -> bool:
+        return self.state == "active"
+
+
+def check_consent(
+    registry: ConsentRegistry | None, *, share_key: bytes, accessor: str, fhir_consent: dict[str, Any]
+) -> ConsentStatus:
+    """The receiver's check before showing a share: is its consent on chain, for this scope, active for us?"""
+    if registry is None:
+        return ConsentStatus("unchecked", False, "No consent network is configured, so this consent was not checked.")
+    cid = cs.consent_id(share_key)
+    try:
+        record = registry.get_consent(cid)
+        active = registry.is_active(cid, accessor) if record is not None else False
+        now = registry.chain.block_timestamp()
+    except ChainUnavailable:
+        return ConsentStatus("unchecked", False, "The consent network could not be reached, so this consent was not "
+                             "checked.")
+    if record is None:
+        return ConsentStatus("unknown", True, "The consent network has no record of this share's consent.")
+    if not record.scope_matches(cs.scope_hash(fhir_consent)):
+        return ConsentStatus("scope-mismatch", True, "The records in this share are not the ones the patient "
+                             "consented to.", record)
+    if record.revoked:
+        return ConsentStatus("revoked", True, "The patient has revoked this share.", record)
+    if now >= record.expires_at:
+        return ConsentStatus("expired", True, "This share's consent has expired.", record)
+    if not active:
+        return ConsentStatus("not-for-you", True, "This share was not granted to you.", record)
+    return ConsentStatus("active", True, "The patient's consent is on record and active.", record)
+
+
 def _same_runtime(code: bytes, artifact: dict[str, Any]) -> bool:
     """Deployed code equals the artifact's runtime code outside the immutable slots the constructor filled."""
     expected = bytearray.fromhex(artifact["deployedBytecode"][2:])

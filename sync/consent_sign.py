@@ -277,3 +277,44 @@ def from_jsonable(data: dict[str, Any]) -> Typed:
             value = bytes.fromhex(value[2:])
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def grant_for_share(
+    patient_key: bytes,
+    domain: Domain,
+    *,
+    share_key: bytes,
+    fhir_consent: dict[str, Any],
+    expires_at: int,
+    nonce: int,
+    deadline: int,
+    grantee: str = ZERO_ADDRESS,
+) -> tuple[Grant, Signature]:
+    """The signed grant for a share: what share creation hands to ``Outbox.queue_grant``.
+
+    Only the HMAC of the share key and the hash of the FHIR Consent leave the vault; the key and the CID never do.
+    """
+    grant = Grant(
+        consent_id=consent_id(share_key),
+        patient=address_of(patient_key),
+        grantee=grantee,
+        expires_at=expires_at,
+        scope_hash=scope_hash(fhir_consent),
+        nonce=nonce,
+        deadline=deadline,
+    )
+    return grant, sign(patient_key, domain, grant)
+
+
+def revoke_for_share(
+    patient_key: bytes, domain: Domain, *, share_key: bytes, nonce: int, deadline: int
+) -> tuple[Revoke, Signature]:
+    revoke = Revoke(consent_id(share_key), address_of(patient_key), nonce, deadline)
+    return revoke, sign(patient_key, domain, revoke)
+
+
+def receipt_for_share(
+    accessor_key: bytes, domain: Domain, *, share_key: bytes, accessed_at: int, nonce: int
+) -> tuple[AccessReceipt, Signature]:
+    receipt = AccessReceipt(consent_id(share_key), address_of(accessor_key), accessed_at, nonce)
+    return receipt, sign(accessor_key, domain, receipt)
