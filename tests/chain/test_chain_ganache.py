@@ -220,3 +220,19 @@ def test_consortium_admin_tool_on_a_real_node(ganache_node, ganache_keys, tmp_pa
     wrong = ["--rpc", ganache_node.url, "--chain-id", "1", "--key-file", str(key_file), "deploy"]
     assert tool.main(wrong) == 1
     assert "chain" in capsys.readouterr().err
+
+
+def test_unfunded_relayer_keeps_outbox_pending_until_funded(node_chain, node_registry, member):
+    poor = Sender(private_key=os.urandom(32))
+    node_registry.add_member(member, poor.address)
+    outbox = Outbox(MemoryOutboxStore())
+    outbox.queue_grant(node_registry.domain, *signed_grant(node_registry, new_party(), deadline_in=86_400))
+    report = outbox.sync(node_registry, poor)
+    assert isinstance(report.unavailable, ChainUnavailable) and "no funds" in report.unavailable.user_message
+    assert outbox.entries()[0].state == PENDING
+
+    w3 = node_chain.w3
+    tx = w3.eth.send_transaction({"from": node_chain.node_accounts()[0], "to": poor.address, "value": 10**18})
+    w3.eth.wait_for_transaction_receipt(tx)
+    report = outbox.sync(node_registry, poor)
+    assert report.anchored == [1] and outbox.entries()[0].state == ANCHORED
