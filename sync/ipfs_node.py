@@ -22,7 +22,7 @@ import warnings
 import ipfshttpclient
 import ipfshttpclient.exceptions as ipfs_errors
 
-from sync.cid import MAX_SHARE_BYTES, SHARE_PROFILE, ImportProfile, cid_matches, compute_cid
+from sync.cid import MAX_SHARE_BYTES, SHARE_PROFILE, ImportProfile, cid_matches, compute_cid, is_valid_cid
 from sync.errors import CidMismatch, ContentUnavailable, ShareFileTooLarge, StorageNodeUnavailable, SyncError
 from sync.ipfs_backend import check_cid
 
@@ -31,6 +31,10 @@ __all__ = ["IpfsNodeStore", "DEFAULT_API", "DEFAULT_TIMEOUT", "api_multiaddr"]
 # ipfshttpclient 0.7 passes urllib3 a long-deprecated argument on every new connection pool; the warning is
 # about the library, not our use, and would otherwise surface in every command that talks to a node.
 warnings.filterwarnings("ignore", message="The 'strict' parameter is no longer needed", category=FutureWarning)
+
+# What ipfshttpclient raises, untranslated, when an answer is JSON but not shaped like the node's (a web server
+# or proxy at the configured address, not a node).
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError)
 
 DEFAULT_API = "/ip4/127.0.0.1/tcp/5001/http"
 DEFAULT_TIMEOUT = 30.0
@@ -82,9 +86,15 @@ class IpfsNodeStore:
     def version(self) -> str:
         """The node's version string; also a cheap liveness check."""
         try:
-            return str(self._client.version(timeout=self.timeout)["Version"])
+            answer = self._client.version(timeout=self.timeout)
         except ipfs_errors.Error as exc:
             raise _node_error(exc) from exc
+        except _MALFORMED as exc:
+            raise _unreadable() from exc
+        version = _field(answer, "Version")
+        if not isinstance(version, str):
+            raise _unreadable()
+        return version
 
     def add(self, data: bytes) -> str:
         if len(data) > self.max_bytes:
@@ -94,6 +104,10 @@ class IpfsNodeStore:
             got = self._client.add_bytes(bytes(data), opts=self._add_options(), timeout=self.timeout)
         except ipfs_errors.Error as exc:
             raise _node_error(exc) from exc
+        except _MALFORMED as exc:
+            raise _unreadable() from exc
+        if not isinstance(got, str) or not is_valid_cid(got):
+            raise _unreadable()
         if got != expected:
             # Leave nothing pinned under a name no link will ever carry.
             try:
@@ -105,22 +119,33 @@ class IpfsNodeStore:
 
     def pin(self, cid: str) -> None:
         try:
-            self._client.pin.add(check_cid(cid), timeout=self.timeout)
+            answer = self._client.pin.add(check_cid(cid), opts=self._pin_options(cid), timeout=self.timeout)
         except ipfs_errors.TimeoutError as exc:
             # Pinning a CID the node does not hold makes it go looking for it.
             raise ContentUnavailable() from exc
         except ipfs_errors.Error as exc:
             raise _node_error(exc) from exc
+        except _MALFORMED as exc:
+            raise _unreadable() from exc
+        _require_pins(answer, cid)
 
     def unpin(self, cid: str) -> None:
         try:
-            self._client.pin.rm(check_cid(cid), timeout=self.timeout)
+            answer = self._client.pin.rm(check_cid(cid), opts=self._pin_options(cid), timeout=self.timeout)
         except ipfs_errors.ErrorResponse as exc:
             if "not pinned" in str(exc).lower():
                 return  # revoking twice is not an error
             raise _node_error(exc) from exc
         except ipfs_errors.Error as exc:
             raise _node_error(exc) from exc
+        except _MALFORMED as exc:
+            raise _unreadable() from exc
+        _require_pins(answer, cid)
+
+    @staticmethod
+    def _pin_options(cid: str) -> dict[str, str]:
+        # Without it js-ipfs echoes CIDv1 in base58btc, and the answer could not be compared with what was asked.
+        return {"cid-base": "base32"} if cid.startswith("b") else {}
 
     def cat(self, cid: str, max_bytes: int = MAX_SHARE_BYTES) -> bytes:
         check_cid(cid)
@@ -177,6 +202,24 @@ def api_multiaddr(api: str) -> str:
     except ValueError:
         host = f"/dns/{parts.hostname}"
     return f"{host}/tcp/{port}/{parts.scheme}"
+
+
+def _unreadable() -> StorageNodeUnavailable:
+    return StorageNodeUnavailable("The IPFS node gave an answer that could not be understood.")
+
+
+def _field(answer: object, name: str) -> object:
+    try:
+        return answer[name]  # type: ignore[index]
+    except (*_MALFORMED, IndexError):
+        return None
+
+
+def _require_pins(answer: object, cid: str) -> None:
+    """A pin change counts only if the node names the CID in its answer; anything else at that URL is not a node."""
+    pins = _field(answer, "Pins")
+    if not isinstance(pins, list) or cid not in pins:
+        raise _unreadable()
 
 
 def _node_error(exc: Exception) -> Exception:

@@ -347,3 +347,55 @@ def test_cat_failing_mid_body_is_a_typed_error(mode):
             store.cat(raw_cid_of(b"anything"))
     finally:
         node.close()
+
+
+class _NotANode:
+    """A loopback web server that answers every POST with the same body: what a wrong API address reaches."""
+
+    def __init__(self, body: bytes) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                if self.headers.get("Transfer-Encoding"):
+                    while True:
+                        size = int(self.rfile.readline().strip(), 16)
+                        self.rfile.read(size + 2)
+                        if size == 0:
+                            break
+                else:
+                    self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("body", [b"<html><body>router login</body></html>", b"{}", b"[1, 2]", b'"text"',
+                                  b'{"Pins": ["someone-else"], "Version": 3, "Hash": "bafkreinope"}'])
+def test_a_server_that_is_not_a_node_gives_typed_errors(body):
+    fake = _NotANode(body)
+    try:
+        store = IpfsNodeStore(f"http://127.0.0.1:{fake.server.server_address[1]}", "http://127.0.0.1:1", timeout=5)
+        cid = raw_cid_of(b"x")
+        for call in (store.version, lambda: store.add(b"x"), lambda: store.pin(cid), lambda: store.unpin(cid)):
+            with pytest.raises(StorageNodeUnavailable):
+                call()
+        with pytest.raises(CidMismatch):  # whatever it sends is not the file
+            store.cat(cid)
+    finally:
+        fake.close()
