@@ -176,12 +176,14 @@ def test_add_pins_and_unpin_lets_gc_remove_it(ipfs_node):
     assert store.add(data) == cid  # and it can be published again
 
 
-def test_pin_again_after_unpin(ipfs_node):
-    store = _store(ipfs_node)
-    cid = store.add(_bytes(100, seed=8))
+@pytest.mark.parametrize("profile", [SHARE_PROFILE, UNIXFS_V0_2015], ids=lambda p: p.name)
+def test_pin_again_after_unpin(ipfs_node, profile):
+    store = _store(ipfs_node, profile)
+    cid = store.add(_bytes(300_000, seed=8))
     store.unpin(cid)
     store.pin(cid)
-    assert cid in _api(ipfs_node, f"pin/ls?arg={cid}&cid-base=base32")["Keys"]
+    base = "base32" if cid.startswith("b") else "base58btc"
+    assert cid in _api(ipfs_node, f"pin/ls?arg={cid}&cid-base={base}")["Keys"]
 
 
 def test_cat_over_the_limit_is_refused(ipfs_node):
