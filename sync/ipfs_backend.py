@@ -88,6 +88,8 @@ class DirectoryBlobStorage:
 
     def _sync_dir(self) -> None:
         # The rename or unlink is only durable once the directory entry itself reaches the disk.
+        if os.name == "nt":
+            return  # Windows cannot open a directory for fsync; NTFS journals the rename itself
         fd = os.open(self._root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         try:
             os.fsync(fd)
