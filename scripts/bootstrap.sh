@@ -33,7 +33,8 @@ if [ ! -x .venv/bin/python ]; then
   say "creating the virtual environment in .venv"
   "$python" -m venv .venv
 fi
-stamp=$(sha256sum pyproject.toml | cut -c1-16)
+# Only what pip installs counts: editing tool settings must not trigger a reinstall.
+stamp=$(sed -n '/^\[build-system\]/,/^\[tool\.pytest/p' pyproject.toml | sha256sum | cut -c1-16)
 if [ "$(cat .venv/.medvault-stamp 2>/dev/null)" != "$stamp" ]; then
   say "installing Python packages (first run takes a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
