@@ -7,6 +7,7 @@ process started here is ever signalled.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -22,6 +23,16 @@ GANACHE_CLI = ROOT / "node_modules" / "ganache" / "dist" / "node" / "cli.js"
 # Fixed mnemonic: the funded accounts (and their keys) are the same on every start, including restarts.
 MNEMONIC = "test test test test test test test test test test test junk"
 CHAIN_ID = 1337
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: if the test process is killed outright (no teardown), the kernel stops the node
+    too, so a killed test run leaves no orphaned ganache behind."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: the fixture teardown still stops it
 
 
 def free_port() -> int:
@@ -84,7 +95,12 @@ class Ganache:
         self.db_path.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            self.args(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            self.args(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         log.close()
         deadline = time.monotonic() + timeout
