@@ -119,9 +119,13 @@ class Sender:
 class Chain:
     """A connection to one chain. ``registry(address)`` binds it to a deployed contract."""
 
-    def __init__(self, w3: Web3, *, timeout: float = 10.0, gas_price: int | None = None) -> None:
+    def __init__(
+        self, w3: Web3, *, timeout: float = 10.0, gas_price: int | None = None, receipt_timeout: float = 120.0
+    ) -> None:
         self.w3 = w3
         self.timeout = timeout
+        # Waiting for inclusion spans several blocks, so it has its own, longer bound than a single request.
+        self.receipt_timeout = receipt_timeout
         self._gas_price_override = gas_price
         self.artifact = load_artifact()
 
@@ -135,6 +139,7 @@ class Chain:
         expected_chain_id: int | None = None,
         timeout: float = 10.0,
         gas_price: int | None = None,
+        receipt_timeout: float = 120.0,
     ) -> Chain:
         """Connect to a JSON-RPC endpoint. ``timeout`` bounds every request, so a node that accepts the
         connection but never answers fails fast instead of hanging the app."""
@@ -144,7 +149,7 @@ class Chain:
             # Retrying a dead node only multiplies the wait; the outbox is the retry mechanism.
             exception_retry_configuration=None,
         )
-        chain = cls(Web3(provider), timeout=timeout, gas_price=gas_price)
+        chain = cls(Web3(provider), timeout=timeout, gas_price=gas_price, receipt_timeout=receipt_timeout)
         chain.check_chain_id(expected_chain_id)
         return chain
 
@@ -230,7 +235,9 @@ class Chain:
         else:
             tx_hash = self._call(lambda: self.w3.eth.send_transaction(tx))
         try:
-            receipt = self._call(lambda: self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.timeout))
+            receipt = self._call(
+                lambda: self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
+            )
         except TimeExhausted as exc:
             raise ChainUnavailable(
                 "The consent network has not confirmed the change yet; it will be checked again later."
