@@ -236,3 +236,30 @@ def test_unfunded_relayer_keeps_outbox_pending_until_funded(node_chain, node_reg
     w3.eth.wait_for_transaction_receipt(tx)
     report = outbox.sync(node_registry, poor)
     assert report.anchored == [1] and outbox.entries()[0].state == ANCHORED
+
+
+def test_lost_confirmation_is_recognised_on_the_next_sync(tmp_path, ganache_keys):
+    import time
+
+    # Blocks every 3 s and a 0.5 s wait for inclusion: the first sync sends the grant but gives up waiting.
+    with Ganache(tmp_path / "slow-db", block_time=3) as node:
+        chain = Chain.connect(node.url, expected_chain_id=CHAIN_ID, receipt_timeout=0.5)
+        member = Sender(private_key=ganache_keys[0])
+        patient = new_party()
+        deployer = Chain.connect(node.url, expected_chain_id=CHAIN_ID, receipt_timeout=30)
+        reg = chain.registry(deployer.deploy(member).address)
+        outbox = Outbox(MemoryOutboxStore())
+        grant, gsig = signed_grant(reg, patient, deadline_in=86_400)
+        outbox.queue_grant(reg.domain, grant, gsig)
+
+        first = outbox.sync(reg, member)
+        assert isinstance(first.unavailable, ChainUnavailable) and "not confirmed" in first.unavailable.user_message
+        assert outbox.entries()[0].state == PENDING
+
+        for _ in range(100):  # until the sent transaction is in a block
+            if reg.get_consent(grant.consent_id) is not None:
+                break
+            time.sleep(0.2)
+        second = outbox.sync(reg, member)
+        assert second.anchored == [1] and second.already_on_chain == [1]
+        assert len(reg.events("ConsentGranted", consentId=grant.consent_id)) == 1

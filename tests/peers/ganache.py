@@ -59,12 +59,14 @@ class Ganache:
         port: int | None = None,
         chain_id: int = CHAIN_ID,
         free_gas: bool = False,
+        block_time: int = 0,
         log_path: Path | None = None,
     ) -> None:
         self.db_path = Path(db_path)
         self.port = port or free_port()
         self.chain_id = chain_id
         self.free_gas = free_gas
+        self.block_time = block_time  # 0: a block per transaction at once; N: a block every N s, like a real network
         self.log_path = log_path or self.db_path.with_suffix(".log")
         self.proc: subprocess.Popen | None = None
 
@@ -87,6 +89,8 @@ class Ganache:
         if self.free_gas:
             # What a consortium network looks like: no base fee (pre-London rules) and a zero gas price.
             args += ["--chain.hardfork", "berlin", "--miner.defaultGasPrice", "0"]
+        if self.block_time:
+            args += ["--miner.blockTime", str(self.block_time)]
         return args
 
     def start(self, timeout: float = 60.0) -> Ganache:
