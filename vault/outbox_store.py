@@ -10,6 +10,7 @@ never deleted, so nothing queued can be lost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -64,13 +65,22 @@ def create_tables(conn: Any) -> None:
 
 
 class SqlOutboxStore:
-    """Implements ``sync.outbox.OutboxStore`` on a DB-API connection."""
+    """Implements ``sync.outbox.OutboxStore`` on a DB-API connection.
 
-    def __init__(self, conn: Any) -> None:
+    By default each write is its own transaction. With ``own_transactions=False`` writes join the caller's open
+    transaction instead (e.g. a share row and its queued grant are written together, or not at all); committing
+    is then the caller's job.
+    """
+
+    def __init__(self, conn: Any, *, own_transactions: bool = True) -> None:
         self.conn = conn
+        self.own_transactions = own_transactions
+
+    def _write(self) -> Any:
+        return self.conn if self.own_transactions else contextlib.nullcontext()
 
     def add(self, kind: str, payload: dict[str, Any], created_at: int) -> int:
-        with self.conn:
+        with self._write():
             cur = self.conn.execute(
                 "INSERT INTO chain_outbox (kind, payload, created_at) VALUES (?, ?, ?)",
                 (kind, json.dumps(payload, sort_keys=True), created_at),
@@ -106,7 +116,7 @@ class SqlOutboxStore:
         self._update(entry_id, "attempts = attempts + 1, last_error = ?", (error,))
 
     def _update(self, entry_id: int, assignments: str, params: tuple[Any, ...]) -> None:
-        with self.conn:
+        with self._write():
             cur = self.conn.execute(f"UPDATE chain_outbox SET {assignments} WHERE id = ?", (*params, entry_id))
             if cur.rowcount != 1:
                 raise KeyError(entry_id)

@@ -25,7 +25,7 @@ def test_web3_only_in_the_chain_client():
 
 
 def test_outbox_store_is_plain_storage():
-    assert _imports(ROOT / "vault" / "outbox_store.py") <= {"__future__", "json", "dataclasses", "typing"}
+    assert _imports(ROOT / "vault" / "outbox_store.py") <= {"__future__", "contextlib", "json", "dataclasses", "typing"}
 
 
 def test_outbox_logic_has_no_web3_or_qt():

@@ -186,3 +186,21 @@ def test_sql_store_rejects_unknown_entries_and_bad_states():
         store.get(99)
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute("INSERT INTO chain_outbox (kind, payload, created_at, state) VALUES ('grant', '{}', 0, 'lost')")
+
+
+def test_sql_store_can_join_the_callers_transaction(registry, patient):
+    # The vault's connection style: autocommit mode, explicit BEGIN IMMEDIATE ... COMMIT/ROLLBACK.
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    create_tables(conn)
+    store = SqlOutboxStore(conn, own_transactions=False)
+    grant, gsig = signed_grant(registry, patient)
+    conn.execute("BEGIN IMMEDIATE")
+    Outbox(store).queue_grant(registry.domain, grant, gsig)
+    assert conn.in_transaction  # the store did not commit the caller's transaction half way
+    conn.execute("ROLLBACK")
+    assert store.all() == []  # rolled back together with whatever else the caller wrote
+
+    conn.execute("BEGIN IMMEDIATE")
+    Outbox(store).queue_grant(registry.domain, grant, gsig)
+    conn.execute("COMMIT")
+    assert [e.state for e in store.all()] == [PENDING]
