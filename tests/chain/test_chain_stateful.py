@@ -1,7 +1,8 @@
 """Property-based, stateful test of the contract on the in-process EVM.
 
 Random sequences of member changes, practitioner registrations, grants (some forged, late or from non-members),
-revocations (some by the wrong person), nonce cancellations, replays of earlier signatures and time jumps are run
+revocations (some by the wrong person), nonce cancellations, access receipts, receipt batches, replays of earlier
+signatures and time jumps are run
 against the real contract and a plain-Python model of the rules. After every step the chain must agree with the
 model: who is a member, every consent's fields, and whether each consent is active for each accessor.
 """
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from sync import consent_sign as cs
+from sync import merkle
 from sync.chain import Chain, Sender
 from sync.errors import ConsentRejected
 
@@ -51,6 +53,7 @@ class ConsentRegistryMachine(RuleBasedStateMachine):
         self.consents: dict[bytes, ModelConsent] = {}
         self.floors: dict[str, int] = {}
         self.landed: list[tuple[str, object, cs.Signature]] = []  # successful signed operations, for replays
+        self.roots: list[bytes] = []
 
     # ---- helpers -----------------------------------------------------------------------------------------
 
@@ -212,6 +215,47 @@ class ConsentRegistryMachine(RuleBasedStateMachine):
         else:
             self.expect(lambda: self.reg.revoke(sender, typed, sig), {"AlreadyRevoked", "SignatureExpired"})
         self.consents_agree()
+
+    @rule(data=st.data(), fault=st.sampled_from([None, None, "forged", "unknown", "non_member"]))
+    def log_access(self, data, fault) -> None:
+        """Receipts are facts: accepted for any recorded consent (even revoked or expired) if the accessor signed."""
+        sender = self.pick_sender(data, member=fault != "non_member")
+        if sender is None:
+            return
+        known = list(self.consents)
+        cid = data.draw(st.sampled_from(known)) if known and fault != "unknown" else self.fresh()
+        accessor = data.draw(st.sampled_from(self.clinicians))
+        receipt = cs.AccessReceipt(cid, accessor.address, self.now(), self.counter)
+        signer = Party(self.fresh()) if fault == "forged" else accessor
+        sig = cs.sign(signer.key, self.reg.domain, receipt)
+        if sender.address not in self.members:
+            reason = "NotMember"
+        elif cid not in self.consents:
+            reason = "UnknownConsent"
+        elif fault == "forged":
+            reason = "InvalidSignature"
+        else:
+            reason = None
+        self.expect(lambda: self.reg.log_access(sender, receipt, sig), reason)
+        if reason is None:
+            assert self.reg.find_access(cid, cs.digest(self.reg.domain, receipt)) is not None
+
+    @rule(data=st.data(), size=st.integers(1, 9), again=st.booleans())
+    def anchor_batch(self, data, size, again) -> None:
+        sender = self.pick_sender(data, member=True)
+        if sender is None:
+            return
+        if again and self.roots:
+            root = data.draw(st.sampled_from(self.roots))
+            self.expect(lambda: self.reg.anchor_batch(sender, root, size), "RootAlreadyAnchored")
+            return
+        digests = [self.fresh() for _ in range(size)]
+        tree = merkle.MerkleTree.from_digests(digests)
+        self.expect(lambda: self.reg.anchor_batch(sender, tree.root, size), None)
+        self.roots.append(tree.root)
+        i = data.draw(st.integers(0, size - 1))
+        assert self.reg.receipt_anchored_at(tree.root, digests[i], tree.proof(i)) > 0
+        assert self.reg.receipt_anchored_at(tree.root, self.fresh(), tree.proof(i)) == 0
 
     @rule(seconds=st.sampled_from([2 * MARGIN, 10 * MARGIN, 30 * MARGIN]))
     def advance_time(self, seconds) -> None:
