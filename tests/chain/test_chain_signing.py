@@ -13,7 +13,7 @@ from sync import consent_sign as cs
 from sync import merkle
 from sync.errors import SignatureInvalid
 
-from conftest import new_party, signed_grant, signed_receipt
+from conftest import signed_grant, signed_receipt
 
 
 def test_consent_id_is_hmac_of_the_purpose_under_the_share_key():
