@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from vault import jsonsafe
 from sync import fetch, jwe, links, qr
 from sync.errors import (
-    CidMismatch, ContentInvalid, ContentTooLarge, FetchFailed, FetchRefused, LinkExpired, LinkInactive,
+    ChainUnavailable, CidMismatch, ContentInvalid, ContentTooLarge, FetchFailed, FetchRefused, LinkExpired, LinkInactive,
     LinkUnsupported, PasscodeLocked, PasscodeRequired, PasscodeWrong, ShareNotForYou, ShareRevoked,
 )
 
@@ -266,9 +266,17 @@ def open_link(source: str | Path | bytes | object, *, recipient: str,
     if consent_checker is None:
         checks.append(Check("consent", NOT_CHECKED, "The consent chain could not be checked."))
     else:
-        if not consent_checker(consent_id):
+        try:
+            active = consent_checker(consent_id)
+        except ChainUnavailable:
+            # Unreachable is not a "no": say the chain was not checked rather than refuse or pretend.
+            active = None
+            checks.append(Check("consent", NOT_CHECKED,
+                                "The consent chain could not be reached, so the consent could not be checked."))
+        if active is False:
             raise ShareRevoked()
-        checks.append(Check("consent", PASSED, "The consent is active on the chain."))
+        if active:
+            checks.append(Check("consent", PASSED, "The consent is active on the chain."))
 
     if payload.direct_file:
         files = [_open_direct(payload, recipient, policy, max_plaintext, cid_matches, checks)]

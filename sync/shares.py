@@ -25,6 +25,7 @@ from sync.errors import SyncError
 from sync.ipfs_backend import ContentStore, EmbeddedContentStore
 from vault import shares_store
 from vault.shares_store import ACTIVE, BEARER, REVOKED, ShareRow, VaultBlobStorage
+from vault.outbox_store import SqlOutboxStore
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8421"
 GATEWAY_SETTING = "sharing.gateway_base"
@@ -179,19 +180,6 @@ def build_consent(*, share_id: str, patient_ref: dict, patient_did: str, grantee
 
 # --- the chain outbox -------------------------------------------------------------------------------------------
 
-class _TxOutboxStore:
-    """``SqlOutboxStore.add`` wraps itself in ``with conn:``, which would commit the share's transaction half way;
-    this one inserts on the caller's open transaction so the share row and its grant are written together."""
-
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
-
-    def add(self, kind: str, payload: dict, created_at: int) -> int:
-        cur = self.conn.execute("INSERT INTO chain_outbox (kind, payload, created_at) VALUES (?, ?, ?)",
-                                (kind, json.dumps(payload, sort_keys=True), created_at))
-        return int(cur.lastrowid)
-
-
 def _queue_grant(vault: Any, conn: Any, domain: Any, *, cid_bytes: bytes, grantee: str, expires: int | None,
                  scope: bytes, now: int) -> int:
     from sync import consent_sign as cs
@@ -201,7 +189,7 @@ def _queue_grant(vault: Any, conn: Any, domain: Any, *, cid_bytes: bytes, grante
                      expires_at=expires if expires is not None else 2**64 - 1, scope_hash=scope,
                      nonce=_nonce(now), deadline=expires if expires is not None else now + REVOKE_SIGNATURE_LIFETIME)
     sig = cs.sign(keys.secp256k1_private, domain, grant)
-    return Outbox(_TxOutboxStore(conn), clock=lambda: now).queue_grant(domain, grant, sig)
+    return Outbox(SqlOutboxStore(conn, own_transactions=False), clock=lambda: now).queue_grant(domain, grant, sig)
 
 
 def _queue_revoke(vault: Any, conn: Any, domain: Any, *, cid_bytes: bytes, now: int) -> int:
@@ -210,7 +198,7 @@ def _queue_revoke(vault: Any, conn: Any, domain: Any, *, cid_bytes: bytes, now: 
     revoke = cs.Revoke(consent_id=cid_bytes, patient=vault.identity.eth_address, nonce=_nonce(now),
                        deadline=now + REVOKE_SIGNATURE_LIFETIME)
     sig = cs.sign(vault.identity_keys.secp256k1_private, domain, revoke)
-    return Outbox(_TxOutboxStore(conn), clock=lambda: now).queue_revoke(domain, revoke, sig)
+    return Outbox(SqlOutboxStore(conn, own_transactions=False), clock=lambda: now).queue_revoke(domain, revoke, sig)
 
 
 def _nonce(now: int) -> int:

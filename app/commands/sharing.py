@@ -49,6 +49,8 @@ def register(sub: Any) -> None:
     o.add_argument("--passcode", metavar="P", help="the passcode of a passcode-protected link")
     o.add_argument("--allow-local-http", action="store_true",
                    help="allow plain http to this machine and the local network (the embedded gateway)")
+    o.add_argument("--check-chain", action="store_true",
+                   help="check the consent on your vault's consent network and record that you opened it")
     o.set_defaults(func=cmd_open)
 
     k = sub.add_parser("card", help="this identity's card, for patients to direct shares to you")
@@ -104,20 +106,39 @@ def cmd_share_create(args: argparse.Namespace, ctx: Any) -> int:
     with ctx.open_vault() as vault:
         if args.gateway:
             shares.set_gateway_setting(vault, args.gateway.rstrip("/"))
-        created = shares.create_share(vault, selection, expires=expires, label=args.label, recipient_card=card)
+        from sync import consent_service
+        created = shares.create_share(vault, selection, expires=expires, label=args.label, recipient_card=card,
+                                      chain_domain=consent_service.domain_for(vault))
+        chain_note = _sync_now(vault) if created.outbox_id else "not configured"
     if args.qr:
         write_png(created.link, Path(args.qr))
     if args.json:
         ctx.json({"id": created.id, "link": created.link, "cid": created.cid, "url": created.url,
                   "expires_at": created.expires_at, "consent_id": created.consent_id,
-                  "resources": created.resource_ids, "chain": "queued" if created.outbox_id else "not configured"})
+                  "resources": created.resource_ids, "chain": chain_note})
         return 0
     ctx.out(created.link)
     who = f"for {card.name} only" if card else "for anyone holding the link"
     ctx.warn(f"Share {created.id}: {len(created.resource_ids)} record(s), {who}, expires {_when(created.expires_at)}. "
              f"Receivers fetch it from {created.url.rsplit('/ipfs/', 1)[0]}; run 'medvault serve' to serve it."
-             + (f" QR image written to {args.qr}." if args.qr else ""))
+             + (f" QR image written to {args.qr}." if args.qr else "")
+             + (f" Consent on the chain: {chain_note}." if created.outbox_id else ""))
     return 0
+
+
+def _sync_now(vault: Any) -> str:
+    """Send what the outbox holds right away when the chain is reachable; offline, it simply waits there."""
+    from sync import consent_service
+    from sync.errors import ChainError
+    try:
+        report = consent_service.sync_outbox(vault)
+    except ChainError as exc:
+        return f"queued ({exc.user_message})"
+    if report.unavailable is not None:
+        return "queued; it will be sent when the consent network is reachable ('medvault chain sync')"
+    if report.failed:
+        return "refused by the consent network; see 'medvault chain status'"
+    return "recorded"
 
 
 def cmd_share_list(args: argparse.Namespace, ctx: Any) -> int:
@@ -139,9 +160,14 @@ def cmd_share_list(args: argparse.Namespace, ctx: Any) -> int:
 
 def cmd_share_revoke(args: argparse.Namespace, ctx: Any) -> int:
     from sync import shares
+    from sync import consent_service
     with ctx.open_vault() as vault:
-        sentence = shares.revoke_share(vault, args.share_id)
+        domain = consent_service.domain_for(vault)
+        sentence = shares.revoke_share(vault, args.share_id, chain_domain=domain)
+        chain_note = _sync_now(vault) if domain is not None else None
     ctx.out(sentence)
+    if chain_note:
+        ctx.out(f"Revocation on the consent chain: {chain_note}.")
     return 0
 
 
@@ -160,6 +186,32 @@ def _link_text(source: str) -> str:
     raise LinkUnsupported("This is neither a share link nor an image file that exists.")
 
 
+def _open_with_chain(text: str, parsed: Any, opts: dict, ctx: Any) -> Any:
+    """Open as this vault's identity: the consent must be active for it on the chain (when the chain answers),
+    and a signed access receipt goes into the outbox, so the patient can see who opened the share and when."""
+    from sync import consent_service, links, receiver
+    from sync.errors import ChainMismatch, ChainUnavailable
+    with ctx.open_vault() as vault:
+        settings = consent_service.load_settings(vault)
+        if settings is None:
+            raise ChainMismatch("This vault has no consent network set up; use 'medvault chain connect' first.")
+        try:
+            checker = consent_service.consent_checker(settings, vault.identity.eth_address)
+        except ChainUnavailable:
+            checker = _unreachable
+        directed = isinstance(parsed, links.MedvaultLink) and parsed.type in ("share", "return")
+        keys = dict(x25519_private=vault.identity_keys.x25519_private, my_did=vault.identity.did) if directed else {}
+        result = receiver.open_link(text, consent_checker=checker, **keys, **opts)
+        consent_service.queue_access_receipt(vault, settings, bytes.fromhex(result.consent_id))
+        _sync_now(vault)
+    return result
+
+
+def _unreachable(consent_id: bytes) -> bool:
+    from sync.errors import ChainUnavailable
+    raise ChainUnavailable()
+
+
 def cmd_open(args: argparse.Namespace, ctx: Any) -> int:
     from sync import links, receiver
     text = _link_text(args.source)
@@ -173,7 +225,9 @@ def cmd_open(args: argparse.Namespace, ctx: Any) -> int:
         return None
 
     opts = dict(recipient=RECEIVER_NAME, allow_local_http=args.allow_local_http, passcode_provider=passcode)
-    if isinstance(parsed, links.MedvaultLink) and parsed.type in ("share", "return"):
+    if args.check_chain:
+        result = _open_with_chain(text, parsed, opts, ctx)
+    elif isinstance(parsed, links.MedvaultLink) and parsed.type in ("share", "return"):
         # A directed share opens only with this identity's private key, so (and only then) the vault is unlocked.
         from sync.errors import ShareNotForYou
         from vault.errors import VaultNotFound

@@ -1,0 +1,153 @@
+"""The consent chain as the rest of medvault uses it: settings kept in the vault, the signing domain, connecting,
+draining the outbox, checking a consent when a share is opened, and recording access.
+
+Everything that needs no network works offline: the EIP-712 domain comes from the saved settings, so a share made
+on a plane is signed at once and its grant waits in the outbox until ``sync_outbox`` finds the chain.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sync import consent_sign as cs
+from sync.errors import ChainMismatch, ChainUnavailable
+
+SETTINGS_KEY = "chain"
+ZERO_ADDRESS = "0x" + "0" * 40
+
+
+@dataclass(frozen=True)
+class ChainSettings:
+    rpc: str
+    contract: str
+    chain_id: int
+    from_block: int = 0
+    # On a development node (ganache) a node-managed, funded account pays; on a consortium network with free gas
+    # the vault's own account sends its transactions.
+    pay_with_node_account: bool = False
+
+    @property
+    def domain(self) -> cs.Domain:
+        return cs.Domain(chain_id=self.chain_id, verifying_contract=self.contract)
+
+
+def load_settings(vault: Any) -> ChainSettings | None:
+    with vault.read() as conn:
+        row = conn.execute("SELECT value FROM settings WHERE key = ?", (SETTINGS_KEY,)).fetchone()
+    if row is None:
+        return None
+    try:
+        return ChainSettings(**json.loads(row[0]))
+    except (TypeError, ValueError):
+        raise ChainMismatch("The saved consent network settings are damaged; set them again with "
+                            "'medvault chain connect'.") from None
+
+
+def save_settings(vault: Any, settings: ChainSettings) -> None:
+    with vault.transaction() as conn:
+        conn.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+                     "value = excluded.value", (SETTINGS_KEY, json.dumps(asdict(settings), sort_keys=True)))
+        vault.audit("settings", conn=conn, action="chain", chain_id=settings.chain_id)
+
+
+def domain_for(vault: Any) -> cs.Domain | None:
+    settings = load_settings(vault)
+    return settings.domain if settings else None
+
+
+def connect(settings: ChainSettings, timeout: float = 10.0) -> Any:
+    """The deployed registry, after checking the node is the configured chain and the contract is ours."""
+    from sync.chain import Chain
+    chain = Chain.connect(settings.rpc, expected_chain_id=settings.chain_id, timeout=timeout)
+    return chain.registry(settings.contract, from_block=settings.from_block)
+
+
+def sender_for(vault: Any, settings: ChainSettings, registry: Any) -> Any:
+    from sync.chain import Sender
+    if settings.pay_with_node_account:
+        accounts = registry.chain.node_accounts()
+        if not accounts:
+            raise ChainUnavailable("The consent network's node has no account to pay with; "
+                                   "use a network with free gas or a funded member account.")
+        return Sender(node_account=accounts[0])
+    return Sender(private_key=vault.identity_keys.secp256k1_private)
+
+
+def deploy(vault: Any, rpc: str, *, pay_with_node_account: bool = False, timeout: float = 10.0) -> ChainSettings:
+    """Deploy a new registry (this vault's account becomes its admin and first member) and save the settings."""
+    from sync.chain import Chain, Sender
+    chain = Chain.connect(rpc, timeout=timeout)
+    if pay_with_node_account:
+        sender = Sender(node_account=chain.node_accounts()[0])
+    else:
+        sender = Sender(private_key=vault.identity_keys.secp256k1_private)
+    registry = chain.deploy(sender)
+    if sender.address.lower() != vault.identity.eth_address.lower():
+        registry.add_member(sender, vault.identity.eth_address)
+    settings = ChainSettings(rpc=rpc, contract=registry.address, chain_id=chain.chain_id,
+                             from_block=registry.from_block, pay_with_node_account=pay_with_node_account)
+    save_settings(vault, settings)
+    return settings
+
+
+def outbox(vault: Any) -> Any:
+    from sync.outbox import Outbox
+    from vault.outbox_store import SqlOutboxStore
+    return Outbox(SqlOutboxStore(vault.conn), clock=lambda: vault.now().timestamp())
+
+
+def sync_outbox(vault: Any, settings: ChainSettings | None = None) -> Any:
+    """Submit what is pending; returns the outbox's report (anchored, failed, or stopped because unreachable)."""
+    settings = settings or load_settings(vault)
+    if settings is None:
+        raise ChainMismatch("No consent network is set up; use 'medvault chain deploy' or 'medvault chain connect'.")
+    box = outbox(vault)
+    with vault.read():  # one writer at a time on the vault's connection
+        if not box.store.pending():
+            from sync.outbox import SyncReport
+            return SyncReport()
+    try:
+        registry = connect(settings)
+        sender = sender_for(vault, settings, registry)
+    except ChainUnavailable as exc:
+        from sync.outbox import SyncReport
+        report = SyncReport()
+        report.unavailable = exc
+        with vault.read():
+            report.remaining = len(box.store.pending())
+        return report
+    with vault.read():
+        return box.sync(registry, sender)
+
+
+def consent_checker(settings: ChainSettings, accessor: str) -> Callable[[bytes], bool]:
+    """For the receiver: is the consent behind a link active for ``accessor`` right now?
+
+    A chain that cannot be reached is not a "no": it raises ChainUnavailable, and the caller reports that the
+    chain could not be checked instead of refusing or pretending."""
+    registry = connect(settings)
+
+    def check(consent_id: bytes) -> bool:
+        return registry.is_active(consent_id, accessor)
+
+    return check
+
+
+def queue_access_receipt(vault: Any, settings: ChainSettings, consent_id: bytes, *, accessed_at: int | None = None
+                         ) -> int:
+    """The clinician's signed receipt that they opened the share, queued for the chain."""
+    when = int(accessed_at if accessed_at is not None else vault.now().timestamp())
+    receipt = cs.AccessReceipt(consent_id=consent_id, accessor=vault.identity.eth_address, accessed_at=when,
+                               nonce=time.time_ns())
+    signature = cs.sign(vault.identity_keys.secp256k1_private, settings.domain, receipt)
+    from sync.outbox import Outbox
+    from vault.outbox_store import SqlOutboxStore
+    with vault.transaction() as conn:
+        entry = Outbox(SqlOutboxStore(conn, own_transactions=False)).queue_access(settings.domain, receipt, signature)
+        vault.audit("access", conn=conn, consent_id=consent_id.hex(), outbox=entry)
+    return entry
+
