@@ -151,3 +151,20 @@ def queue_access_receipt(vault: Any, settings: ChainSettings, consent_id: bytes,
         vault.audit("access", conn=conn, consent_id=consent_id.hex(), outbox=entry)
     return entry
 
+
+
+def check_scope(settings: ChainSettings, consent_id: bytes, bundles: list[dict]) -> str:
+    """After decryption: the FHIR Consent inside the share must hash to the scope the patient signed on chain, so
+    a share whose records were swapped or trimmed is caught even though its key and link are genuine."""
+    from sync.errors import ShareRevoked
+    consents = [e.get("resource", {}) for b in bundles for e in b.get("entry", [])
+                if isinstance(e, dict) and e.get("resource", {}).get("resourceType") == "Consent"]
+    if len(consents) != 1:
+        raise ShareRevoked("This share does not carry exactly one consent record, so it cannot be matched to "
+                           "the patient's consent on the chain.")
+    record = connect(settings).get_consent(consent_id)
+    if record is None:
+        raise ShareRevoked("The consent network has no record of this share's consent.")
+    if not record.scope_matches(cs.scope_hash(consents[0])):
+        raise ShareRevoked("The records in this share are not the ones the patient consented to.")
+    return "The consent record in the share matches the scope the patient signed on the chain."

@@ -202,6 +202,9 @@ def _open_with_chain(text: str, parsed: Any, opts: dict, ctx: Any) -> Any:
         directed = isinstance(parsed, links.MedvaultLink) and parsed.type in ("share", "return")
         keys = dict(x25519_private=vault.identity_keys.x25519_private, my_did=vault.identity.did) if directed else {}
         result = receiver.open_link(text, consent_checker=checker, **keys, **opts)
+        if result.chain_checked:
+            detail = consent_service.check_scope(settings, bytes.fromhex(result.consent_id), result.bundles)
+            result.checks.append(receiver.Check("consent-scope", receiver.PASSED, detail))
         consent_service.queue_access_receipt(vault, settings, bytes.fromhex(result.consent_id))
         _sync_now(vault)
     return result

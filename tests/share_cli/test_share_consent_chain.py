@@ -39,8 +39,8 @@ def test_directed_share_consent_on_a_real_chain(patient_vault, clinician_vault, 
         with serving(patient_vault, port):
             opened = json.loads(_ok(cli_in(clinician_vault, "open", created["link"], "--allow-local-http",
                                            "--check-chain", "--json")).out)
-        consent = next(c for c in opened["checks"] if c["name"] == "consent")
-        assert consent["status"] == "passed"
+        status = {c["name"]: c["status"] for c in opened["checks"]}
+        assert status["consent"] == "passed" and status["consent-scope"] == "passed"
 
         clinician_status = json.loads(_ok(cli_in(clinician_vault, "chain", "status", "--json")).out)
         assert clinician_status["reachable"]
@@ -82,3 +82,36 @@ def test_chain_commands_without_a_network_say_what_to_do(clinician_vault):
     assert result.code == 1 and "chain deploy" in result.err
     closed = cli_in(clinician_vault, "chain", "deploy", "--rpc", f"http://127.0.0.1:{free_port()}")
     assert closed.code == 1 and "cannot be reached" in closed.err
+
+
+def test_a_share_whose_consent_record_was_swapped_is_refused(monkeypatch):
+    """The key and the link are genuine, but the Consent inside does not hash to the scope signed on chain."""
+    import os
+
+    import pytest
+
+    from sync import consent_service
+    from sync import consent_sign as cs
+    from sync.chain import Chain, Sender
+    from sync.errors import ShareRevoked
+
+    chain = Chain.in_process()
+    admin = Sender(node_account=chain.node_accounts()[0])
+    registry = chain.deploy(admin)
+    patient_key = os.urandom(32)
+    signed = {"resourceType": "Consent", "id": "c1", "status": "active"}
+    now = chain.block_timestamp()
+    grant, sig = cs.grant_for_share(patient_key, registry.domain, share_key=b"k" * 32, fhir_consent=signed,
+                                    expires_at=now + 3600, nonce=1, deadline=now + 3600)
+    registry.grant(admin, grant, sig)
+    settings = consent_service.ChainSettings(rpc="in-process", contract=registry.address, chain_id=chain.chain_id)
+    monkeypatch.setattr(consent_service, "connect", lambda _settings, timeout=10.0: registry)
+
+    def bundle(consent):
+        return [{"resourceType": "Bundle", "entry": [{"resource": consent}]}]
+
+    assert "matches" in consent_service.check_scope(settings, grant.consent_id, bundle(signed))
+    with pytest.raises(ShareRevoked, match="not the ones the patient consented to"):
+        consent_service.check_scope(settings, grant.consent_id, bundle({**signed, "status": "inactive"}))
+    with pytest.raises(ShareRevoked, match="exactly one consent"):
+        consent_service.check_scope(settings, grant.consent_id, bundle({"resourceType": "Patient"}))
