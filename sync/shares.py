@@ -97,6 +97,40 @@ def embedded_store(vault: Any, gateway_base: str | None = None) -> EmbeddedConte
     return EmbeddedContentStore(VaultBlobStorage(vault), gateway_base or gateway_setting(vault))
 
 
+BACKEND_SETTING = "sharing.backend"
+
+
+def backend_setting(vault: Any) -> dict:
+    """Where new share files go: ``{"kind": "embedded"}`` (the default) or ``{"kind": "ipfs", "api", "gateway"}``."""
+    with vault.read() as conn:
+        row = conn.execute("SELECT value FROM settings WHERE key = ?", (BACKEND_SETTING,)).fetchone()
+    if row is None:
+        return {"kind": "embedded"}
+    try:
+        value = json.loads(row[0])
+        if value.get("kind") in ("embedded", "ipfs"):
+            return value
+    except (ValueError, AttributeError):
+        pass
+    raise ShareError("The saved sharing backend setting is damaged; set it again with 'medvault share backend'.")
+
+
+def set_backend_setting(vault: Any, value: dict) -> None:
+    with vault.transaction() as conn:
+        conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                     (BACKEND_SETTING, json.dumps(value, sort_keys=True)))
+        vault.audit("settings", conn=conn, action="sharing_backend", kind=value["kind"])
+
+
+def store_for(vault: Any, gateway_base: str | None = None) -> tuple[ContentStore, str]:
+    """The configured backend's store and its name (kept with each share, so revoking unpins in the right place)."""
+    setting = backend_setting(vault)
+    if setting["kind"] == "ipfs":
+        from sync.ipfs_node import IpfsNodeStore
+        return IpfsNodeStore(setting["api"], gateway_base or setting["gateway"]), "ipfs"
+    return embedded_store(vault, gateway_base), "embedded"
+
+
 def gateway_setting(vault: Any) -> str:
     with vault.read() as conn:
         row = conn.execute("SELECT value FROM settings WHERE key = ?", (GATEWAY_SETTING,)).fetchone()
@@ -233,7 +267,7 @@ def create_share(vault: Any, selection: Selection, *, expires: timedelta | None,
     data, key = jwe.encrypt_bundle(bundle, key=jwe.new_key())
 
     if store is None:
-        store = embedded_store(vault, gateway_base)
+        store, backend = store_for(vault, gateway_base)
     elif gateway_base and isinstance(store, EmbeddedContentStore):
         store.gateway_base = gateway_base
     cid = store.add(data)
@@ -292,9 +326,11 @@ def revoke_share(vault: Any, share_id: str, *, store: ContentStore | None = None
         return (f"Share {share_id} was already revoked. "
                 "Copies already fetched cannot be recalled: anyone who opened it before may still have them.")
     if store is None:
-        if row.backend != "embedded":
-            raise ShareError("This share's file is on an IPFS node that is not configured here; nothing was changed.")
-        store = embedded_store(vault)
+        store, configured = store_for(vault)
+        if row.backend != configured:
+            raise ShareError(f"This share's file is kept by the {row.backend} backend, but medvault is now set to "
+                             f"the {configured} one; switch back with 'medvault share backend' to revoke it. "
+                             "Nothing was changed.")
     store.unpin(row.cid)
     now = _epoch(vault.now())
     with vault.transaction() as conn:

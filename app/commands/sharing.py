@@ -40,6 +40,12 @@ def register(sub: Any) -> None:
     rv = ssub.add_parser("revoke", help="stop serving a share (copies already fetched cannot be recalled)")
     rv.add_argument("share_id", metavar="ID")
     rv.set_defaults(func=cmd_share_revoke)
+    b = ssub.add_parser("backend", help="where share files are kept: inside the vault (default) or an IPFS node")
+    where = b.add_mutually_exclusive_group()
+    where.add_argument("--embedded", action="store_true", help="keep files in the vault; 'medvault serve' serves them")
+    where.add_argument("--ipfs-api", metavar="URL", help="an IPFS node's RPC API, e.g. http://127.0.0.1:5001")
+    b.add_argument("--ipfs-gateway", metavar="URL", help="the gateway receivers fetch from (with --ipfs-api)")
+    b.set_defaults(func=cmd_share_backend)
     p.set_defaults(func=_needs_subcommand(p))
 
     o = sub.add_parser("open", help="open a share link or QR image: verify, decrypt, show")
@@ -139,6 +145,31 @@ def _sync_now(vault: Any) -> str:
     if report.failed:
         return "refused by the consent network; see 'medvault chain status'"
     return "recorded"
+
+
+def cmd_share_backend(args: argparse.Namespace, ctx: Any) -> int:
+    from sync import shares
+    from sync.links import check_url
+    with ctx.open_vault() as vault:
+        if args.ipfs_api:
+            if not args.ipfs_gateway:
+                raise shares.ShareError("Give --ipfs-gateway too: the address receivers fetch share files from.")
+            check_url(args.ipfs_gateway.rstrip("/") + "/ipfs/" + "b" * 59)  # links must stay within the SHL limit
+            from sync.ipfs_node import IpfsNodeStore
+            with IpfsNodeStore(args.ipfs_api, args.ipfs_gateway) as node:
+                version = node.version()  # refuse an address where no node answers, before saving it
+            shares.set_backend_setting(vault, {"kind": "ipfs", "api": args.ipfs_api,
+                                               "gateway": args.ipfs_gateway.rstrip("/")})
+            ctx.out(f"New shares go to the IPFS node at {args.ipfs_api} (version {version}); "
+                    f"receivers fetch them from {args.ipfs_gateway}.")
+        elif args.embedded:
+            shares.set_backend_setting(vault, {"kind": "embedded"})
+            ctx.out("New shares are kept inside the vault; run 'medvault serve' so receivers can fetch them.")
+        else:
+            setting = shares.backend_setting(vault)
+            ctx.out("Share files are kept inside the vault (embedded)." if setting["kind"] == "embedded" else
+                    f"Share files go to the IPFS node at {setting['api']}; receivers fetch from {setting['gateway']}.")
+    return 0
 
 
 def cmd_share_list(args: argparse.Namespace, ctx: Any) -> int:
