@@ -306,7 +306,8 @@ def _check_expiry(exp: int | None, now, checks: list[Check]) -> None:
         return
     if _now(now) >= exp:
         raise LinkExpired()
-    checks.append(Check("expiry", PASSED, f"The link is valid until {exp} (epoch seconds)."))
+    until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(exp))
+    checks.append(Check("expiry", PASSED, f"The link is valid until {until}."))
 
 
 def _open_direct(payload: links.ShlPayload, recipient: str, policy: fetch.FetchPolicy, max_plaintext: int,
