@@ -38,19 +38,11 @@ def _shares_v1(conn: Any) -> None:
     create_tables(conn)
 
 
-def _migrations() -> list[tuple[str, Migration]]:
-    steps: list[tuple[str, Migration]] = [("core-v1", _core_v1)]
-    # Steps of packages still being written are registered only once their module exists, so a checkout in the
-    # middle of that work still opens; a released build always has all of them.
-    import importlib.util
-    if importlib.util.find_spec("vault.records.schema") is not None:
-        steps.append(("records-v1", _records_v1))
-    if importlib.util.find_spec("vault.outbox_store") is not None:
-        steps.append(("outbox-v1", _outbox_v1))
-    if importlib.util.find_spec("vault.shares_store") is not None:
-        steps.append(("shares-v1", _shares_v1))
-    return steps
-
-
-MIGRATIONS: list[tuple[str, Migration]] = _migrations()
+# Released steps, in order. Never edit or reorder one; add a new step at the end.
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("core-v1", _core_v1),
+    ("records-v1", _records_v1),
+    ("outbox-v1", _outbox_v1),
+    ("shares-v1", _shares_v1),
+]
 SCHEMA_VERSION = len(MIGRATIONS)

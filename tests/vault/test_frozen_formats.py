@@ -32,3 +32,8 @@ def test_frozen_vaults_open_and_keep_their_records(tmp_path):
         with Vault.recover(folder, recovery_key, "a new passphrase for it"):
             pass
         Vault.unlock(folder, "a new passphrase for it").close()
+
+
+def test_migration_order_is_the_released_one():
+    from vault.schema import MIGRATIONS
+    assert [name for name, _ in MIGRATIONS] == ["core-v1", "records-v1", "outbox-v1", "shares-v1"]
