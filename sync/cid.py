@@ -29,11 +29,12 @@ Profiles (see ``docs/content-addressing.md``):
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 from dataclasses import dataclass
 from typing import BinaryIO, Union
+
+from vault.multiformats import B58_ALPHABET, b32decode_lower, b32encode_lower, b58decode, b58encode, read_varint, varint
 
 __all__ = [
     "ImportProfile",
@@ -105,66 +106,6 @@ Source = Union[bytes, bytearray, memoryview, BinaryIO]
 # encodings
 
 
-def _varint(n: int) -> bytes:
-    if n < 0:
-        raise ValueError("varint of a negative number")
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise ValueError("truncated varint")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            if byte == 0 and shift:
-                raise ValueError("non-minimal varint")
-            return result, pos
-        shift += 7
-
-
-_B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_B58_INDEX = {c: i for i, c in enumerate(_B58_ALPHABET)}
-
-
-def _b58encode(data: bytes) -> str:
-    n = int.from_bytes(data, "big")
-    out = []
-    while n:
-        n, r = divmod(n, 58)
-        out.append(_B58_ALPHABET[r])
-    pad = len(data) - len(data.lstrip(b"\0"))
-    return "1" * pad + "".join(reversed(out))
-
-
-def _b58decode(text: str) -> bytes:
-    n = 0
-    for c in text:
-        n = n * 58 + _B58_INDEX[c]  # KeyError on a foreign character, caught by the caller
-    pad = len(text) - len(text.lstrip("1"))
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
-    return b"\0" * pad + body
-
-
-def _b32encode(data: bytes) -> str:
-    return base64.b32encode(data).decode("ascii").rstrip("=").lower()
-
-
-def _b32decode(text: str) -> bytes:
-    pad = (-len(text)) % 8
-    return base64.b32decode(text.upper() + "=" * pad)
 
 
 def _multihash(digest: bytes) -> bytes:
@@ -174,13 +115,13 @@ def _multihash(digest: bytes) -> bytes:
 def _cid_bytes(version: int, codec: int, digest: bytes) -> bytes:
     if version == 0:
         return _multihash(digest)
-    return b"\x01" + _varint(codec) + _multihash(digest)
+    return b"\x01" + varint(codec) + _multihash(digest)
 
 
 def _cid_text(cid: bytes) -> str:
     if cid[0] == MH_SHA2_256:
-        return _b58encode(cid)
-    return "b" + _b32encode(cid)
+        return b58encode(cid)
+    return "b" + b32encode_lower(cid)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -201,10 +142,10 @@ def _leaf(chunk: memoryview, profile: ImportProfile) -> _Link:
         return _Link(_cid_bytes(1, CODEC_RAW, digest), n, n)
     # UnixFS Data{Type=File, Data=chunk, filesize=n}; an empty Data field is omitted, as the
     # reference importers do (that gives the well-known empty-file CID).
-    data_field = (b"\x12" + _varint(n)) if n else b""
-    tail = b"\x18" + _varint(n)
+    data_field = (b"\x12" + varint(n)) if n else b""
+    tail = b"\x18" + varint(n)
     unixfs_len = 2 + len(data_field) + n + len(tail)
-    head = b"\x0a" + _varint(unixfs_len) + b"\x08\x02" + data_field
+    head = b"\x0a" + varint(unixfs_len) + b"\x08\x02" + data_field
     h = hashlib.sha256(head)
     h.update(chunk)  # hashed in pieces so a chunk is never copied into a new block buffer
     h.update(tail)
@@ -216,13 +157,13 @@ def _node(children: list[_Link], profile: ImportProfile) -> _Link:
     out = bytearray()
     filesize = 0
     for child in children:
-        link = b"\x0a" + _varint(len(child.cid)) + child.cid + b"\x12\x00" + b"\x18" + _varint(child.tsize)
-        out += b"\x12" + _varint(len(link)) + link
+        link = b"\x0a" + varint(len(child.cid)) + child.cid + b"\x12\x00" + b"\x18" + varint(child.tsize)
+        out += b"\x12" + varint(len(link)) + link
         filesize += child.filesize
-    unixfs = bytearray(b"\x08\x02\x18" + _varint(filesize))
+    unixfs = bytearray(b"\x08\x02\x18" + varint(filesize))
     for child in children:
-        unixfs += b"\x20" + _varint(child.filesize)
-    out += b"\x0a" + _varint(len(unixfs)) + unixfs
+        unixfs += b"\x20" + varint(child.filesize)
+    out += b"\x0a" + varint(len(unixfs)) + unixfs
     digest = hashlib.sha256(out).digest()
     tsize = len(out) + sum(c.tsize for c in children)
     return _Link(_cid_bytes(profile.cid_version, CODEC_DAG_PB, digest), tsize, filesize)
@@ -340,7 +281,7 @@ class ParsedCid:
 
 
 _B32_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz234567")
-_B58_CHARS = frozenset(_B58_ALPHABET)
+_B58_CHARS = frozenset(B58_ALPHABET)
 # 'b' + base32 of 0x01, codec (1 byte for raw and dag-pb), 0x12 0x20, 32 digest bytes.
 _V1_TEXT_LEN = 1 + (36 * 8 + 4) // 5
 
@@ -356,7 +297,7 @@ def parse_cid(text: str) -> ParsedCid:
     if len(text) == 46 and text.startswith("Qm"):
         if not set(text) <= _B58_CHARS:
             raise ValueError("CIDv0 has a character outside base58btc")
-        raw = _b58decode(text)
+        raw = b58decode(text)
         if len(raw) != 34 or raw[0] != MH_SHA2_256 or raw[1] != _SHA256_LEN:
             raise ValueError("CIDv0 is not a sha2-256 multihash")
         parsed = ParsedCid(0, CODEC_DAG_PB, raw[2:])
@@ -365,12 +306,12 @@ def parse_cid(text: str) -> ParsedCid:
         if not set(body) <= _B32_CHARS:
             raise ValueError("CIDv1 has a character outside lowercase base32")
         try:
-            raw = _b32decode(body)
+            raw = b32decode_lower(body)
         except ValueError as exc:
             raise ValueError("CIDv1 is not valid base32") from exc
         if raw[0] != 1:
             raise ValueError("not a CIDv1")
-        codec, pos = _read_varint(raw, 1)
+        codec, pos = read_varint(raw, 1)
         if codec not in (CODEC_RAW, CODEC_DAG_PB):
             raise ValueError("CID codec is neither raw nor dag-pb")
         if raw[pos:pos + 2] != bytes((MH_SHA2_256, _SHA256_LEN)) or len(raw) != pos + 2 + _SHA256_LEN:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import base64
 
-_B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_B58_INDEX = {c: i for i, c in enumerate(_B58_ALPHABET)}
+B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_B58_INDEX = {c: i for i, c in enumerate(B58_ALPHABET)}
 
 
 def varint(n: int) -> bytes:
@@ -26,7 +26,8 @@ def varint(n: int) -> bytes:
 
 
 def read_varint(data: bytes, offset: int = 0) -> tuple[int, int]:
-    """Returns (value, offset after it). Rejects varints longer than 9 bytes (the multiformats limit)."""
+    """Returns (value, offset after it). Rejects varints longer than 9 bytes (the multiformats limit) and
+    non-minimal ones, so every value has exactly one encoding."""
     value = shift = 0
     for i in range(9):
         if offset + i >= len(data):
@@ -34,6 +35,8 @@ def read_varint(data: bytes, offset: int = 0) -> tuple[int, int]:
         byte = data[offset + i]
         value |= (byte & 0x7F) << shift
         if not byte & 0x80:
+            if byte == 0 and i:
+                raise ValueError("non-minimal varint")
             return value, offset + i + 1
         shift += 7
     raise ValueError("varint too long")
@@ -44,7 +47,7 @@ def b58encode(data: bytes) -> str:
     out = []
     while n:
         n, r = divmod(n, 58)
-        out.append(_B58_ALPHABET[r])
+        out.append(B58_ALPHABET[r])
     leading_zeros = len(data) - len(data.lstrip(b"\0"))
     return "1" * leading_zeros + "".join(reversed(out))
 
@@ -60,13 +63,10 @@ def b58decode(text: str) -> bytes:
     return b"\0" * leading + body
 
 
-def b32_multibase(data: bytes) -> str:
-    """Multibase 'b': lowercase RFC 4648 base32 without padding (what IPFS prints for CIDv1)."""
-    return "b" + base64.b32encode(data).decode("ascii").rstrip("=").lower()
+def b32encode_lower(data: bytes) -> str:
+    """Lowercase RFC 4648 base32 without padding: the body of multibase 'b' (what IPFS prints for CIDv1)."""
+    return base64.b32encode(data).decode("ascii").rstrip("=").lower()
 
 
-def b32_multibase_decode(text: str) -> bytes:
-    if not text.startswith("b"):
-        raise ValueError("not base32 multibase")
-    body = text[1:].upper()
-    return base64.b32decode(body + "=" * (-len(body) % 8))
+def b32decode_lower(text: str) -> bytes:
+    return base64.b32decode(text.upper() + "=" * (-len(text) % 8))
