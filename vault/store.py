@@ -171,53 +171,61 @@ class Vault:
     @classmethod
     def unlock(cls, folder: Path | str, passphrase: str, *, clock: Clock = utc_now,
                _kek: bytes | None = None, _audit_unlock: bool = True) -> "Vault":
-        folder = Path(folder).expanduser().absolute()
-        if not (folder / HEADER_NAME).exists():
-            raise VaultNotFound()
-        lock = VaultLock(folder)
-        lock.acquire()
-        try:
-            header = read_header(folder)
-            _require_writable(folder)
+        def unwrap(header: Header, folder: Path) -> bytes:
             try:
-                vault_key = header.unwrap_with_kek(_kek or passphrase_kek(passphrase, header.kdf), "passphrase")
+                return header.unwrap_with_kek(_kek or passphrase_kek(passphrase, header.kdf), "passphrase")
             except crypto.CryptoError:
                 _note_failed_unlock(folder, clock)
                 raise WrongPassphrase() from None
-            vault = cls(folder, header, vault_key, lock, clock)
-            vault._open_db()
+
+        def finish(vault: "Vault") -> None:
             if _audit_unlock:
                 vault._record_unlock()
-            return vault
-        except BaseException:
-            lock.release()
-            raise
+
+        return cls._open(folder, clock, unwrap, finish)
 
     @classmethod
     def recover(cls, folder: Path | str, recovery_key: str, new_passphrase: str, *,
                 clock: Clock = utc_now) -> "Vault":
         """Open with the recovery key and set a new passphrase. The records are not re-encrypted."""
+        secret = recovery.parse_key(recovery_key)
+        check_passphrase(new_passphrase)
+
+        def unwrap(header: Header, folder: Path) -> bytes:
+            try:
+                return header.unwrap_with_kek(recovery_kek(secret, header.recovery_salt), "recovery")
+            except crypto.CryptoError:
+                raise WrongRecoveryKey() from None
+
+        def finish(vault: "Vault") -> None:
+            vault._rewrap_passphrase(new_passphrase)  # the database was proven to belong to this key first
+            vault.audit("recover")
+
+        return cls._open(folder, clock, unwrap, finish)
+
+    @classmethod
+    def _open(cls, folder: Path | str, clock: Clock, unwrap: Callable[[Header, Path], bytes],
+              finish: Callable[["Vault"], None]) -> "Vault":
+        """Lock the folder, unwrap the vault key one way or another, open the database, then ``finish``;
+        any failure releases the lock and leaves the vault as it was."""
         folder = Path(folder).expanduser().absolute()
         if not (folder / HEADER_NAME).exists():
             raise VaultNotFound()
-        secret = recovery.parse_key(recovery_key)
-        check_passphrase(new_passphrase)
         lock = VaultLock(folder)
         lock.acquire()
+        vault = None
         try:
             header = read_header(folder)
             _require_writable(folder)
-            try:
-                vault_key = header.unwrap_with_kek(recovery_kek(secret, header.recovery_salt), "recovery")
-            except crypto.CryptoError:
-                raise WrongRecoveryKey() from None
-            vault = cls(folder, header, vault_key, lock, clock)
-            vault._open_db()  # prove the database belongs to this key before touching the header
-            vault._rewrap_passphrase(new_passphrase)
-            vault.audit("recover")
+            vault = cls(folder, header, unwrap(header, folder), lock, clock)
+            vault._open_db()
+            finish(vault)
             return vault
         except BaseException:
-            lock.release()
+            if vault is not None:
+                vault.close()  # closes the database too, if it was opened
+            else:
+                lock.release()
             raise
 
     # --- state ----------------------------------------------------------------------------------------------
