@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 DEFAULT_MAX_DEPTH = 512
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
 
 
 class JsonTooDeep(ValueError):
@@ -21,12 +21,13 @@ class JsonTooDeep(ValueError):
 def nesting_exceeds(raw: bytes, limit: int) -> bool:
     """Whether JSON text may nest deeper than ``limit`` (an upper bound: never says no to deep input).
 
-    Escaped backslashes and quotes are dropped, the text between strings kept, then only the brackets; innermost
-    pairs are peeled until none are left. One pass peels one or two levels, so the text is accepted only when
-    twice the passes is within ``limit``.
+    Escaped backslashes and quotes are dropped, then every byte but brackets and quotes (all in C, so the Python
+    work is on a much smaller string); the text between strings is kept, and innermost pairs are peeled until none
+    are left. One pass peels one or two levels, so the text is accepted only when twice the passes is within
+    ``limit``.
     """
-    outside = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
-    brackets = b"".join(outside.split(b'"')[::2]).translate(None, _NOT_BRACKETS)
+    structure = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    brackets = b"".join(structure.split(b'"')[::2])
     passes = 0
     while brackets:
         shorter = brackets.replace(b"[]", b"").replace(b"{}", b"")

@@ -56,3 +56,33 @@ def test_every_outside_json_entry_point_survives_a_raised_recursion_limit(tmp_pa
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
     assert done.stdout.strip() == "refused all"
+
+
+def _depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab\n', max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet='[]{}"\\k', max_size=4), inner,
+                                                                max_size=3),
+    max_leaves=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_json, limit=st.integers(0, 12))
+def test_the_bound_never_lets_deeper_json_through(value, limit):
+    """Sound (deeper than the limit is always caught, whatever brackets, quotes and escapes hide in strings) and
+    not wildly pessimistic (within twice the true depth)."""
+    raw = json.dumps(value).encode()
+    depth = _depth(value)
+    if depth > limit:
+        assert jsonsafe.nesting_exceeds(raw, limit)
+    if 2 * depth <= limit:
+        assert not jsonsafe.nesting_exceeds(raw, limit)
