@@ -23,7 +23,12 @@ MUTATING = ("write", "pwrite64", "fsync", "fdatasync", "rename", "renameat", "re
 NEW = "the new passphrase after"
 MAX_POINTS = 60  # per command; the commands make fewer mutating calls than this, so every one is covered
 
-pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="unreachable: bootstrap installs strace")
+
+
+@pytest.fixture(autouse=True)
+def _strace_installed():
+    if shutil.which("strace") is None:
+        pytest.fail("strace is missing; scripts/bootstrap.sh installs the Debian package strace", pytrace=False)
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
