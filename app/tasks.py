@@ -19,6 +19,7 @@ Failure = Callable[[BaseException], None]
 class _Relay(QObject):
     done = Signal(object)
     failed = Signal(object)
+    progress = Signal(object)
 
 
 class _Job(QRunnable):
@@ -45,6 +46,11 @@ class TaskRunner:
         self._relays: set[_Relay] = set()
 
     def run(self, fn: Callable[[], Any], on_done: Success, on_error: Failure) -> None:
+        self.run_with_progress(lambda _report: fn(), None, on_done, on_error)
+
+    def run_with_progress(self, fn: Callable[[Callable[[Any], None]], Any], on_progress: Callable[[Any], None] | None,
+                          on_done: Success, on_error: Failure) -> None:
+        """``fn(report)`` runs on a worker; each ``report(value)`` reaches ``on_progress`` on the GUI thread."""
         relay = _Relay()
         self._relays.add(relay)  # keep the relay alive until it has delivered
 
@@ -52,9 +58,11 @@ class TaskRunner:
             self._relays.discard(relay)
             handler(value)
 
+        if on_progress is not None:
+            relay.progress.connect(on_progress)
         relay.done.connect(lambda value: finish(on_done, value))
         relay.failed.connect(lambda exc: finish(on_error, exc))
-        self._pool.start(_Job(fn, relay))
+        self._pool.start(_Job(lambda: fn(relay.progress.emit), relay))
 
     def wait(self, msecs: int = 30000) -> bool:
         return self._pool.waitForDone(msecs)
@@ -64,8 +72,12 @@ class SyncRunner:
     """Runs the task inline: for tests that want no threads."""
 
     def run(self, fn: Callable[[], Any], on_done: Success, on_error: Failure) -> None:
+        self.run_with_progress(lambda _report: fn(), None, on_done, on_error)
+
+    def run_with_progress(self, fn: Callable[[Callable[[Any], None]], Any], on_progress: Callable[[Any], None] | None,
+                          on_done: Success, on_error: Failure) -> None:
         try:
-            result = fn()
+            result = fn(on_progress or (lambda _value: None))
         except BaseException as exc:
             on_error(exc)
         else:
