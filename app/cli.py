@@ -107,6 +107,14 @@ class Context:
         self.stdout.write("\n")
 
 
+def needs_subcommand(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace, Context], int]:
+    """The handler of a command group called without its subcommand: show its usage, exit status 2."""
+    def run(args: argparse.Namespace, ctx: Context) -> int:
+        parser.print_usage(ctx.stderr)
+        return EXIT_USAGE
+    return run
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse exits 2 itself; keep its one-line form
         self.print_usage(sys.stderr)

@@ -173,7 +173,7 @@ class UnlockWindow(QWidget):
     def _build_recover_page(self) -> QWidget:
         page = QWidget()
         self.recovery_field = QLineEdit()
-        self.recovery_field.setPlaceholderText("XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX")
+        self.recovery_field.setPlaceholderText("9 groups of 4 letters and digits, as on your recovery kit")
         self.recover_pass = _password_field("a new passphrase")
         self.recover_pass2 = _password_field("the new passphrase again")
         self.recover_button = QPushButton("Set new passphrase")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from app.cli import needs_subcommand
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("chain", help="the consent network: set up, status, send what is waiting")
@@ -38,10 +40,7 @@ def register(sub: Any) -> None:
     m.add_argument("address", metavar="ADDRESS")
     m.set_defaults(func=cmd_member)
 
-    def needs(args: argparse.Namespace, ctx: Any) -> int:
-        p.print_usage(ctx.stderr)
-        return 2
-    p.set_defaults(func=needs)
+    p.set_defaults(func=needs_subcommand(p))
 
 
 def _settings(vault: Any) -> Any:

@@ -165,27 +165,24 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
         rows = query.list_records(conn, rtype=args.rtype, category=args.category, code=args.code,
                                   date_from=args.date_from, date_to=args.date_to, limit=args.limit,
                                   offset=args.offset)
-    if args.json:
-        ctx.json([r.as_json() for r in rows])
-    else:
-        for r in rows:
-            ctx.out(_row(r))
-        if not rows:
-            ctx.out("No records match.")
-    return 0
+    return _print_rows(rows, args, ctx, "No records match.")
 
 
 def cmd_search(args: argparse.Namespace, ctx: Any) -> int:
     from vault.records import query
     with ctx.open_vault() as vault, vault.read() as conn:
         rows = query.search(conn, " ".join(args.text), rtype=args.rtype, limit=args.limit)
+    return _print_rows(rows, args, ctx, "Nothing found.")
+
+
+def _print_rows(rows: list, args: argparse.Namespace, ctx: Any, none_message: str) -> int:
     if args.json:
         ctx.json([r.as_json() for r in rows])
     else:
         for r in rows:
             ctx.out(_row(r))
         if not rows:
-            ctx.out("Nothing found.")
+            ctx.out(none_message)
     return 0
 
 

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from app.cli import needs_subcommand
+
 RECEIVER_NAME = "medvault receiver"
 
 
@@ -46,7 +48,7 @@ def register(sub: Any) -> None:
     where.add_argument("--ipfs-api", metavar="URL", help="an IPFS node's RPC API, e.g. http://127.0.0.1:5001")
     b.add_argument("--ipfs-gateway", metavar="URL", help="the gateway receivers fetch from (with --ipfs-api)")
     b.set_defaults(func=cmd_share_backend)
-    p.set_defaults(func=_needs_subcommand(p))
+    p.set_defaults(func=needs_subcommand(p))
 
     o = sub.add_parser("open", help="open a share link or QR image: verify, decrypt, show")
     o.add_argument("source", metavar="LINK|QR.png")
@@ -68,13 +70,6 @@ def register(sub: Any) -> None:
     s.add_argument("--port", type=int, metavar="N", help="default: the port of the remembered gateway address")
     s.add_argument("--lan", action="store_true", help="also serve the local network (not only this machine)")
     s.set_defaults(func=cmd_serve)
-
-
-def _needs_subcommand(parser: argparse.ArgumentParser):
-    def run(args: argparse.Namespace, ctx: Any) -> int:
-        parser.print_usage(ctx.stderr)
-        return 2
-    return run
 
 
 def _when(epoch: int | None) -> str:
