@@ -36,22 +36,18 @@ class ChainSettings:
 
 
 def load_settings(vault: Any) -> ChainSettings | None:
-    with vault.read() as conn:
-        row = conn.execute("SELECT value FROM settings WHERE key = ?", (SETTINGS_KEY,)).fetchone()
-    if row is None:
+    raw = vault.setting(SETTINGS_KEY)
+    if raw is None:
         return None
     try:
-        return ChainSettings(**json.loads(row[0]))
+        return ChainSettings(**json.loads(raw))
     except (TypeError, ValueError):
         raise ChainMismatch("The saved consent network settings are damaged; set them again with "
                             "'medvault chain connect'.") from None
 
 
 def save_settings(vault: Any, settings: ChainSettings) -> None:
-    with vault.transaction() as conn:
-        conn.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
-                     "value = excluded.value", (SETTINGS_KEY, json.dumps(asdict(settings), sort_keys=True)))
-        vault.audit("settings", conn=conn, action="chain", chain_id=settings.chain_id)
+    vault.set_setting(SETTINGS_KEY, json.dumps(asdict(settings), sort_keys=True), chain_id=settings.chain_id)
 
 
 def domain_for(vault: Any) -> cs.Domain | None:
@@ -124,13 +120,11 @@ def sync_outbox(vault: Any, settings: ChainSettings | None = None) -> Any:
         return box.sync(registry, sender)
 
 
-def consent_checker(settings: ChainSettings, accessor: str) -> Callable[[bytes], bool]:
+def consent_checker(registry: Any, accessor: str) -> Callable[[bytes], bool]:
     """For the receiver: is the consent behind a link active for ``accessor`` right now?
 
-    A chain that cannot be reached is not a "no": it raises ChainUnavailable, and the caller reports that the
+    A chain that cannot be reached is not a "no": it raises ChainUnavailable, and the receiver reports that the
     chain could not be checked instead of refusing or pretending."""
-    registry = connect(settings)
-
     def check(consent_id: bytes) -> bool:
         return registry.is_active(consent_id, accessor)
 
@@ -153,7 +147,7 @@ def queue_access_receipt(vault: Any, settings: ChainSettings, consent_id: bytes,
 
 
 
-def check_scope(settings: ChainSettings, consent_id: bytes, bundles: list[dict]) -> str:
+def check_scope(registry: Any, consent_id: bytes, bundles: list[dict]) -> str:
     """After decryption: the FHIR Consent inside the share must hash to the scope the patient signed on chain, so
     a share whose records were swapped or trimmed is caught even though its key and link are genuine."""
     from sync.errors import ShareRevoked
@@ -162,7 +156,7 @@ def check_scope(settings: ChainSettings, consent_id: bytes, bundles: list[dict])
     if len(consents) != 1:
         raise ShareRevoked("This share does not carry exactly one consent record, so it cannot be matched to "
                            "the patient's consent on the chain.")
-    record = connect(settings).get_consent(consent_id)
+    record = registry.get_consent(consent_id)
     if record is None:
         raise ShareRevoked("The consent network has no record of this share's consent.")
     if not record.scope_matches(cs.scope_hash(consents[0])):

@@ -102,12 +102,11 @@ BACKEND_SETTING = "sharing.backend"
 
 def backend_setting(vault: Any) -> dict:
     """Where new share files go: ``{"kind": "embedded"}`` (the default) or ``{"kind": "ipfs", "api", "gateway"}``."""
-    with vault.read() as conn:
-        row = conn.execute("SELECT value FROM settings WHERE key = ?", (BACKEND_SETTING,)).fetchone()
-    if row is None:
+    raw = vault.setting(BACKEND_SETTING)
+    if raw is None:
         return {"kind": "embedded"}
     try:
-        value = json.loads(row[0])
+        value = json.loads(raw)
         if value.get("kind") in ("embedded", "ipfs"):
             return value
     except (ValueError, AttributeError):
@@ -116,10 +115,7 @@ def backend_setting(vault: Any) -> dict:
 
 
 def set_backend_setting(vault: Any, value: dict) -> None:
-    with vault.transaction() as conn:
-        conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
-                     (BACKEND_SETTING, json.dumps(value, sort_keys=True)))
-        vault.audit("settings", conn=conn, action="sharing_backend", kind=value["kind"])
+    vault.set_setting(BACKEND_SETTING, json.dumps(value, sort_keys=True), kind=value["kind"])
 
 
 def store_for(vault: Any, gateway_base: str | None = None) -> tuple[ContentStore, str]:
@@ -132,15 +128,11 @@ def store_for(vault: Any, gateway_base: str | None = None) -> tuple[ContentStore
 
 
 def gateway_setting(vault: Any) -> str:
-    with vault.read() as conn:
-        row = conn.execute("SELECT value FROM settings WHERE key = ?", (GATEWAY_SETTING,)).fetchone()
-    return row[0] if row else DEFAULT_GATEWAY
+    return vault.setting(GATEWAY_SETTING) or DEFAULT_GATEWAY
 
 
 def set_gateway_setting(vault: Any, base: str) -> None:
-    with vault.transaction() as conn:
-        conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (GATEWAY_SETTING, base))
-        vault.audit("settings", conn=conn, action="gateway_base")
+    vault.set_setting(GATEWAY_SETTING, base)
 
 
 # --- the content ------------------------------------------------------------------------------------------------

@@ -331,6 +331,19 @@ class Vault:
         with self.transaction() as tx:
             return audit_log.append(tx, self.subkey("audit-mac"), at, event, details)
 
+    def setting(self, key: str) -> str | None:
+        """A stored setting (no PHI by convention: network addresses, choices), or None."""
+        with self.read() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_setting(self, key: str, value: str, **audit_details: Any) -> None:
+        """Store a setting and audit the change in the same transaction."""
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO settings (key, value) VALUES (?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+            self.audit("settings", conn=conn, setting=key, **audit_details)
+
     def audit_entries(self, limit: int = 1000) -> list[audit_log.AuditEntry]:
         with self.read() as conn:
             return audit_log.entries(conn, limit)

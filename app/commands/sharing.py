@@ -222,14 +222,15 @@ def _open_with_chain(text: str, parsed: Any, opts: dict, ctx: Any) -> Any:
         if settings is None:
             raise ChainMismatch("This vault has no consent network set up; use 'medvault chain connect' first.")
         try:
-            checker = consent_service.consent_checker(settings, vault.identity.eth_address)
+            registry = consent_service.connect(settings)  # once: the consent check and the scope check share it
+            checker = consent_service.consent_checker(registry, vault.identity.eth_address)
         except ChainUnavailable:
-            checker = _unreachable
+            registry, checker = None, _unreachable
         directed = isinstance(parsed, links.MedvaultLink) and parsed.type in ("share", "return")
         keys = dict(x25519_private=vault.identity_keys.x25519_private, my_did=vault.identity.did) if directed else {}
         result = receiver.open_link(text, consent_checker=checker, **keys, **opts)
-        if result.chain_checked:
-            detail = consent_service.check_scope(settings, bytes.fromhex(result.consent_id), result.bundles)
+        if registry is not None and result.chain_checked:
+            detail = consent_service.check_scope(registry, bytes.fromhex(result.consent_id), result.bundles)
             result.checks.append(receiver.Check("consent-scope", receiver.PASSED, detail))
         consent_service.queue_access_receipt(vault, settings, bytes.fromhex(result.consent_id))
         _sync_now(vault)

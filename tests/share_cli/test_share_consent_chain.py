@@ -84,7 +84,7 @@ def test_chain_commands_without_a_network_say_what_to_do(clinician_vault):
     assert closed.code == 1 and "cannot be reached" in closed.err
 
 
-def test_a_share_whose_consent_record_was_swapped_is_refused(monkeypatch):
+def test_a_share_whose_consent_record_was_swapped_is_refused():
     """The key and the link are genuine, but the Consent inside does not hash to the scope signed on chain."""
     import os
 
@@ -104,14 +104,11 @@ def test_a_share_whose_consent_record_was_swapped_is_refused(monkeypatch):
     grant, sig = cs.grant_for_share(patient_key, registry.domain, share_key=b"k" * 32, fhir_consent=signed,
                                     expires_at=now + 3600, nonce=1, deadline=now + 3600)
     registry.grant(admin, grant, sig)
-    settings = consent_service.ChainSettings(rpc="in-process", contract=registry.address, chain_id=chain.chain_id)
-    monkeypatch.setattr(consent_service, "connect", lambda _settings, timeout=10.0: registry)
-
     def bundle(consent):
         return [{"resourceType": "Bundle", "entry": [{"resource": consent}]}]
 
-    assert "matches" in consent_service.check_scope(settings, grant.consent_id, bundle(signed))
+    assert "matches" in consent_service.check_scope(registry, grant.consent_id, bundle(signed))
     with pytest.raises(ShareRevoked, match="not the ones the patient consented to"):
-        consent_service.check_scope(settings, grant.consent_id, bundle({**signed, "status": "inactive"}))
+        consent_service.check_scope(registry, grant.consent_id, bundle({**signed, "status": "inactive"}))
     with pytest.raises(ShareRevoked, match="exactly one consent"):
-        consent_service.check_scope(settings, grant.consent_id, bundle({"resourceType": "Patient"}))
+        consent_service.check_scope(registry, grant.consent_id, bundle({"resourceType": "Patient"}))
