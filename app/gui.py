@@ -40,6 +40,8 @@ def run(vault_dir: Path, kdf_profile: str = "default") -> int:
     controller = Controller(vault_dir, TaskRunner(), kdf_profile)
     controller.start()
     code = app.exec()
-    if controller.main_window is not None and controller.main_window.vault is not None:
-        controller.main_window.lock()
+    controller.runner.wait()  # a lock still closing on a worker finishes before the process ends
+    window = controller.main_window
+    if window is not None and window.vault is not None and window.vault.is_open:
+        window.vault.close()  # the app is ending: nothing left to keep responsive
     return code

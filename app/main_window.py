@@ -153,11 +153,19 @@ class MainWindow(QMainWindow):
         self.refresh()
 
     def lock(self) -> None:
-        if self.vault is not None and self.vault.is_open:
-            self.vault.close()
-        self.vault = None
-        self.locked.emit()
-        self.close()
+        """Closing the database may checkpoint its journal to disk, so it runs on the task runner."""
+        vault, self.vault = self.vault, None
+        self.lock_button.setEnabled(False)
+        self.import_button.setEnabled(False)
+
+        def done(_result: Any = None) -> None:
+            self.locked.emit()
+            self.close()
+
+        if vault is not None and vault.is_open:
+            self._runner.run(vault.close, done, lambda exc: done())
+        else:
+            done()
 
     def closeEvent(self, event: Any) -> None:
         if self.vault is not None and self.vault.is_open:
