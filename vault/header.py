@@ -23,6 +23,11 @@ from vault.fsutil import atomic_write
 HEADER_NAME = "vault.header"
 MAGIC = "medvault-vault-header"
 FORMAT_VERSION = 1
+# SQLCipher's page size must be known before the database can be read at all, so it is kept here. Vaults made
+# before the field existed use SQLCipher's default; the field is written only when it differs from that, so their
+# headers keep their exact bytes until the database is moved to the larger pages.
+LEGACY_DB_PAGE_SIZE = 4096
+DB_PAGE_SIZES = (4096, 65536)
 
 # Parameters outside these bounds are refused before running the KDF: a header asking for 1 TiB of memory is an
 # attack (or damage), not a setting.
@@ -66,6 +71,7 @@ class Header:
     recovery_salt: bytes
     recovery_slot: bytes
     format_version: int = FORMAT_VERSION
+    db_page_size: int = LEGACY_DB_PAGE_SIZE
 
     # --- key wrapping -----------------------------------------------------------------------------------------
     def _aad(self, slot: str) -> bytes:
@@ -102,6 +108,8 @@ class Header:
                              "wrapped": _b64(self.recovery_slot)},
             },
         }
+        if self.db_page_size != LEGACY_DB_PAGE_SIZE:
+            body["database"] = {"cipher_page_size": self.db_page_size}
         body["checksum"] = hashlib.sha256(_canonical(body)).hexdigest()
         return json.dumps(body, indent=2, sort_keys=True).encode("utf-8") + b"\n"
 
@@ -130,11 +138,15 @@ class Header:
                     and _MEM_RANGE[0] <= params.memlimit <= _MEM_RANGE[1]
                     and len(params.salt) == crypto.SALT_BYTES):
                 raise HeaderInvalid()
+            page_size = body.get("database", {}).get("cipher_page_size", LEGACY_DB_PAGE_SIZE)
+            if type(page_size) is not int or page_size not in DB_PAGE_SIZES:
+                raise HeaderInvalid()
             slots = body["slots"]
             return cls(vault_id=str(body["vault_id"]), kdf=params,
                        passphrase_slot=_unb64(slots["passphrase"]["wrapped"]),
                        recovery_salt=_unb64(slots["recovery"]["salt"]),
-                       recovery_slot=_unb64(slots["recovery"]["wrapped"]), format_version=version)
+                       recovery_slot=_unb64(slots["recovery"]["wrapped"]), format_version=version,
+                       db_page_size=page_size)
         except (HeaderInvalid, FormatTooNew):
             raise
         except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):

@@ -1,52 +1,141 @@
-"""Parsing JSON from outside without trusting Python's recursion limit.
+"""Every JSON parse and encode of medvault's data, with orjson; the one module that imports it.
 
-CPython's C JSON scanner recurses once per nesting level and relies on the recursion limit to stop; py_ecc (pulled
-in by the EVM) raises that limit to 100,000 for the whole process on import, after which 100,000 nested brackets
-overflow the C stack and kill the process. So the depth is bounded first, with C-speed byte operations only.
+Depth: orjson parses iteratively and refuses nesting deeper than 1,024 levels on its own, so untrusted text is
+handed to it as it is, with no pre-scan; nothing it returns can exhaust the C stack of a later recursive walk
+(py_ecc raises Python's recursion limit to 100,000 for the whole process, so that limit protects nothing).
+
+What orjson does differently from the standard library is made explicit here, so no caller meets it by surprise:
+- whole numbers beyond 64 bits come back as floats, silently losing digits; every float that large is at least
+  ``HUGE`` in size, which is what a caller walking the value checks (the records walk does, at no extra cost);
+- ``NaN``, ``Infinity`` and lone UTF-16 surrogates are invalid JSON and refused, each with its own reason;
+- encoding writes floats below 1e-4 without an exponent (``0.00001``, where ``json`` writes ``1e-05``), which only
+  matters to hashes made by earlier versions (see ``legacy_canonical``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-DEFAULT_MAX_DEPTH = 512
-_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+import orjson
+
+ORJSON_MAX_DEPTH = 1024       # orjson's own bound, enforced while it parses
+DEFAULT_MAX_DEPTH = ORJSON_MAX_DEPTH
+
+# The smallest magnitude of a float that a whole number beyond orjson's 64 bits turns into.
+HUGE = float(1 << 63)
+# Digits to "0", everything else to " ": a run of 19 zeros then marks a number that may not fit 64 bits.
+_DIGIT_RUNS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_RUN = b"0" * 19
+# Floats that json.dumps writes with an exponent and orjson without (or with a one-digit exponent).
+_SMALL_FLOAT = re.compile(rb"[:,\[]-?(?:0\.0000|\d(?:\.\d+)?e-)")
 
 
-class JsonTooDeep(ValueError):
-    """The text nests deeper than allowed; nothing was parsed."""
+class JsonRefused(ValueError):
+    """The text is not JSON medvault accepts; ``reason`` says why in a few plain words, ``pos`` where (bytes)."""
+
+    def __init__(self, reason: str, pos: int | None = None, line: int | None = None, column: int | None = None):
+        super().__init__(reason)
+        self.reason, self.pos, self.line, self.column = reason, pos, line, column
 
 
-def nesting_exceeds(raw: bytes, limit: int) -> bool:
-    """Whether JSON text may nest deeper than ``limit`` (an upper bound: never says no to deep input).
+class JsonTooDeep(JsonRefused):
+    """Nested deeper than allowed; nothing was returned."""
 
-    Escaped backslashes and quotes are dropped, then every byte but brackets and quotes (all in C, so the Python
-    work is on a much smaller string); the text between strings is kept, and innermost pairs are peeled until none
-    are left. One pass peels one or two levels, so the text is accepted only when twice the passes is within
-    ``limit``.
+
+class NotUtf8(JsonRefused):
+    """The bytes are not UTF-8 text."""
+
+
+def loads(data: bytes | bytearray | memoryview | str, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    """Parse untrusted JSON. Raises a ``JsonRefused`` subclass, never a parser's own exception.
+
+    ``max_depth`` below orjson's bound costs one iterative walk of the result; at the bound it costs nothing.
     """
-    structure = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
-    brackets = b"".join(structure.split(b'"')[::2])
-    passes = 0
-    while brackets:
-        shorter = brackets.replace(b"[]", b"").replace(b"{}", b"")
-        if len(shorter) == len(brackets):
-            # unpaired brackets (not JSON): the scanner can go no deeper than what was peeled plus what is left
-            return 2 * passes + len(brackets) > limit
-        passes += 1
-        if 2 * passes > limit:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as err:
+        raise _refusal(err, data) from None
+    if max_depth < ORJSON_MAX_DEPTH and depth_exceeds(value, max_depth):
+        raise JsonTooDeep(f"is nested deeper than {max_depth} levels")
+    return value
+
+
+def loads_stored(text: str | bytes) -> Any:
+    """Parse JSON medvault wrote itself. Rows written before orjson may hold ``NaN`` or whole numbers beyond 64 bits
+    (the standard library accepted them); those few are read with it, exactly as they were written."""
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    if _LONG_RUN not in raw.translate(_DIGIT_RUNS):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
+def depth_exceeds(value: Any, limit: int) -> bool:
+    """Iterative, so a deep value is measured without recursing."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if type(node) is dict:
+            children = node.values()
+        elif type(node) is list:
+            children = node
+        else:
+            continue
+        if depth > limit:
             return True
-        brackets = shorter
+        stack.extend((v, depth + 1) for v in children if type(v) is dict or type(v) is list)
     return False
 
 
-def loads(data: bytes | str, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
-    """``json.loads`` that refuses nesting deeper than ``max_depth`` before the recursive scanner sees it.
+def dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON, keys in the order given."""
+    return orjson.dumps(value)
 
-    Raises JsonTooDeep, or json.JSONDecodeError / UnicodeDecodeError as json.loads would.
-    """
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
-    if nesting_exceeds(raw, max_depth):
-        raise JsonTooDeep(f"JSON nested deeper than {max_depth} levels")
-    return json.loads(data)
+
+def dumps_text(value: Any) -> str:
+    return orjson.dumps(value).decode("utf-8")
+
+
+def canonical(value: Any) -> bytes:
+    """Compact UTF-8 JSON with keys sorted at every level: what hashes and signatures cover. Same bytes as
+    ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` except floats below 1e-4."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def legacy_canonical(value: Any) -> bytes:
+    """Exactly the bytes the standard library's canonical form gave (content hashes of vaults made before
+    orjson); orjson's bytes are used whenever they are provably the same, which is almost always."""
+    fast = canonical(value)
+    if _SMALL_FLOAT.search(fast) is None:
+        return fast
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def pretty(value: Any) -> bytes:
+    """Indented, for files a person may read (exports)."""
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2)
+
+
+def _refusal(err: orjson.JSONDecodeError, data) -> JsonRefused:
+    text = str(err)
+    pos, line, column = err.pos, err.lineno, err.colno
+    if "depth limit" in text:
+        return JsonTooDeep(f"is nested deeper than {ORJSON_MAX_DEPTH} levels", pos, line, column)
+    if "not valid UTF-8" in text and not isinstance(data, str):
+        return NotUtf8("is not UTF-8 text", pos, line, column)
+    if "surrogate" in text:
+        return JsonRefused("holds a broken character escape (a lone UTF-16 surrogate)", pos, line, column)
+    if "byte order mark" in text:
+        return JsonRefused("starts with a byte order mark", pos, line, column)
+    if "infinity" in text.lower():
+        return JsonRefused("holds a number too large for a decimal value", pos, line, column)
+    if "empty" in text:
+        return JsonRefused("is empty", pos, line, column)
+    head = bytes(data[pos:pos + 9]) if not isinstance(data, str) else data[pos:pos + 9].encode("utf-8", "replace")
+    if head.startswith((b"NaN", b"Infinity", b"-Infinity")):
+        return JsonRefused("holds NaN or Infinity, which JSON does not allow", pos, line, column)
+    return JsonRefused("is not valid JSON", pos, line, column)

@@ -59,6 +59,7 @@ _CODE_KEYS = {
 # Elements whose text a person would search for; ids, urls and references are left out on purpose.
 _TEXT_KEYS = frozenset({"display", "text", "div", "valueString", "family", "given", "prefix", "name", "title",
                         "description", "comment", "note", "code", "unit", "city", "state", "line"})
+_WORD_LISTS = frozenset({"given", "prefix", "line"})
 _TAG = re.compile(r"<[^>]*>")
 _SPACES = re.compile(r"\s+")
 
@@ -127,40 +128,59 @@ def _search_text(resource: dict) -> str:
     return walk(resource)[1]
 
 
-def walk(resource: dict, max_depth: int | None = None) -> tuple[list[tuple[dict, str]], str]:
-    """One pass over a resource: its references (holder, element path; contained resources excluded) and the
-    words full-text search indexes. Iterative, and bounded to ``max_depth`` (``NestingTooDeep`` beyond), so no
-    input can exhaust the stack of this or any later walk."""
-    from vault.records.jsonutil import MAX_DEPTH
+def walk(resource: dict, max_depth: int | None = None) -> tuple[list[tuple[dict, tuple | None]], str]:
+    """One pass over a resource: its references (holder, element path as a chain for ``path_text``; contained
+    resources excluded) and the words full-text search indexes. Iterative, and bounded to ``max_depth``
+    (``NestingTooDeep`` beyond), so no input can exhaust the stack of this or any later walk. A number too large to
+    keep exactly is refused here too, since this is the one walk every imported resource gets."""
+    from vault.records.jsonutil import HUGE_NUMBER, MAX_DEPTH, raise_huge_number
     from vault.records.errors import NestingTooDeep
     limit = max_depth or MAX_DEPTH
-    refs: list[tuple[dict, str]] = []
+    huge = HUGE_NUMBER
+    refs: list[tuple[dict, tuple | None]] = []
     words: list[str] = [resource.get("resourceType", "")]
+    add_word = words.append
     text_keys = _TEXT_KEYS
-    stack: list[tuple[object, str, int, bool]] = [(resource, "", 1, False)]
+    # (node, path chain, depth, inside contained): a chain is (key, parent chain), joined only for a message
+    stack: list[tuple[object, tuple | None, int, bool]] = [(resource, None, 1, False)]
+    push, pop = stack.append, stack.pop
     while stack:
-        node, path, depth, contained = stack.pop()
+        node, chain, depth, contained = pop()
         if depth > limit:
             raise NestingTooDeep()
         if type(node) is dict:
-            if not contained and type(node.get("reference")) is str and path:
-                refs.append((node, path))
+            if not contained and chain is not None and type(node.get("reference")) is str:
+                refs.append((node, chain))
             for key, value in node.items():
                 t = type(value)
                 if t is str:
                     if key in text_keys:
-                        words.append(_TAG.sub(" ", value) if key == "div" else value)
-                elif t is dict or t is list:
-                    if key in ("given", "prefix", "line") and t is list:
+                        add_word(_TAG.sub(" ", value) if key == "div" else value)
+                elif t is dict:
+                    push((value, (key, chain), depth + 1, contained or (key == "contained" and depth == 1)))
+                elif t is list:
+                    if key in _WORD_LISTS:
                         words.extend(v for v in value if type(v) is str)
-                    else:
-                        stack.append((value, f"{path}.{key}" if path else key, depth + 1,
-                                      contained or (key == "contained" and depth == 1)))
-        elif type(node) is list:
+                    push((value, (key, chain), depth + 1, contained or (key == "contained" and depth == 1)))
+                elif t is float and not -huge < value < huge:
+                    raise_huge_number("The file")
+        else:  # a list: its items share the list's path
             for v in node:
-                if type(v) is dict or type(v) is list:
-                    stack.append((v, path, depth + 1, contained))
+                t = type(v)
+                if t is dict or t is list:
+                    push((v, chain, depth + 1, contained))
+                elif t is float and not -huge < v < huge:
+                    raise_huge_number("The file")
     return refs, _SPACES.sub(" ", " ".join(words)).strip()
+
+
+def path_text(chain: tuple | None) -> str:
+    """``"participant.individual"`` from a chain that ``walk`` recorded."""
+    keys = []
+    while chain is not None:
+        keys.append(chain[0])
+        chain = chain[1]
+    return ".".join(reversed(keys))
 
 
 def index_fields(resource: dict, text: str | None = None) -> IndexFields:

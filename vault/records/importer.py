@@ -1,9 +1,13 @@
 """The import service the CLI and the GUI share: one file (or pasted text) in, one atomic change to the vault.
 
 Every file goes through: size limit -> kind from magic bytes -> SHA-256 of the original bytes (an identical file
-imported before adds nothing) -> parse with bounded nesting -> ids and references -> R4B validation -> one
-transaction that stores the source, the original payload, the resources and an audit entry. Any error before the
-commit leaves the vault as it was. Progress is reported and cancellation honoured between resources.
+imported before adds nothing) -> parse with bounded nesting -> ids and references -> validation -> one
+transaction that stores the source, the original payload (compressed on another thread meanwhile), the resources
+and an audit entry. Any error before the commit leaves the vault as it was. Progress is reported and cancellation
+honoured between resources.
+
+Validation: the official FHIR R4 JSON Schema first (``fhir_schema``, compiled Rust, about fifty times faster),
+and the R4B models (``fhir_models``) for whatever it does not accept; they decide, and word the refusal.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ import io
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from vault.records import bundle, jsonutil, sources, store
 from vault.records.errors import (DanglingReference, FileTooLarge, ImportCancelled, ImportRejected, MalformedJson,
                                   NotFhir, RecordsError, ResourceInvalid, UnknownResourceType)
+from vault.records import fhir_schema
 from vault.records.fhir_models import is_resource_type, validate_resource
 
 MiB = 1 << 20
@@ -47,7 +52,9 @@ class ImportOptions:
     max_ndjson_line_bytes: int = 16 * MiB
     max_document_bytes: int = 64 * MiB
     trust: str | None = None                  # e.g. "clinician-signed" when the sharing receiver checked a signature
-    workers: int = 1                          # >1: full validation of big files in that many worker processes
+    # processes for the R4B models' share of full validation: 0 decides by the amount of work (parallel.py),
+    # 1 keeps it in this process, N uses N - 1 workers beside this process
+    workers: int = 0
 
 
 @dataclass
@@ -135,12 +142,14 @@ class ImportService:
         if st.st_size > limit:
             raise FileTooLarge(f"The file is {_mb(st.st_size)}, more than the {_mb(limit)} medvault imports "
                                f"for this kind of file; nothing was imported.")
-        payload_sha = _sha256_file(path, cancel)
         name_sha = store.name_hash(path.name)
         if kind is sources.Kind.FHIR_NDJSON:
+            payload_sha = _sha256_file(path, cancel)
             return self._import_ndjson(path, st.st_size, name_sha, payload_sha, progress, cancel)
         data = _read(path)
-        return self._import_bytes(data, kind, ctype, name_sha, payload_sha, progress, cancel, path.name)
+        _tick(cancel)
+        return self._import_bytes(data, kind, ctype, name_sha, hashlib.sha256(data).hexdigest(), progress, cancel,
+                                  path.name)
 
     def import_data(self, data: bytes, name: str = "", progress: ProgressFn | None = None,
                     cancel: CancelToken | None = None) -> ImportReport:
@@ -188,6 +197,7 @@ class ImportService:
         existing = self._existing_source(payload_sha)
         if existing is not None:
             return self._already(kind.value, existing)
+        stored = store.CompressedPayload(data)       # on another core while this one parses and checks
         if kind is sources.Kind.DOCUMENT:
             from vault.records import documents
             prepared = documents.prepare(data, ctype or "", name, payload_sha, self.vault.now())
@@ -200,6 +210,7 @@ class ImportService:
                 doc = jsonutil.loads(data, bound_depth=False)
             except MalformedJson:
                 if _is_ndjson_bytes(data):
+                    stored.chunks()         # let the thread finish; the NDJSON path stores as it streams
                     return self._import_ndjson(io.BytesIO(data), len(data), name_sha, payload_sha, progress, cancel)
                 raise
             from vault.records import shc
@@ -210,7 +221,7 @@ class ImportService:
                 prepared = _Prepared(kind.value, entries, self.options.trust or "unverified")
         if self.options.trust and prepared.trust == "unverified":
             prepared.trust = self.options.trust
-        return self._store_prepared(prepared, data, name_sha, payload_sha, progress, cancel)
+        return self._store_prepared(prepared, stored, len(data), name_sha, payload_sha, progress, cancel)
 
     def _existing_source(self, payload_sha: str) -> int | None:
         with self.vault.read() as conn:
@@ -231,7 +242,8 @@ class ImportService:
     # --- checking -------------------------------------------------------------------------------------------
     def _validate_entries(self, entries, kind: str, report: ImportReport, bad_refs: dict[int, str],
                           cancel) -> list[tuple[str, ImportRejected | None]]:
-        """(position, error or None) per entry, in order; full validation possibly in worker processes."""
+        """(position, error or None) per entry, in order. What the schema does not accept goes to the models
+        together at the end, so a big share of them can use the other core."""
         out: list[tuple[str, ImportRejected | None]] = []
         pending: list[int] = []
         for e in entries:
@@ -240,12 +252,13 @@ class ImportService:
             try:
                 if e.index in bad_refs:
                     raise DanglingReference(bad_refs[e.index])
-                report.warnings.extend(self._check(e.resource, where, models=self.options.workers <= 1))
+                report.warnings.extend(self._check(e.resource, where, models=False))
                 out.append((where, None))
-                pending.append(len(out) - 1)
+                if self.options.validation == "full" and fhir_schema.accepts(e.resource) is not True:
+                    pending.append(len(out) - 1)
             except ImportRejected as err:
                 out.append((where, err))
-        if self.options.workers > 1 and self.options.validation == "full":
+        if pending:
             from vault.records.parallel import validate_all
             verdicts = validate_all([entries[i].resource for i in pending], self.options.workers)
             _tick(cancel)
@@ -256,7 +269,8 @@ class ImportService:
         return out
 
     def _check(self, resource: object, where: str, models: bool = True) -> list[str]:
-        """Raises ImportRejected naming the position; returns warnings for repairs made."""
+        """Raises ImportRejected naming the position; returns warnings for repairs made. ``models=False`` leaves
+        full validation to the caller (``_validate_entries``)."""
         warnings: list[str] = []
         if not isinstance(resource, dict):
             raise ResourceInvalid(f"{where.capitalize()} is not a FHIR resource (a JSON object was expected).")
@@ -268,7 +282,8 @@ class ImportService:
             warnings.append(f"{where}: an empty generated narrative was left out")
         try:
             if self.options.validation == "full" and models:
-                validate_resource(resource)
+                if fhir_schema.accepts(resource) is not True:
+                    validate_resource(resource)
             else:
                 rtype = resource.get("resourceType")
                 if not is_resource_type(rtype):
@@ -278,8 +293,9 @@ class ImportService:
         return warnings
 
     # --- writing --------------------------------------------------------------------------------------------
-    def _store_prepared(self, prepared: _Prepared, payload: bytes, name_sha: str, payload_sha: str,
-                        progress: ProgressFn | None, cancel: CancelToken | None) -> ImportReport:
+    def _store_prepared(self, prepared: _Prepared, payload: store.CompressedPayload, payload_size: int,
+                        name_sha: str, payload_sha: str, progress: ProgressFn | None,
+                        cancel: CancelToken | None) -> ImportReport:
         report = ImportReport(kind=prepared.kind, trust=prepared.trust, cards=prepared.cards,
                               skipped=list(prepared.skipped), warnings=list(prepared.warnings))
         entries = prepared.entries
@@ -310,20 +326,23 @@ class ImportService:
                 # the same file finished importing in another thread since the check above
                 return self._already_in(conn, prepared.kind, store.find_source(conn, payload_sha))
             source_id = store.add_source(conn, kind=prepared.kind, name_sha256=name_sha, payload_sha256=payload_sha,
-                                         payload_size=len(payload), trust=prepared.trust,
+                                         payload_size=payload_size, trust=prepared.trust,
                                          verification=prepared.verification, imported_at=now)
-            store.add_payload(conn, source_id, _chunks(payload))
             writer = store.BatchWriter(conn, source_id=source_id, trust=prepared.trust, imported_at=now)
             shas = writer.prefetch([e.resource for e in kept])
             for n, (e, sha) in enumerate(zip(kept, shas), 1):
                 _tick(cancel)
                 outcome, rid = writer.put(e.resource, sha, full_url=e.full_url, text=e.text)
                 _count(report, outcome, e.resource["resourceType"])
-                for ctype, blob in prepared.attachments.get(e.index, []) + inline.get(e.index, []):
+                documents = prepared.attachments.get(e.index, []) + inline.get(e.index, [])
+                if documents:
+                    writer.flush()              # the attachment rows refer to the record's row
+                for ctype, blob in documents:
                     store.add_attachment(conn, rid, ctype, blob)
                 if progress and (n % 50 == 0 or n == len(kept)):
                     progress(len(entries) + n, total)
             writer.flush()
+            store.add_payload(conn, source_id, payload.chunks())
             for seq, card in enumerate(prepared.cards):
                 conn.execute("INSERT INTO rec_cards (source_id, seq, jws, iss, kid, status, flags)"
                              " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -348,8 +367,9 @@ class ImportService:
                 return self._already_in(conn, report.kind, store.find_source(conn, payload_sha))
             source_id = store.add_source(conn, kind=report.kind, name_sha256=name_sha, payload_sha256=payload_sha,
                                          payload_size=size, trust=trust, imported_at=now)
-            store.add_payload(conn, source_id, iter(lambda: f.read(store.CHUNK), b""))
+            store.add_payload(conn, source_id, store.compress_chunks(iter(lambda: f.read(store.CHUNK), b"")))
             f.seek(0)
+            hash_version = store.vault_hash_version(conn)
             lineno = done = 0
             while True:
                 line = f.readline(limit + 1)
@@ -365,7 +385,8 @@ class ImportService:
                 _tick(cancel)
                 where = f"line {lineno}"
                 try:
-                    resource = jsonutil.loads(line, what=f"Line {lineno}")
+                    # depth is bounded by the reference walk below, which sees every node anyway
+                    resource = jsonutil.loads(line, what=f"Line {lineno}", bound_depth=False)
                     entry = bundle.Entry(lineno, resource, None)
                     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
                         raise NotFhir(f"Line {lineno} is not a FHIR resource; nothing was imported.")
@@ -389,7 +410,7 @@ class ImportService:
                     report.skipped.append(Skipped(where, err.user_message))
                     continue
                 outcome, rid = store.put_resource(conn, resource, source_id=source_id, trust=trust, imported_at=now,
-                                                  text=entry.text)
+                                                  text=entry.text, hash_version=hash_version)
                 for ctype, blob in docs:
                     store.add_attachment(conn, rid, ctype, blob)
                 _count(report, outcome, resource["resourceType"])
@@ -432,11 +453,6 @@ def _nothing_valid(skipped: list[Skipped]) -> str:
 def _tick(cancel: CancelToken | None) -> None:
     if cancel is not None and cancel.cancelled:
         raise ImportCancelled()
-
-
-def _chunks(data: bytes) -> Iterator[bytes]:
-    for i in range(0, len(data), store.CHUNK):
-        yield data[i:i + store.CHUNK]
 
 
 def _sha256_file(path: Path, cancel: CancelToken | None) -> str:

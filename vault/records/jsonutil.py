@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from vault import jsonsafe
@@ -12,56 +11,67 @@ from vault.records.errors import MalformedJson, NestingTooDeep
 # Real FHIR nests about 15 levels (Questionnaire items a few more); 128 leaves room and stops hostile input long
 # before Python's own recursion limit in anything that walks the tree.
 MAX_DEPTH = 128
+# A float this large is either a whole number beyond 64 bits that the parser could only approximate, or a
+# magnitude no health record has; either way storing it would change the data.
+HUGE_NUMBER = jsonsafe.HUGE
 
-
-_LOADS_CEILING = jsonsafe.DEFAULT_MAX_DEPTH  # hard ceiling before the recursive C scanner
+# Content hash versions, recorded per vault (``meta.content_hash``): 1 is the standard library's canonical JSON
+# (vaults made before orjson, whose stored hashes must keep matching), 2 is orjson's (new vaults).
+HASH_V1, HASH_V2 = 1, 2
 
 
 def loads(data: bytes | str, what: str = "The file", *, bound_depth: bool = True) -> Any:
-    """Parse JSON; ``bound_depth=False`` when the caller walks the whole value itself and bounds depth there."""
-    if isinstance(data, bytes):
-        if data.startswith(b"\xef\xbb\xbf"):
-            data = data[3:]
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise MalformedJson(f"{what} is not UTF-8 text, so it is not FHIR JSON; nothing was imported.") from None
-        raw = data
-    else:
-        text, raw = data, data.encode("utf-8", "surrogatepass")
-    if jsonsafe.nesting_exceeds(raw, MAX_DEPTH if bound_depth else _LOADS_CEILING):
-        raise NestingTooDeep(f"{what} holds JSON nested too deeply to be a medical record; nothing was imported.")
+    """Parse JSON; ``bound_depth=False`` when the caller walks the whole value itself and bounds depth there
+    (orjson's own bound of 1,024 levels still applies)."""
+    if isinstance(data, (bytes, bytearray)) and data[:3] == b"\xef\xbb\xbf":
+        data = data[3:]
     try:
-        value = json.loads(text)
-    except RecursionError:
-        raise NestingTooDeep(f"{what} holds JSON nested too deeply to be a medical record; nothing was imported.") from None
-    except json.JSONDecodeError as err:
-        raise MalformedJson(f"{what} is not valid JSON (error at line {err.lineno}, column {err.colno}); "
-                            "nothing was imported.") from None
+        value = jsonsafe.loads(data)
+    except jsonsafe.JsonTooDeep:
+        raise NestingTooDeep(f"{what} holds JSON nested too deeply to be a medical record; nothing was imported.") \
+            from None
+    except jsonsafe.NotUtf8:
+        raise MalformedJson(f"{what} is not UTF-8 text, so it is not FHIR JSON; nothing was imported.") from None
+    except jsonsafe.JsonRefused as err:
+        where = f" (error at line {err.line}, column {err.column})" if err.line else ""
+        if err.reason == "is not valid JSON":
+            raise MalformedJson(f"{what} is not valid JSON{where}; nothing was imported.") from None
+        raise MalformedJson(f"{what} is not valid JSON: it {err.reason}{where}; nothing was imported.") from None
     if bound_depth:
         check_depth(value, what)
     return value
 
 
 def check_depth(value: Any, what: str = "The file") -> None:
-    """Iterative, so a deep value is refused here instead of blowing the stack of a later recursive walk."""
+    """Iterative, so a deep value is refused here instead of blowing the stack of a later recursive walk; also
+    refuses numbers too large to keep exactly (the same walk the records importer does in ``extract.walk``)."""
+    if type(value) is not dict and type(value) is not list:
+        return
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise NestingTooDeep(f"{what} holds JSON nested too deeply to be a medical record; nothing was imported.")
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node if isinstance(v, (dict, list)))
+        children = node.values() if type(node) is dict else node
+        for v in children:
+            t = type(v)
+            if t is dict or t is list:
+                stack.append((v, depth + 1))
+            elif t is float and not -HUGE_NUMBER < v < HUGE_NUMBER:
+                raise_huge_number(what)
+
+
+def raise_huge_number(what: str = "The file") -> None:
+    raise MalformedJson(f"{what} holds a number too large to keep exactly (a whole number beyond 64 bits); "
+                        "nothing was imported.")
 
 
 def compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return jsonsafe.dumps_text(value)
 
 
-def content_hash(resource: dict) -> str:
+def content_hash(resource: dict, version: int = HASH_V2) -> str:
     """SHA-256 of the canonical JSON, leaving out what exporters rewrite freely (id, meta, generated narrative)."""
-    body = {k: v for k, v in resource.items() if k not in ("id", "meta", "text")}
-    canon = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+    body = {k: v for k, v in resource.items() if k != "id" and k != "meta" and k != "text"}
+    canon = jsonsafe.canonical(body) if version == HASH_V2 else jsonsafe.legacy_canonical(body)
+    return hashlib.sha256(canon).hexdigest()

@@ -4,17 +4,25 @@ transaction (``Vault.transaction()``), which is what makes one import all-or-not
 from __future__ import annotations
 
 import hashlib
-import json
+import threading
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable, Iterator
 
+from vault import jsonsafe
 from vault.records import jsonutil
 from vault.records.extract import identifiers, index_fields
 
 TRUST_LEVELS = ("issuer-verified", "clinician-signed", "patient-entered", "unverified")
 _TRUST_RANK = {"issuer-verified": 3, "clinician-signed": 3, "patient-entered": 1, "unverified": 0}
 CHUNK = 1 << 20
+# The original payload is stored as one zlib stream cut into chunks, the first starting with this marker. No
+# payload medvault stores uncompressed can start with a NUL byte (``sources.detect`` only takes text that starts
+# with "{", "[", "shc:/" or "eyJ", and documents by their magic), so older, uncompressed payloads still read.
+PAYLOAD_MARK = b"\x00mvz1"
+PAYLOAD_LEVEL = 1          # several times faster than the default level, for a few more percent of bytes
+_COMPRESS_IN_THREAD = 256 * 1024
 
 ADDED, DUPLICATE, UPDATED = "added", "duplicate", "updated"
 
@@ -51,23 +59,84 @@ def add_source(conn, *, kind: str, name_sha256: str, payload_sha256: str, payloa
         "INSERT INTO rec_sources (kind, name_sha256, payload_sha256, payload_size, imported_at, trust, verification)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (kind, name_sha256, payload_sha256, payload_size, imported_at or utc_now(), trust,
-         json.dumps(verification) if verification is not None else None))
+         jsonsafe.dumps_text(verification) if verification is not None else None))
     return cur.lastrowid
 
 
-def add_payload(conn, source_id: int, chunks: Iterable[bytes]) -> None:
-    seq = 0
+def compress_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The stored form of a payload read in pieces (NDJSON streams through here): marker, then zlib, re-cut into
+    chunks of at most ``CHUNK`` bytes."""
+    z = zlib.compressobj(PAYLOAD_LEVEL)
+    pending = [PAYLOAD_MARK]
+    size = len(PAYLOAD_MARK)
     for chunk in chunks:
-        if chunk:
-            conn.execute("INSERT INTO rec_source_payload (source_id, seq, data) VALUES (?, ?, ?)",
-                         (source_id, seq, chunk))
-            seq += 1
+        out = z.compress(chunk)
+        if out:
+            pending.append(out)
+            size += len(out)
+        if size >= CHUNK:
+            joined = b"".join(pending)
+            for i in range(0, len(joined) - CHUNK + 1, CHUNK):
+                yield joined[i:i + CHUNK]
+            rest = joined[len(joined) - len(joined) % CHUNK:]
+            pending, size = [rest], len(rest)
+    pending.append(z.flush())
+    joined = b"".join(pending)
+    for i in range(0, len(joined), CHUNK):
+        yield joined[i:i + CHUNK]
+
+
+class CompressedPayload:
+    """A whole payload compressed on another thread while this one parses and checks it: zlib lets go of the GIL,
+    so on a machine with two cores the compression costs no time on the import's own path."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+        self._stored: list[bytes] | None = None
+        self._thread: threading.Thread | None = None
+        if len(data) >= _COMPRESS_IN_THREAD:
+            self._thread = threading.Thread(target=self._run, name="payload-compress", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        self._stored = list(compress_chunks([self._data]))
+
+    def chunks(self) -> list[bytes]:
+        if self._thread is not None:
+            self._thread.join()
+        elif self._stored is None:
+            self._run()
+        assert self._stored is not None
+        return self._stored
+
+
+def add_payload(conn, source_id: int, chunks: Iterable[bytes]) -> None:
+    """Store already compressed chunks (``compress_chunks`` or ``CompressedPayload.chunks``)."""
+    conn.executemany("INSERT INTO rec_source_payload (source_id, seq, data) VALUES (?, ?, ?)",
+                     ((source_id, seq, chunk) for seq, chunk in enumerate(c for c in chunks if c)))
 
 
 def read_payload(conn, source_id: int) -> Iterator[bytes]:
-    for (data,) in conn.execute("SELECT data FROM rec_source_payload WHERE source_id = ? ORDER BY seq",
-                                (source_id,)):
-        yield bytes(data)
+    """The original bytes, as received, whether they were stored compressed or (by older versions) as they were."""
+    rows = conn.execute("SELECT data FROM rec_source_payload WHERE source_id = ? ORDER BY seq", (source_id,))
+    first = rows.fetchone()
+    if first is None:
+        return
+    head = bytes(first[0])
+    if not head.startswith(PAYLOAD_MARK):
+        yield head
+        for (data,) in rows:
+            yield bytes(data)
+        return
+    z = zlib.decompressobj()
+    yield z.decompress(head[len(PAYLOAD_MARK):])
+    for (data,) in rows:
+        out = z.decompress(bytes(data))
+        if out:
+            yield out
+    tail = z.flush()
+    if tail:
+        yield tail
 
 
 def get_source(conn, source_id: int) -> Source | None:
@@ -75,19 +144,29 @@ def get_source(conn, source_id: int) -> Source | None:
                        " FROM rec_sources WHERE id = ?", (source_id,)).fetchone()
     if not row:
         return None
-    return Source(*row[:7], json.loads(row[7]) if row[7] else None)
+    return Source(*row[:7], jsonsafe.loads_stored(row[7]) if row[7] else None)
+
+
+def vault_hash_version(conn) -> int:
+    """The content hash version this vault's stored hashes use (``meta.content_hash``; absent in vaults made
+    before it existed, whose hashes are version 1 and stay so, so their records keep deduplicating)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'content_hash'").fetchone()
+    return int(row[0]) if row else jsonutil.HASH_V1
 
 
 def put_resource(conn, resource: dict, *, source_id: int, trust: str, imported_at: str,
-                 full_url: str | None = None, text: str | None = None) -> tuple[str, int]:
+                 full_url: str | None = None, text: str | None = None, sha: str | None = None,
+                 hash_version: int | None = None) -> tuple[str, int]:
     """Store one validated resource. Returns (ADDED | DUPLICATE | UPDATED, rid).
 
     Dedupe: same type and id with the same content hash is the same record; same type and id with different content
     is a newer version (the old one moves to history); a different id with content identical to a record from an
-    earlier source is the same record numbered differently (kept as an alias).
+    earlier source is the same record numbered differently (kept as an alias). ``sha`` is the content hash when the
+    caller has it; otherwise it is computed with ``hash_version`` (read from the vault when not given).
     """
     rtype, rid_str = resource["resourceType"], resource["id"]
-    sha = jsonutil.content_hash(resource)
+    if sha is None:
+        sha = jsonutil.content_hash(resource, hash_version or vault_hash_version(conn))
     row = conn.execute("SELECT rid, content_sha256, trust, version, json, source_id FROM rec_resources"
                        " WHERE rtype = ? AND id = ?", (rtype, rid_str)).fetchone()
     if row is None:
@@ -138,20 +217,30 @@ def put_resource(conn, resource: dict, *, source_id: int, trust: str, imported_a
     return UPDATED, rid
 
 
+_INSERT_RESOURCE = ("INSERT INTO rec_resources (rid, rtype, id, content_sha256, json, source_id, trust, imported_at,"
+                    " date, category, code_system, code, display, status, value_num, unit)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
 class BatchWriter:
     """Stores many resources of one source with few statements.
 
-    Lookups are prefetched per chunk with ``IN (...)`` and the secondary rows (search text, identifiers, source
-    links, fullUrls) go in with ``executemany``. Anything that is not a plain new record (an id or content the vault
-    already has) takes ``put_resource``'s path after a flush, so both paths store exactly the same thing.
+    Lookups are prefetched per chunk (joined on the (type, id) and (type, hash) indexes), new records get their row
+    ids here (the transaction holds the write lock, so nobody else takes one) and every table is written with
+    ``executemany``. Anything that is not a plain new record (an id or content the vault already has) takes
+    ``put_resource``'s path after a flush, so both paths store exactly the same thing. Call ``flush`` before
+    writing rows that refer to a record just put (attachments), and at the end.
     """
 
     CHUNK = 500
 
-    def __init__(self, conn, *, source_id: int, trust: str, imported_at: str) -> None:
+    def __init__(self, conn, *, source_id: int, trust: str, imported_at: str, hash_version: int | None = None) -> None:
         self.conn, self.source_id, self.trust, self.imported_at = conn, source_id, trust, imported_at
+        self.hash_version = hash_version or vault_hash_version(conn)
         self._known: set[tuple[str, str]] = set()
         self._shas: set[tuple[str, str]] = set()
+        self._next_rid: int | None = None
+        self._rows: list[tuple] = []
         self._fts: list[tuple] = []
         self._ids: list[tuple] = []
         self._links: list[tuple] = []
@@ -159,17 +248,23 @@ class BatchWriter:
 
     def prefetch(self, resources: list[dict]) -> list[str]:
         """Load what the vault knows about these resources; returns their content hashes, in order."""
-        shas = [jsonutil.content_hash(r) for r in resources]
+        version = self.hash_version
+        shas = [jsonutil.content_hash(r, version) for r in resources]
         for i in range(0, len(resources), self.CHUNK):
             part = resources[i:i + self.CHUNK]
-            ids = sorted({r["id"] for r in part})
-            marks = ",".join("?" * len(ids))
+            keys = sorted({(r["resourceType"], r["id"]) for r in part})
+            values = ",".join("(?, ?)" for _ in keys)
+            flat = [x for k in keys for x in k]
             for table in ("rec_resources", "rec_aliases"):
-                self._known.update(self.conn.execute(f"SELECT rtype, id FROM {table} WHERE id IN ({marks})", ids))
-            sh = sorted(set(shas[i:i + self.CHUNK]))
+                self._known.update(self.conn.execute(
+                    f"SELECT t.rtype, t.id FROM (VALUES {values}) AS v JOIN {table} AS t"
+                    " ON t.rtype = v.column1 AND t.id = v.column2", flat))
+            pairs = sorted({(r["resourceType"], sha) for r, sha in zip(part, shas[i:i + self.CHUNK])})
+            values = ",".join("(?, ?)" for _ in pairs)
             self._shas.update(self.conn.execute(
-                f"SELECT rtype, content_sha256 FROM rec_resources WHERE content_sha256 IN ({','.join('?' * len(sh))})"
-                " AND source_id <> ?", (*sh, self.source_id)))
+                f"SELECT t.rtype, t.content_sha256 FROM (VALUES {values}) AS v JOIN rec_resources AS t"
+                " ON t.rtype = v.column1 AND t.content_sha256 = v.column2 WHERE t.source_id <> ?",
+                [*(x for p in pairs for x in p), self.source_id]))
         return shas
 
     def put(self, resource: dict, sha: str, *, full_url: str | None = None,
@@ -178,26 +273,32 @@ class BatchWriter:
         if key in self._known or (key[0], sha) in self._shas:
             self.flush()
             outcome, rid = put_resource(self.conn, resource, source_id=self.source_id, trust=self.trust,
-                                        imported_at=self.imported_at, full_url=full_url, text=text)
+                                        imported_at=self.imported_at, full_url=full_url, text=text, sha=sha)
             self._known.add(key)
+            self._next_rid = None
             return outcome, rid
+        if self._next_rid is None:
+            self._next_rid = self.conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM rec_resources").fetchone()[0]
+        rid = self._next_rid
+        self._next_rid += 1
         f = index_fields(resource, text)
-        rid = self.conn.execute(
-            "INSERT INTO rec_resources (rtype, id, content_sha256, json, source_id, trust, imported_at, date,"
-            " category, code_system, code, display, status, value_num, unit)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (key[0], key[1], sha, jsonutil.compact(resource), self.source_id, self.trust, self.imported_at, f.date,
-             f.category, f.code_system, f.code, f.display, f.status, f.value_num, f.unit)).lastrowid
+        self._rows.append((rid, key[0], key[1], sha, jsonutil.compact(resource), self.source_id, self.trust,
+                           self.imported_at, f.date, f.category, f.code_system, f.code, f.display, f.status,
+                           f.value_num, f.unit))
         self._known.add(key)
         self._fts.append((rid, f.text))
         self._ids.extend((key[0], system, value, rid) for system, value in identifiers(resource))
         self._links.append((rid, self.source_id))
         if full_url and full_url.startswith(("urn:uuid:", "urn:oid:", "http://", "https://")):
             self._urls.append((full_url, rid))
+        if len(self._rows) >= self.CHUNK:
+            self.flush()
         return ADDED, rid
 
     def flush(self) -> None:
         c = self.conn
+        if self._rows:
+            c.executemany(_INSERT_RESOURCE, self._rows)
         if self._fts:
             c.executemany("INSERT INTO rec_fts (rowid, body) VALUES (?, ?)", self._fts)
         if self._ids:
@@ -207,7 +308,7 @@ class BatchWriter:
             c.executemany("INSERT OR IGNORE INTO rec_resource_sources (rid, source_id) VALUES (?, ?)", self._links)
         if self._urls:
             c.executemany("INSERT OR IGNORE INTO rec_fullurls (full_url, rid) VALUES (?, ?)", self._urls)
-        self._fts, self._ids, self._links, self._urls = [], [], [], []
+        self._rows, self._fts, self._ids, self._links, self._urls = [], [], [], [], []
 
 
 def _seen(conn, rid: int, source_id: int, trust: str | None, full_url: str | None) -> None:
