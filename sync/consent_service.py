@@ -7,7 +7,6 @@ on a plane is signed at once and its grant waits in the outbox until ``sync_outb
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -15,6 +14,7 @@ from typing import Any
 
 from sync import consent_sign as cs
 from sync.errors import ChainMismatch, ChainUnavailable
+from vault import jsonsafe
 
 SETTINGS_KEY = "chain"
 ZERO_ADDRESS = "0x" + "0" * 40
@@ -40,14 +40,14 @@ def load_settings(vault: Any) -> ChainSettings | None:
     if raw is None:
         return None
     try:
-        return ChainSettings(**json.loads(raw))
+        return ChainSettings(**jsonsafe.loads(raw))
     except (TypeError, ValueError):
         raise ChainMismatch("The saved consent network settings are damaged; set them again with "
                             "'medvault chain connect'.") from None
 
 
 def save_settings(vault: Any, settings: ChainSettings) -> None:
-    vault.set_setting(SETTINGS_KEY, json.dumps(asdict(settings), sort_keys=True), chain_id=settings.chain_id)
+    vault.set_setting(SETTINGS_KEY, jsonsafe.canonical(asdict(settings)).decode("utf-8"), chain_id=settings.chain_id)
 
 
 def domain_for(vault: Any) -> cs.Domain | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 
 from sync.errors import SignatureInvalid
+from vault import jsonsafe
 
 DOMAIN_NAME = "medvault ConsentRegistry"
 DOMAIN_VERSION = "1"
@@ -69,8 +69,9 @@ def consent_id(share_key: bytes) -> bytes:
 
 
 def canonical_json(obj: Any) -> bytes:
-    """Sorted keys, no insignificant whitespace, UTF-8: the same FHIR Consent always hashes the same."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    """Sorted keys, no insignificant whitespace, UTF-8: the same FHIR Consent always hashes the same (the same bytes
+    as the standard library's sorted compact form; a Consent holds no floats, where orjson's could differ)."""
+    return jsonsafe.canonical(obj)
 
 
 def scope_hash(fhir_consent: dict[str, Any]) -> bytes:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
-import json
 import socket
 import ssl
 import time
@@ -52,7 +51,7 @@ class Response:
     def json(self) -> object:
         try:
             return jsonsafe.loads(self.body)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        except ValueError as exc:
             raise FetchFailed("The server's answer was not valid JSON.") from exc
 
 
@@ -220,7 +219,7 @@ def get(url: str, *, policy: FetchPolicy, accept: str | None = None) -> Response
 
 
 def post_json(url: str, payload: dict, *, policy: FetchPolicy) -> Response:
-    return request("POST", url, policy=policy, body=json.dumps(payload).encode("utf-8"),
+    return request("POST", url, policy=policy, body=jsonsafe.dumps(payload),
                    headers={"Content-Type": "application/json", "Accept": "application/json"})
 
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass
 from typing import Union
 
 from sync.errors import LinkInvalid, LinkSignatureInvalid, LinkUnsupported, ShareNotForYou
-from vault import crypto
+from vault import crypto, jsonsafe
 from vault.identity import did_key_ed25519
 from vault.multiformats import b58decode
 
@@ -61,8 +60,9 @@ def b64u_decode(text: str) -> bytes:
 
 
 def canonical_json(obj: dict) -> bytes:
-    """Sorted keys, no whitespace, UTF-8: the byte string signatures cover."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    """Sorted keys, no whitespace, UTF-8: the byte string signatures cover (the same bytes the standard library's
+    ``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` gives; links hold no floats)."""
+    return jsonsafe.canonical(obj)
 
 
 _ED25519_MULTICODEC = b"\xed\x01"
@@ -185,14 +185,13 @@ def build_shlink(payload: ShlPayload) -> str:
     if payload.label is not None:
         obj["label"] = _check_label(payload.label)
     obj["v"] = SHL_VERSION
-    return SHL_PREFIX + b64u_encode(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    return SHL_PREFIX + b64u_encode(jsonsafe.dumps(obj))
 
 
 def _decode_json_payload(encoded: str, what: str) -> dict:
     try:
-        raw = b64u_decode(encoded)
-        obj = json.loads(raw.decode("utf-8"))
-    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as exc:
+        obj = jsonsafe.loads(b64u_decode(encoded))
+    except (ValueError, binascii.Error) as exc:
         raise LinkInvalid(f"This {what} is damaged: its content cannot be decoded.") from exc
     if not isinstance(obj, dict):
         raise LinkInvalid(f"This {what} is damaged: its content is not a JSON object.")

@@ -11,7 +11,6 @@ checker is given) -> fetch (bounded) -> CID of the fetched bytes (when the URL n
 from __future__ import annotations
 
 import base64
-import json
 import re
 import time
 import zlib
@@ -60,6 +59,9 @@ class ReceivedFile:
     # The compact JWS of each SMART Health Card, unverified: saving passes them to the records importer, whose
     # trust store checks the issuer's signature (the receiver has no access to the user's trusted issuers).
     health_cards: list[str] = field(default_factory=list)
+    # The decrypted FHIR JSON exactly as it came (for FHIR content): what saving imports, so nothing is encoded
+    # again and the importer's hash is of the sender's bytes. Parsed once, into ``bundles``, for showing.
+    plaintext: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,18 @@ class OpenResult:
         out["bundles"] = self.bundles
         for f in out["files"]:
             f.pop("bundles")
+            f.pop("plaintext")
+        return out
+
+    def payloads(self) -> list[bytes]:
+        """What saving the share into a vault imports, one item per Bundle: a FHIR file's decrypted bytes as they
+        are; a health card file's Bundles (their signatures are not part of what the receiver checked)."""
+        out: list[bytes] = []
+        for f in self.files:
+            if f.plaintext is not None:
+                out.append(f.plaintext)
+            else:
+                out.extend(jsonsafe.dumps(b) for b in f.bundles)
         return out
 
 
@@ -123,13 +137,12 @@ def _default_cid_matches() -> CidMatcher | None:
 
 
 def _loads_bounded(data: bytes) -> object:
+    """One parse of the decrypted bytes; orjson bounds the nesting while it parses."""
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
+        return jsonsafe.loads(data)
+    except jsonsafe.NotUtf8 as exc:
         raise ContentInvalid("The shared file decrypted but is not UTF-8 text.") from exc
-    try:
-        return jsonsafe.loads(text)
-    except (RecursionError, jsonsafe.JsonTooDeep) as exc:
+    except jsonsafe.JsonTooDeep as exc:
         raise ContentInvalid("The shared file is nested too deeply to be health records.") from exc
     except ValueError as exc:
         raise ContentInvalid("The shared file decrypted but is not valid JSON.") from exc
@@ -147,7 +160,7 @@ def _shc_bundles(obj: object, max_plaintext: int) -> list[dict]:
     for token in obj["verifiableCredential"]:
         try:
             head, payload, _sig = token.split(".")
-            header = json.loads(_b64u(head))
+            header = jsonsafe.loads(_b64u(head))
             raw = _b64u(payload)
             if header.get("zip") == "DEF":
                 d = zlib.decompressobj(-zlib.MAX_WBITS)
@@ -174,7 +187,7 @@ def _as_bundle(resource: object) -> dict:
 
 
 def _decode_content(token: bytes | str, key: bytes, content_type: str | None, max_plaintext: int
-                    ) -> tuple[str, list[dict], list[Check], list[str]]:
+                    ) -> tuple[str, list[dict], list[Check], list[str], bytes | None]:
     dec = jwe.decrypt(token, key, max_plaintext=max_plaintext)
     ctype = content_type or dec.cty
     if content_type and dec.cty and content_type != dec.cty:
@@ -189,9 +202,9 @@ def _decode_content(token: bytes | str, key: bytes, content_type: str | None, ma
     if ctype == jwe.CTY_SHC:
         unverified = Check("health_card_signature", NOT_CHECKED, "The health card issuer's signature was not "
                            "verified; it is checked against your trusted issuers when the card is saved.")
-        return ctype, _shc_bundles(obj, max_plaintext), [unverified], list(obj["verifiableCredential"])
+        return ctype, _shc_bundles(obj, max_plaintext), [unverified], list(obj["verifiableCredential"]), None
     if ctype == jwe.CTY_FHIR:
-        return ctype, [_as_bundle(obj)], [], []
+        return ctype, [_as_bundle(obj)], [], [], dec.plaintext
     raise LinkUnsupported("This share contains a kind of file medvault does not open.")
 
 
@@ -316,10 +329,10 @@ def _open_direct(payload: links.ShlPayload, recipient: str, policy: fetch.FetchP
     data = fetch.get_jwe(url, policy=policy)
     cid_check, cid = _verify_cid(payload.url, data, cid_matches)
     checks.append(cid_check)
-    ctype, bundles, extra, cards = _decode_content(data, payload.key, None, max_plaintext)
+    ctype, bundles, extra, cards, plaintext = _decode_content(data, payload.key, None, max_plaintext)
     checks.extend(c for c in extra if c not in checks)
     return ReceivedFile(content_type=ctype, source="direct", url=payload.url, cid=cid, bundles=bundles,
-                        health_cards=cards)
+                        health_cards=cards, plaintext=plaintext)
 
 
 def _post_manifest(payload: links.ShlPayload, recipient: str, passcode_provider: PasscodeProvider | None,
@@ -397,10 +410,10 @@ def _open_manifest(payload: links.ShlPayload, recipient: str, passcode_provider:
             source = "location"
         else:
             raise ContentInvalid("The server's list of shared files names a file with no content or location.")
-        ctype, bundles, extra, cards = _decode_content(data, payload.key, ctype, max_plaintext)
+        ctype, bundles, extra, cards, plaintext = _decode_content(data, payload.key, ctype, max_plaintext)
         checks.extend(c for c in extra if c not in checks)
         out.append(ReceivedFile(content_type=ctype, source=source, url=url, cid=cid, bundles=bundles,
-                                health_cards=cards))
+                                health_cards=cards, plaintext=plaintext))
     if not out:
         raise ContentInvalid("This share contains no records medvault can open.")
     return out

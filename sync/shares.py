@@ -13,7 +13,6 @@ works (its receivers report that the chain could not be checked).
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Any, Iterable
 from sync import jwe, links
 from sync.errors import SyncError
 from sync.ipfs_backend import ContentStore, EmbeddedContentStore
-from vault import shares_store
+from vault import jsonsafe, shares_store
 from vault.shares_store import ACTIVE, BEARER, REVOKED, ShareRow, VaultBlobStorage
 from vault.outbox_store import SqlOutboxStore
 
@@ -106,7 +105,7 @@ def backend_setting(vault: Any) -> dict:
     if raw is None:
         return {"kind": "embedded"}
     try:
-        value = json.loads(raw)
+        value = jsonsafe.loads(raw)
         if value.get("kind") in ("embedded", "ipfs"):
             return value
     except (ValueError, AttributeError):
@@ -115,7 +114,7 @@ def backend_setting(vault: Any) -> dict:
 
 
 def set_backend_setting(vault: Any, value: dict) -> None:
-    vault.set_setting(BACKEND_SETTING, json.dumps(value, sort_keys=True), kind=value["kind"])
+    vault.set_setting(BACKEND_SETTING, jsonsafe.canonical(value).decode("utf-8"), kind=value["kind"])
 
 
 def store_for(vault: Any, gateway_base: str | None = None) -> tuple[ContentStore, str]:
@@ -154,7 +153,7 @@ def _selected_bundle(vault: Any, selection: Selection) -> tuple[dict, list[str],
         rows = list(_select(conn, selection.types, selection.ids))
     if not rows:
         raise NothingToShare()
-    entries = [{"fullUrl": full_url(t, i), "resource": json.loads(raw)} for t, i, raw in rows]
+    entries = [{"fullUrl": full_url(t, i), "resource": jsonsafe.loads_stored(raw)} for t, i, raw in rows]
     bundle = {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "collection",
               "timestamp": vault.now().isoformat(timespec="seconds"), "entry": entries}
     return bundle, [f"{t}/{i}" for t, i, _ in rows], [f"{t}/{i}" for t, i, _ in rows]

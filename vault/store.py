@@ -146,6 +146,9 @@ class Vault:
             keys = IdentityKeys.generate()
             conn = _connect(draft / DB_NAME, crypto.subkey(vault_key, "sqlcipher-database"), DB_PAGE_SIZE)
             try:
+                # a rollback journal while the tables are made: a WAL would hold a second copy of every new
+                # (64 KiB) page until the checkpoint; the next unlock turns WAL on again
+                conn.execute("PRAGMA journal_mode = DELETE")
                 _migrate(conn)
                 with _tx(conn):
                     conn.execute("INSERT INTO meta (key, value) VALUES ('vault_id', ?)", (header.vault_id,))

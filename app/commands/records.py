@@ -6,7 +6,6 @@ A thin layer over ``vault.records``; the GUI drives the same ``ImportService``. 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +149,7 @@ def _import_text(vault: Any, svc: Any, text: str) -> list:
     trust = "clinician-signed" if result.kind == "medvault-return" and result.sender else None
     linked = ImportService(vault, ImportOptions(skip_invalid=svc.options.skip_invalid,
                                                 validation=svc.options.validation, trust=trust))
-    return [linked.import_data(json.dumps(b).encode("utf-8"), "shared.json") for b in result.bundles]
+    return [linked.import_data(data, "shared.json") for data in result.payloads()]
 
 
 def _row(r) -> str:

@@ -1,5 +1,6 @@
-"""Deep JSON from outside is refused by measuring depth first, even when a library has raised the process's
-recursion limit so far that the C JSON scanner would overflow the stack (py_ecc sets 100,000 on import)."""
+"""JSON from outside goes through orjson, which bounds nesting while it parses, so deep input is refused even when a
+library has raised the process's recursion limit so far that a recursive parser would overflow the C stack
+(py_ecc sets 100,000 on import); and what orjson treats differently from the standard library is made explicit."""
 
 from __future__ import annotations
 
@@ -14,16 +15,60 @@ from tests.conftest import ROOT
 from vault import jsonsafe
 
 
-def test_depth_is_bounded_outside_strings():
-    assert not jsonsafe.nesting_exceeds(b'{"a": [1, {"b": "[[[[{{{{[[[[[[[["}]}', 6)
-    assert jsonsafe.nesting_exceeds(b'{"a": [1, {"b": [[[[[[[[[[]]]]]]]]]]}]}', 6)
-    assert not jsonsafe.nesting_exceeds(b'"\\"[[[[[[[[[["', 2)
-    assert jsonsafe.nesting_exceeds(b"[" * 100, 50)  # unpaired brackets count too
-    assert jsonsafe.loads('{"a": [1, 2]}') == {"a": [1, 2]}
+def test_depth_is_bounded_by_the_parser_and_below_it_exactly():
+    """orjson refuses nesting past 1,024 levels while it parses (no pre-scan, no recursion); a lower bound is
+    measured on the result."""
+    assert jsonsafe.loads(b"[" * 1024 + b"]" * 1024) is not None
     with pytest.raises(jsonsafe.JsonTooDeep):
-        jsonsafe.loads(b"[" * 600 + b"]" * 600)
-    with pytest.raises(json.JSONDecodeError):
+        jsonsafe.loads(b"[" * 1025 + b"]" * 1025)
+    with pytest.raises(jsonsafe.JsonTooDeep):
+        jsonsafe.loads(b"[" * 100_000)                       # unclosed, and deep
+    assert jsonsafe.loads('{"a": "[[[[{{{{[[[[[[[["}', max_depth=1) == {"a": "[[[[{{{{[[[[[[[["}
+    with pytest.raises(jsonsafe.JsonTooDeep):
+        jsonsafe.loads(b'{"a": [1, {"b": [[]]}]}', max_depth=4)
+    assert jsonsafe.loads('{"a": [1, 2]}') == {"a": [1, 2]}
+    with pytest.raises(jsonsafe.JsonRefused):
         jsonsafe.loads(b"{not json")
+
+
+@pytest.mark.parametrize("text, words", [
+    (b'{"a": NaN}', "NaN or Infinity"),
+    (b'{"a": -Infinity}', "NaN or Infinity"),
+    (b'{"a": "\\ud800"}', "lone UTF-16 surrogate"),
+    (b'{"a": 1e400}', "too large"),
+    (b"\xef\xbb\xbf{}", "byte order mark"),
+    (b'{"a": "\xff"}', "not UTF-8"),
+    (b"   ", "empty"),
+])
+def test_what_orjson_refuses_gets_its_own_reason(text, words):
+    with pytest.raises(jsonsafe.JsonRefused) as err:
+        jsonsafe.loads(text)
+    assert words in err.value.reason
+
+
+def test_whole_numbers_past_64_bits_are_caught_by_their_size():
+    """orjson reads them as floats; every such float is at least HUGE, which the records walk refuses."""
+    for literal in (b"18446744073709551616", b"-9223372036854775809", b"123456789012345678901234567890"):
+        value = jsonsafe.loads(b"[" + literal + b"]")[0]
+        assert isinstance(value, float) and abs(value) >= jsonsafe.HUGE
+    assert jsonsafe.loads(b"[18446744073709551615, -9223372036854775808]") == [2 ** 64 - 1, -(2 ** 63)]
+
+
+def test_stored_rows_of_older_versions_read_exactly():
+    """Rows written through the standard library may hold NaN or whole numbers beyond 64 bits."""
+    assert jsonsafe.loads_stored('{"v": 123456789012345678901234567890}') == {"v": 123456789012345678901234567890}
+    value = jsonsafe.loads_stored('{"v": NaN}')["v"]
+    assert value != value
+    assert jsonsafe.loads_stored(b'{"v": [1, "x"]}') == {"v": [1, "x"]}
+
+
+def test_canonical_bytes_match_the_standard_library_except_small_floats():
+    value = {"b": [1, 2.5, {"z": None, "a": True}], "a": "é \u2028 \x00 \\ \"", "c": 1e16, "d": -0.0}
+    standard = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    assert jsonsafe.canonical(value) == standard == jsonsafe.legacy_canonical(value)
+    small = {"v": 1e-05, "w": 2.5e-07}
+    assert jsonsafe.canonical(small) != json.dumps(small, sort_keys=True, separators=(",", ":")).encode()
+    assert jsonsafe.legacy_canonical(small) == json.dumps(small, sort_keys=True, separators=(",", ":")).encode()
 
 
 def test_every_outside_json_entry_point_survives_a_raised_recursion_limit(tmp_path):
@@ -69,20 +114,20 @@ def _depth(value) -> int:
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab\n', max_size=6),
+    st.none() | st.booleans() | st.integers(-(2 ** 63), 2 ** 63 - 1) | st.text(alphabet='[]{}"\\ab\n', max_size=6),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet='[]{}"\\k', max_size=4), inner,
                                                                 max_size=3),
     max_leaves=40)
 
 
 @settings(max_examples=300, deadline=None)
-@given(value=_json, limit=st.integers(0, 12))
-def test_the_bound_never_lets_deeper_json_through(value, limit):
-    """Sound (deeper than the limit is always caught, whatever brackets, quotes and escapes hide in strings) and
-    not wildly pessimistic (within twice the true depth)."""
+@given(value=_json, limit=st.integers(1, 12))
+def test_the_bound_is_exact(value, limit):
+    """Brackets, quotes and escapes inside strings never count; deeper than the limit is always refused, and
+    anything within it is read back unchanged."""
     raw = json.dumps(value).encode()
-    depth = _depth(value)
-    if depth > limit:
-        assert jsonsafe.nesting_exceeds(raw, limit)
-    if 2 * depth <= limit:
-        assert not jsonsafe.nesting_exceeds(raw, limit)
+    if _depth(value) > limit:
+        with pytest.raises(jsonsafe.JsonTooDeep):
+            jsonsafe.loads(raw, max_depth=limit)
+    else:
+        assert jsonsafe.loads(raw, max_depth=limit) == value

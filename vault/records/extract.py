@@ -61,7 +61,6 @@ _TEXT_KEYS = frozenset({"display", "text", "div", "valueString", "family", "give
                         "description", "comment", "note", "code", "unit", "city", "state", "line"})
 _WORD_LISTS = frozenset({"given", "prefix", "line"})
 _TAG = re.compile(r"<[^>]*>")
-_SPACES = re.compile(r"\s+")
 
 
 @dataclass(slots=True)
@@ -139,8 +138,7 @@ def walk(resource: dict, max_depth: int | None = None) -> tuple[list[tuple[dict,
     huge = HUGE_NUMBER
     refs: list[tuple[dict, tuple | None]] = []
     words: list[str] = [resource.get("resourceType", "")]
-    add_word = words.append
-    text_keys = _TEXT_KEYS
+    add_word, text_keys, word_lists, strip_tags = words.append, _TEXT_KEYS, _WORD_LISTS, _TAG.sub
     # (node, path chain, depth, inside contained): a chain is (key, parent chain), joined only for a message
     stack: list[tuple[object, tuple | None, int, bool]] = [(resource, None, 1, False)]
     push, pop = stack.append, stack.pop
@@ -148,30 +146,30 @@ def walk(resource: dict, max_depth: int | None = None) -> tuple[list[tuple[dict,
         node, chain, depth, contained = pop()
         if depth > limit:
             raise NestingTooDeep()
+        deeper = depth + 1
         if type(node) is dict:
-            if not contained and chain is not None and type(node.get("reference")) is str:
+            if "reference" in node and chain is not None and not contained and type(node["reference"]) is str:
                 refs.append((node, chain))
             for key, value in node.items():
                 t = type(value)
                 if t is str:
                     if key in text_keys:
-                        add_word(_TAG.sub(" ", value) if key == "div" else value)
-                elif t is dict:
-                    push((value, (key, chain), depth + 1, contained or (key == "contained" and depth == 1)))
-                elif t is list:
-                    if key in _WORD_LISTS:
+                        add_word(strip_tags(" ", value) if key == "div" else value)
+                elif t is dict or t is list:
+                    if t is list and key in word_lists:
                         words.extend(v for v in value if type(v) is str)
-                    push((value, (key, chain), depth + 1, contained or (key == "contained" and depth == 1)))
+                    push((value, (key, chain), deeper, contained or (depth == 1 and key == "contained")))
                 elif t is float and not -huge < value < huge:
                     raise_huge_number("The file")
         else:  # a list: its items share the list's path
             for v in node:
                 t = type(v)
                 if t is dict or t is list:
-                    push((v, chain, depth + 1, contained))
+                    push((v, chain, deeper, contained))
                 elif t is float and not -huge < v < huge:
                     raise_huge_number("The file")
-    return refs, _SPACES.sub(" ", " ".join(words)).strip()
+    # str.split() without arguments splits on the same white space as the regular expression \s+, in C
+    return refs, " ".join(" ".join(words).split())
 
 
 def path_text(chain: tuple | None) -> str:
