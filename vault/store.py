@@ -483,10 +483,11 @@ def _settle_staged_db(folder: Path, header: Header) -> None:
     staged = folder / STAGED_DB_NAME
     if not staged.exists():
         return
+    if header.db_page_size == LEGACY_DB_PAGE_SIZE:
+        with contextlib.suppress(OSError):
+            staged.unlink()   # the header was never switched: the old file is the vault, the copy a leftover
+        return
     try:
-        if header.db_page_size == LEGACY_DB_PAGE_SIZE:
-            staged.unlink()   # the header was never switched: the old file is the vault, the copy is a leftover
-            return
         for leftover in (folder / (DB_NAME + "-wal"), folder / (DB_NAME + "-shm")):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()  # the old file's, emptied before the move: they must not meet the new file
