@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import calendar
 import copy
 import re
 import threading
-from datetime import date
 from pathlib import Path
 
 import jsonschema_rs
@@ -46,6 +46,12 @@ _PRIMITIVES = {
     "xhtml": {"type": "string"},
 }
 _CALENDAR = ("date", "dateTime", "instant")      # keep their patterns, add the calendar check
+# Calendar dates without calling back into Python for each one: days a month never has are refused by pattern, and
+# only a 29 February asks Python whether the year is a leap year.
+_CALENDAR_CHECK = {
+    "not": {"pattern": "^[0-9]{4}-(02-3[01]|(04|06|09|11)-31)"},
+    "anyOf": [{"not": {"pattern": "^[0-9]{4}-02-29"}}, {"format": "fhir-leap-day"}],
+}
 # jsonschema-rs reads patterns as ECMAScript regular expressions, whose \s leaves out U+0085 (NEXT LINE); the models'
 # engine counts it as white space. So, for the two patterns where that lets through what the models refuse (a code
 # starting with it, a string of nothing else), it is added to \s by hand.
@@ -65,15 +71,9 @@ _lock = threading.Lock()
 _compiled: tuple[object, frozenset[str]] | None = None
 
 
-def _calendar_date(value: str) -> bool:
-    """The schema's pattern has checked the shape already; a full date must also exist in the calendar."""
-    if len(value) < 10 or value[8:10] <= "28":
-        return True                                  # a year, a year and month, or a day every month has
-    try:
-        date(int(value[0:4]), int(value[5:7]), int(value[8:10]))
-    except ValueError:
-        return False
-    return True
+def _leap_day(value: str) -> bool:
+    """Called only for text starting "YYYY-02-29"."""
+    return calendar.isleap(int(value[:4]))
 
 
 def _base64(value: str) -> bool:
@@ -86,7 +86,7 @@ def _base64(value: str) -> bool:
         return False
 
 
-_FORMATS = {"fhir-date": _calendar_date, "fhir-base64": _base64}
+_FORMATS = {"fhir-leap-day": _leap_day, "fhir-base64": _base64}
 
 
 def load_constraints() -> dict:
@@ -102,7 +102,7 @@ def patched_schema(schema: dict | None = None, constraints: dict | None = None) 
     for name, replacement in _PRIMITIVES.items():
         defs[name] = dict(replacement, description=defs[name].get("description", ""))
     for name in _CALENDAR:
-        defs[name]["format"] = "fhir-date"
+        defs[name].update(copy.deepcopy(_CALENDAR_CHECK))
     for name, (official, fixed) in _PATTERNS.items():
         assert defs[name]["pattern"] == official, f"the official schema's {name} pattern changed"
         defs[name]["pattern"] = fixed

@@ -4,6 +4,7 @@ transaction (``Vault.transaction()``), which is what makes one import all-or-not
 from __future__ import annotations
 
 import hashlib
+import queue
 import threading
 import zlib
 from dataclasses import dataclass
@@ -223,16 +224,21 @@ _INSERT_RESOURCE = ("INSERT INTO rec_resources (rid, rtype, id, content_sha256, 
 
 
 class BatchWriter:
-    """Stores many resources of one source with few statements.
+    """Stores many resources of one source with few statements, the statements on a thread of their own.
 
     Lookups are prefetched per chunk (joined on the (type, id) and (type, hash) indexes), new records get their row
     ids here (the transaction holds the write lock, so nobody else takes one) and every table is written with
-    ``executemany``. Anything that is not a plain new record (an id or content the vault already has) takes
-    ``put_resource``'s path after a flush, so both paths store exactly the same thing. Call ``flush`` before
-    writing rows that refer to a record just put (attachments), and at the end.
+    ``executemany``, a chunk at a time, by a writer thread: SQLite lets go of the GIL while it inserts, indexes and
+    encrypts, so on a second core that overlaps with this thread preparing the next chunk. Only one thread uses the
+    connection at any moment: anything here that needs it first waits for the writer (``flush``).
+
+    Anything that is not a plain new record (an id or content the vault already has) takes ``put_resource``'s path
+    after a flush, so both paths store exactly the same thing. Use it as a context manager (leaving it, even by an
+    exception, waits for the writer, so a rollback never meets it), and call ``flush`` before writing rows that
+    refer to a record just put (attachments) and at the end.
     """
 
-    CHUNK = 500
+    CHUNK = 250
 
     def __init__(self, conn, *, source_id: int, trust: str, imported_at: str, hash_version: int | None = None) -> None:
         self.conn, self.source_id, self.trust, self.imported_at = conn, source_id, trust, imported_at
@@ -245,6 +251,15 @@ class BatchWriter:
         self._ids: list[tuple] = []
         self._links: list[tuple] = []
         self._urls: list[tuple] = []
+        self._batches: queue.Queue = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._failed: BaseException | None = None
+
+    def __enter__(self) -> "BatchWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop(discard=exc[0] is not None)
 
     def prefetch(self, resources: list[dict]) -> list[str]:
         """Load what the vault knows about these resources; returns their content hashes, in order."""
@@ -292,23 +307,56 @@ class BatchWriter:
         if full_url and full_url.startswith(("urn:uuid:", "urn:oid:", "http://", "https://")):
             self._urls.append((full_url, rid))
         if len(self._rows) >= self.CHUNK:
-            self.flush()
+            self._send()
         return ADDED, rid
 
     def flush(self) -> None:
-        c = self.conn
-        if self._rows:
-            c.executemany(_INSERT_RESOURCE, self._rows)
-        if self._fts:
-            c.executemany("INSERT INTO rec_fts (rowid, body) VALUES (?, ?)", self._fts)
-        if self._ids:
-            c.executemany("INSERT OR IGNORE INTO rec_identifiers (rtype, system, value, rid) VALUES (?, ?, ?, ?)",
-                          self._ids)
-        if self._links:
-            c.executemany("INSERT OR IGNORE INTO rec_resource_sources (rid, source_id) VALUES (?, ?)", self._links)
-        if self._urls:
-            c.executemany("INSERT OR IGNORE INTO rec_fullurls (full_url, rid) VALUES (?, ?)", self._urls)
+        """Everything put so far is in the database (in the caller's transaction) when this returns."""
+        self._send()
+        self._stop(discard=False)
+
+    def _send(self) -> None:
+        if not self._rows and not self._links:
+            return
+        batch = (self._rows, self._fts, self._ids, self._links, self._urls)
         self._rows, self._fts, self._ids, self._links, self._urls = [], [], [], [], []
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_batches, name="records-writer", daemon=True)
+            self._writer.start()
+        self._batches.put(batch)
+
+    def _stop(self, *, discard: bool) -> None:
+        if self._writer is not None:
+            if discard:
+                self._failed = self._failed or RuntimeError("abandoned")
+            self._batches.put(None)
+            self._writer.join()
+            self._writer = None
+        if self._failed is not None and not discard:
+            failed, self._failed = self._failed, None
+            raise failed
+
+    def _write_batches(self) -> None:
+        while (batch := self._batches.get()) is not None:
+            if self._failed is not None:
+                continue            # the transaction is going to be rolled back: skip the rest
+            rows, fts, ids, links, urls = batch
+            try:
+                c = self.conn
+                if rows:
+                    c.executemany(_INSERT_RESOURCE, rows)
+                if fts:
+                    c.executemany("INSERT INTO rec_fts (rowid, body) VALUES (?, ?)", fts)
+                if ids:
+                    c.executemany("INSERT OR IGNORE INTO rec_identifiers (rtype, system, value, rid)"
+                                  " VALUES (?, ?, ?, ?)", ids)
+                if links:
+                    c.executemany("INSERT OR IGNORE INTO rec_resource_sources (rid, source_id) VALUES (?, ?)",
+                                  links)
+                if urls:
+                    c.executemany("INSERT OR IGNORE INTO rec_fullurls (full_url, rid) VALUES (?, ?)", urls)
+            except BaseException as exc:       # handed to the importing thread at its next flush
+                self._failed = exc
 
 
 def _seen(conn, rid: int, source_id: int, trust: str | None, full_url: str | None) -> None:
