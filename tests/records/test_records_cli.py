@@ -101,10 +101,14 @@ def test_link_import_hands_the_link_to_the_receiver_and_imports_its_bundles(vdir
     """Narrow glue test: the real receiver is tested by the sharing suite against a real gateway."""
     import sync.receiver as receiver
     seen = {}
-    bundle = json.loads(fixture_dir("shl-shc", "spec", "example-00-a-fhirBundle.json").read_text())
+    raw = fixture_dir("shl-shc", "spec", "example-00-a-fhirBundle.json").read_bytes()
+    bundle = json.loads(raw)
 
     class Result:
         kind, sender, bundles = "medvault-return", "did:key:z6MkexampleClinician", [bundle]
+
+        def payloads(self):       # the decrypted bytes, imported as they came
+            return [raw]
 
     def fake_open_link(text, **kw):
         seen.update(text=text, **kw)
