@@ -1,5 +1,9 @@
 """Reads for the CLI and the GUI: lists by type/category/code/date, full-text search, a paged timeline and
-observation series for charts. All of them use the index columns; only ``get``/``series`` parse stored JSON."""
+observation series for charts. All of them use the index columns; only ``get``/``series`` parse stored JSON.
+
+Every read that returns many records takes ``person``: None is the vault's own person, an id another person kept
+in the vault, ``persons.EVERYONE`` all of them (see ``vault.records.persons``). Reads by a record's own id
+(``get``, ``get_by_rid``, ``provenance``) are not filtered: the caller already holds that record."""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from vault.records.persons import where as _person_where
 
 _COLUMNS = "rid, rtype, id, date, category, code_system, code, display, status, trust"
 
@@ -56,9 +62,10 @@ def _rows(cur) -> list[RecordRow]:
 
 def list_records(conn, *, rtype: str | None = None, category: str | None = None, code: str | None = None,
                  date_from: str | None = None, date_to: str | None = None, limit: int = 100,
-                 offset: int = 0) -> list[RecordRow]:
+                 offset: int = 0, person: int | None = None) -> list[RecordRow]:
     """Newest first. Dates compare as stored (ISO 8601, instants in UTC), so '2020' or '2020-05-01' work."""
-    where, args = [], []
+    mine, args = _person_where(conn, person, use_index=rtype is None and code is None)
+    where = [mine]
     for column, value in (("rtype", rtype), ("category", category), ("code", code)):
         if value is not None:
             where.append(f"{column} = ?")
@@ -70,9 +77,7 @@ def list_records(conn, *, rtype: str | None = None, category: str | None = None,
         # an upper bound given as a day or year includes that whole day or year
         where.append("date < ?")
         args.append(date_to + "\uffff")
-    sql = f"SELECT {_COLUMNS} FROM rec_resources"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    sql = f"SELECT {_COLUMNS} FROM rec_resources WHERE " + " AND ".join(where)
     sql += " ORDER BY date IS NULL, date DESC, rid DESC LIMIT ? OFFSET ?"
     return _rows(conn.execute(sql, (*args, max(0, int(limit)), max(0, int(offset)))))
 
@@ -91,11 +96,14 @@ def get_by_rid(conn, rid: int) -> dict | None:
     return json.loads(row[0]) if row else None
 
 
-def rows_by_rid(conn, rids: list[int]) -> list[RecordRow]:
+def rows_by_rid(conn, rids: list[int], *, person: int | None = None) -> list[RecordRow]:
+    """The rows of these ids that belong to ``person``, in the order given."""
     if not rids:
         return []
+    mine, args = _person_where(conn, person, use_index=False)
     got = {r.rid: r for r in _rows(conn.execute(
-        f"SELECT {_COLUMNS} FROM rec_resources WHERE rid IN ({','.join('?' * len(rids))})", [int(r) for r in rids]))}
+        f"SELECT {_COLUMNS} FROM rec_resources WHERE rid IN ({','.join('?' * len(rids))}) AND {mine}",
+        [*(int(r) for r in rids), *args]))}
     return [got[r] for r in rids if r in got]
 
 
@@ -123,7 +131,8 @@ def fts_query(text: str) -> str | None:
 RANKED_MATCHES_MAX = 5000
 
 
-def search(conn, text: str, *, rtype: str | None = None, limit: int = 50) -> list[RecordRow]:
+def search(conn, text: str, *, rtype: str | None = None, limit: int = 50,
+           person: int | None = None) -> list[RecordRow]:
     """Best matches first (BM25). When a query matches more than ``RANKED_MATCHES_MAX`` records (a word on
     half the vault, like 'observation'), ranking them all would cost more than it tells, so the newest records
     come first instead, and the answer stays fast however large the vault."""
@@ -133,10 +142,11 @@ def search(conn, text: str, *, rtype: str | None = None, limit: int = 50) -> lis
     many = conn.execute("SELECT count(*) FROM (SELECT rowid FROM rec_fts WHERE rec_fts MATCH ? LIMIT ?)",
                         (q, RANKED_MATCHES_MAX + 1)).fetchone()[0] > RANKED_MATCHES_MAX
     cols = ", ".join("r." + c.strip() for c in _COLUMNS.split(","))
-    args: list[Any] = [q]
-    type_filter = ""
+    mine, mine_args = _person_where(conn, person, "r.person", use_index=False)
+    args: list[Any] = [q, *mine_args]
+    type_filter = f" AND {mine}"
     if rtype:
-        type_filter = " AND r.rtype = ?"
+        type_filter += " AND r.rtype = ?"
         args.append(rtype)
     args.append(max(1, int(limit)))
     if many:
@@ -154,10 +164,10 @@ TIMELINE_EXCLUDED = ("Patient", "Practitioner", "Organization", "Location", "Med
 
 
 def timeline(conn, *, before: tuple[str, int] | None = None, limit: int = 50,
-             types: list[str] | None = None) -> TimelinePage:
+             types: list[str] | None = None, person: int | None = None) -> TimelinePage:
     """Newest first, keyset-paged: constant cost per page however deep the user scrolls."""
-    where = ["date IS NOT NULL"]
-    args: list[Any] = []
+    mine, args = _person_where(conn, person)
+    where = ["date IS NOT NULL", mine]
     if types:
         where.append(f"rtype IN ({','.join('?' * len(types))})")
         args.extend(types)
@@ -175,12 +185,13 @@ def timeline(conn, *, before: tuple[str, int] | None = None, limit: int = 50,
     return TimelinePage(rows, cursor)
 
 
-def observation_codes(conn) -> list[dict]:
+def observation_codes(conn, *, person: int | None = None) -> list[dict]:
     """Codes that have numeric values, for a chart picker: code, display, most common unit, how many points."""
     agg: dict[tuple, dict] = {}
+    mine, args = _person_where(conn, person, use_index=False)
     for code, system, display, unit, n in conn.execute(
             "SELECT code, code_system, max(display), unit, count(*) FROM rec_resources WHERE rtype = 'Observation'"
-            " AND value_num IS NOT NULL AND code IS NOT NULL GROUP BY code, code_system, unit"):
+            f" AND value_num IS NOT NULL AND code IS NOT NULL AND {mine} GROUP BY code, code_system, unit", args):
         a = agg.setdefault((code, system), {"code": code, "system": system, "display": display, "units": {},
                                             "count": 0})
         a["units"][unit] = n
@@ -199,12 +210,13 @@ def _most_common(counts: dict) -> str | None:
     return min(named, key=lambda u: (-named[u], u)) if named else None
 
 
-def series(conn, code: str, system: str | None = None) -> Series:
+def series(conn, code: str, system: str | None = None, *, person: int | None = None) -> Series:
     """Values over time for one code, oldest first. Also finds the code inside Observation components
     (blood pressure's systolic and diastolic live there, under a panel code)."""
-    args: list[Any] = [code]
+    mine, mine_args = _person_where(conn, person, use_index=False)
+    args: list[Any] = [code, *mine_args]
     sql = ("SELECT date, value_num, unit, rid, display FROM rec_resources WHERE rtype = 'Observation' AND code = ?"
-           " AND value_num IS NOT NULL AND date IS NOT NULL")
+           f" AND value_num IS NOT NULL AND date IS NOT NULL AND {mine}")
     if system:
         sql += " AND code_system = ?"
         args.append(system)
@@ -216,7 +228,7 @@ def series(conn, code: str, system: str | None = None) -> Series:
     needle = f'%"code":"{code}"%'
     for rid, date, raw in conn.execute("SELECT rid, date, json FROM rec_resources WHERE rtype = 'Observation'"
                                        " AND date IS NOT NULL AND code IS NOT ? AND json LIKE ? AND json LIKE"
-                                       " '%\"component\"%'", (code, needle)):
+                                       f" '%\"component\"%' AND {mine}", (code, needle, *mine_args)):
         for comp in json.loads(raw).get("component", []):
             codings = (comp.get("code") or {}).get("coding", [])
             if any(c.get("code") == code and (system is None or c.get("system") == system) for c in codings):
@@ -233,15 +245,18 @@ def series(conn, code: str, system: str | None = None) -> Series:
     return Series(code, display, unit, points)
 
 
-def type_counts(conn) -> dict[str, int]:
-    return dict(conn.execute("SELECT rtype, count(*) FROM rec_resources GROUP BY rtype ORDER BY rtype"))
+def type_counts(conn, *, person: int | None = None) -> dict[str, int]:
+    mine, args = _person_where(conn, person, use_index=False)
+    return dict(conn.execute(f"SELECT rtype, count(*) FROM rec_resources WHERE {mine} GROUP BY rtype ORDER BY rtype",
+                             args))
 
 
-def category_counts(conn, rtype: str | None = None) -> dict[str, int]:
+def category_counts(conn, rtype: str | None = None, *, person: int | None = None) -> dict[str, int]:
+    mine, args = _person_where(conn, person, use_index=False)
     if rtype:
         cur = conn.execute("SELECT category, count(*) FROM rec_resources WHERE rtype = ? AND category IS NOT NULL"
-                           " GROUP BY category ORDER BY category", (rtype,))
+                           f" AND {mine} GROUP BY category ORDER BY category", (rtype, *args))
     else:
-        cur = conn.execute("SELECT category, count(*) FROM rec_resources WHERE category IS NOT NULL"
-                           " GROUP BY category ORDER BY category")
+        cur = conn.execute(f"SELECT category, count(*) FROM rec_resources WHERE category IS NOT NULL AND {mine}"
+                           " GROUP BY category ORDER BY category", args)
     return dict(cur.fetchall())
