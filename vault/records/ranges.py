@@ -12,11 +12,12 @@ series per component.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from vault.records import query
+from vault.records import persons, query
 
 VITAL_SIGNS = "vital-signs"
 LABORATORY = "laboratory"
@@ -82,6 +83,11 @@ class Line:
     unit: str | None
     readings: list[Reading]
 
+    @property
+    def digits(self) -> int:
+        """One precision for the whole series, set by its largest value: 92 beside 152, not 92.3."""
+        return decimals(max((abs(r.value) for r in self.readings), default=0.0))
+
 
 @dataclass(frozen=True, slots=True)
 class Measurement:
@@ -94,6 +100,7 @@ class Measurement:
     latest: tuple[tuple[float, str | None], ...]     # the latest value and unit, one per series (systolic, diastolic)
     latest_flag: str | None
     components: tuple[tuple[str, str | None, str], ...] = ()   # (code, system, name) of a panel's series
+    full_name: str = ""         # the source's display, for search and a tooltip
 
     @property
     def key(self) -> tuple[str, str | None]:
@@ -108,13 +115,37 @@ class Measurement:
         return "Other measurements"
 
 
+_LOINC_PROPERTY = re.compile(r"\s*\[[^\]]*\]")
+_METHOD = re.compile(r"\s+by (automated count|calculation|manual count|automated)$", re.IGNORECASE)
+
+
+def plain_name(display: str) -> str:
+    """A LOINC long name as a patient reads it: "Hemoglobin [Mass/volume] in Blood by Automated count" ->
+    "Hemoglobin in Blood". The property in brackets and the counting method say nothing to them."""
+    text = display.replace("\u200b", "")
+    text = _METHOD.sub("", _LOINC_PROPERTY.sub("", text))
+    return " ".join(text.split()) or display
+
+
+def component_name(name: str, panel: str) -> str:
+    """A component named after its panel, shortened beneath it: "Systolic Blood Pressure" -> "Systolic"."""
+    if name.casefold().endswith(" " + panel.casefold()):
+        return name[:-len(panel)].strip()
+    return name
+
+
 def _num(x: float) -> str:
     return f"{x:.4g}" if abs(x) < 1e6 else f"{x:.0f}"
 
 
-def format_value(value: float, unit: str | None = None) -> str:
+def decimals(value: float) -> int:
+    """How many decimals a value is shown with: three significant figures are as much as a reader uses."""
+    return 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
+
+
+def format_value(value: float, unit: str | None = None, digits: int | None = None) -> str:
     """Values rounded for reading (Synthea stores 111.07691078690335 mm[Hg]); the unit as given."""
-    digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
+    digits = decimals(value) if digits is None else digits
     text = f"{round(value, digits):.{digits}f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
@@ -207,9 +238,10 @@ def _resources(conn, rids: list[int]) -> dict[int, dict]:
     return out
 
 
-def line(conn, code: str, system: str | None = None, name: str | None = None, **filters: Any) -> Line:
-    """``query.series`` with each point's reference range and flag. ``filters`` pass through (``person=``)."""
-    s = query.series(conn, code, system, **filters)
+def line(conn, code: str, system: str | None = None, name: str | None = None, *,
+         person: int | None = None) -> Line:
+    """``query.series`` with each point's reference range and flag."""
+    s = query.series(conn, code, system, person=person)
     resources = _resources(conn, sorted({p.rid for p in s.points}))
     readings = []
     for p in s.points:
@@ -217,13 +249,14 @@ def line(conn, code: str, system: str | None = None, name: str | None = None, **
         rng = reference_range(element)
         readings.append(Reading(p.date, p.value, p.unit, p.rid, rng,
                                 flag_for(p.value, p.unit, rng, interpretation_flag(element))))
-    return Line(code, system, name or s.display or code, s.unit, readings)
+    return Line(code, system, name or plain_name(s.display or code), s.unit, readings)
 
 
-def lines(conn, measurement: Measurement, **filters: Any) -> list[Line]:
+def lines(conn, measurement: Measurement, *, person: int | None = None) -> list[Line]:
     if measurement.components:
-        return [line(conn, code, system, name, **filters) for code, system, name in measurement.components]
-    return [line(conn, measurement.code, measurement.system, measurement.name, **filters)]
+        return [line(conn, code, system, component_name(name, measurement.name), person=person)
+                for code, system, name in measurement.components]
+    return [line(conn, measurement.code, measurement.system, measurement.name, person=person)]
 
 
 def band(readings: list[Reading]) -> Range | None:
@@ -264,11 +297,12 @@ def _numeric_components(resource: dict) -> list[tuple[str, str | None, str, floa
     return out
 
 
-def measurements(conn, where: str = "", args: tuple = ()) -> list[Measurement]:
-    """Every code with numeric readings, with its latest value and flag and how many readings there are.
-    Vital signs first, then lab results, then the rest; alphabetical within each, so a list is easy to scan.
-    ``where``/``args``: an extra SQL condition on ``rec_resources`` (the person filter)."""
-    extra = f" AND ({where})" if where else ""
+def measurements(conn, *, person: int | None = None) -> list[Measurement]:
+    """Every code with numeric readings for ``person`` (as in ``query``), with its latest value and flag and how
+    many readings there are. Vital signs first, then lab results, then the rest; alphabetical within each, so a
+    list is easy to scan."""
+    mine, args = persons.where(conn, person, use_index=False)
+    extra = f" AND {mine}"
     # SQLite takes the bare columns of a max() aggregate from the row holding the maximum: the latest reading.
     plain = conn.execute(
         "SELECT code, code_system, max(date), value_num, unit, display, category, rid, count(*) FROM rec_resources"
@@ -283,13 +317,15 @@ def measurements(conn, where: str = "", args: tuple = ()) -> list[Measurement]:
     for code, system, date, value, unit, display, category, rid, n in plain:
         element = _element_for(latest.get(rid, {}), code, system)
         flag = flag_for(value, unit, reference_range(element), interpretation_flag(element))
-        out.append(Measurement(code, system, display or code, category, n, date, ((value, unit),), flag))
+        out.append(Measurement(code, system, plain_name(display or code), category, n, date, ((value, unit),), flag,
+                               full_name=display or code))
     for code, system, date, display, category, rid, n in panels:
         comps = _numeric_components(latest.get(rid, {}))
         if not comps:
             continue
         flags = [flag_for(c[3], c[4], reference_range(c[5]), interpretation_flag(c[5])) for c in comps]
-        out.append(Measurement(code, system, display or code, category, n, date, tuple((c[3], c[4]) for c in comps),
-                               next((f for f in flags if f), None), tuple((c[0], c[1], c[2]) for c in comps)))
+        out.append(Measurement(code, system, plain_name(display or code), category, n, date,
+                               tuple((c[3], c[4]) for c in comps), next((f for f in flags if f), None),
+                               tuple((c[0], c[1], plain_name(c[2])) for c in comps), full_name=display or code))
     order = {"Vital signs": 0, "Lab results": 1}
     return sorted(out, key=lambda m: (order.get(m.group, 2), m.name.casefold(), m.code))
