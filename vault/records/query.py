@@ -60,6 +60,16 @@ def _rows(cur) -> list[RecordRow]:
     return [RecordRow(*r) for r in cur.fetchall()]
 
 
+def _date_range(where: list[str], args: list[Any], date_from: str | None, date_to: str | None) -> None:
+    if date_from:
+        where.append("date >= ?")
+        args.append(date_from)
+    if date_to:
+        # an upper bound given as a day or year includes that whole day or year
+        where.append("date < ?")
+        args.append(date_to + "\uffff")
+
+
 def list_records(conn, *, rtype: str | None = None, category: str | None = None, code: str | None = None,
                  date_from: str | None = None, date_to: str | None = None, limit: int = 100,
                  offset: int = 0, person: int | None = None) -> list[RecordRow]:
@@ -70,13 +80,7 @@ def list_records(conn, *, rtype: str | None = None, category: str | None = None,
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)
-    if date_from:
-        where.append("date >= ?")
-        args.append(date_from)
-    if date_to:
-        # an upper bound given as a day or year includes that whole day or year
-        where.append("date < ?")
-        args.append(date_to + "\uffff")
+    _date_range(where, args, date_from, date_to)
     sql = f"SELECT {_COLUMNS} FROM rec_resources WHERE " + " AND ".join(where)
     sql += " ORDER BY date IS NULL, date DESC, rid DESC LIMIT ? OFFSET ?"
     return _rows(conn.execute(sql, (*args, max(0, int(limit)), max(0, int(offset)))))
@@ -260,3 +264,127 @@ def category_counts(conn, rtype: str | None = None, *, person: int | None = None
         cur = conn.execute(f"SELECT category, count(*) FROM rec_resources WHERE category IS NOT NULL AND {mine}"
                            " GROUP BY category ORDER BY category", args)
     return dict(cur.fetchall())
+
+
+# --- pages of a category, for the lazy tables and the timeline of the GUI ------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """Records of one type, narrowed to some index categories (``only``) or away from some (``without``)."""
+    rtype: str
+    only: tuple[str, ...] | None = None
+    without: tuple[str, ...] = ()
+
+    def matches(self, rtype: str, category: str | None) -> bool:
+        if rtype != self.rtype or (self.only is not None and category not in self.only):
+            return False
+        return category is None or category not in self.without
+
+
+Cursor = tuple["str | None", int]       # (date, rid) of the last row shown; date None once in the undated tail
+
+
+def kind_counts(conn, *, person: int | None = None) -> dict[tuple[str, str | None], int]:
+    """How many records there are of each (type, category): what category counts are added up from."""
+    mine, args = _person_where(conn, person, use_index=False)
+    return {(t, c): n for t, c, n in conn.execute(
+        f"SELECT rtype, category, count(*) FROM rec_resources WHERE {mine} GROUP BY rtype, category", args)}
+
+
+def _kind_where(kind: Kind) -> tuple[list[str], list[Any]]:
+    where, args = ["rtype = ?"], [kind.rtype]
+    if kind.only is not None:
+        where.append(f"category IN ({','.join('?' * len(kind.only))})")
+        args.extend(kind.only)
+    if kind.without:
+        where.append(f"(category IS NULL OR category NOT IN ({','.join('?' * len(kind.without))}))")
+        args.extend(kind.without)
+    return where, args
+
+
+def records_page(conn, kinds: list[Kind] | None, *, after: Cursor | None = None, ascending: bool = False,
+                 date_from: str | None = None, date_to: str | None = None, dated_only: bool = False,
+                 exclude_types: tuple[str, ...] = TIMELINE_EXCLUDED, limit: int = 100,
+                 person: int | None = None) -> TimelinePage:
+    """One keyset page of the records of ``kinds`` (None: every type but ``exclude_types``), by date, newest
+    first unless ``ascending``; undated records follow the dated ones (left out with ``dated_only`` or a date
+    range). A page costs the same however deep it is: each type is read along its own (type, date) index range
+    and the few rows merged here, instead of one query that would collect and sort every match."""
+    limit = max(1, int(limit))
+    desc = not ascending
+    if kinds is None:
+        mine, margs = _person_where(conn, person)
+        where = [mine, f"rtype NOT IN ({','.join('?' * len(exclude_types))})"] if exclude_types else [mine]
+        parts = [(where, [*margs, *exclude_types], "")]
+    else:
+        mine, margs = _person_where(conn, person, use_index=False)
+        parts = []
+        for kind in kinds:
+            w, a = _kind_where(kind)
+            parts.append(([*w, mine], [*a, *margs], " INDEXED BY rec_resources_type_date"))
+    ranged = bool(date_from or date_to)
+    dated: list[RecordRow] = []
+    undated: list[RecordRow] = []
+    for where, args, hint in parts:
+        if after is None or after[0] is not None:
+            w, a = list(where), list(args)
+            w.append("date IS NOT NULL")
+            if after is not None:
+                # one index range, as in ``timeline``: an OR of two ranges would sort everything beyond the cursor
+                w.append("date <= ? AND NOT (date = ? AND rid >= ?)" if desc else
+                         "date >= ? AND NOT (date = ? AND rid <= ?)")
+                a.extend([after[0], after[0], int(after[1])])
+            _date_range(w, a, date_from, date_to)
+            order = "DESC" if desc else "ASC"
+            dated.extend(_rows(conn.execute(
+                f"SELECT {_COLUMNS} FROM rec_resources{hint} WHERE {' AND '.join(w)}"
+                f" ORDER BY date {order}, rid {order} LIMIT ?", (*a, limit))))
+        if not (dated_only or ranged):
+            w, a = list(where), list(args)
+            w.append("date IS NULL")
+            if after is not None and after[0] is None:
+                w.append("rid < ?" if desc else "rid > ?")
+                a.append(int(after[1]))
+            undated.extend(_rows(conn.execute(
+                f"SELECT {_COLUMNS} FROM rec_resources{hint or ' INDEXED BY rec_resources_date'}"
+                f" WHERE {' AND '.join(w)}"
+                f" ORDER BY rid {'DESC' if desc else 'ASC'} LIMIT ?", (*a, limit))))
+    dated.sort(key=lambda r: (r.date, r.rid), reverse=desc)
+    undated.sort(key=lambda r: r.rid, reverse=desc)
+    rows = (dated + undated)[:limit]
+    cursor = (rows[-1].date, rows[-1].rid) if len(rows) == limit else None
+    return TimelinePage(rows, cursor)
+
+
+def encounter_refs(conn, rids: list[int]) -> dict[int, str]:
+    """The visit each record belongs to ("Encounter/<id>"), read from its JSON for just these rows, so grouping a
+    page by visit costs a page's worth of work whatever the vault's size."""
+    out: dict[int, str] = {}
+    for start in range(0, len(rids), 500):
+        chunk = [int(r) for r in rids[start:start + 500]]
+        for rid, rtype, rid_str, ref in conn.execute(
+                "SELECT rid, rtype, id, coalesce(json_extract(json, '$.encounter.reference'),"
+                " json_extract(json, '$.context.encounter[0].reference'),"
+                " json_extract(json, '$.context.reference'), json_extract(json, '$.item[0].encounter[0].reference'))"
+                f" FROM rec_resources WHERE rid IN ({','.join('?' * len(chunk))})", chunk):
+            if rtype == "Encounter":
+                out[rid] = f"Encounter/{rid_str}"
+            elif isinstance(ref, str) and ref.startswith("Encounter/"):
+                out[rid] = ref
+    return out
+
+
+def rows_by_reference(conn, refs: list[str]) -> dict[str, RecordRow]:
+    """The index rows of records named "Type/id" (aliases included); references to records not in the vault are
+    simply absent."""
+    out: dict[str, RecordRow] = {}
+    pairs = [tuple(r.split("/", 1)) for r in dict.fromkeys(refs) if isinstance(r, str) and r.count("/") == 1]
+    cols = ", ".join("r." + c.strip() for c in _COLUMNS.split(","))
+    for rtype, rid in pairs:
+        row = conn.execute(f"SELECT {_COLUMNS} FROM rec_resources WHERE rtype = ? AND id = ?", (rtype, rid)).fetchone()
+        if row is None:
+            row = conn.execute(f"SELECT {cols} FROM rec_aliases a JOIN rec_resources r ON r.rid = a.rid"
+                               " WHERE a.rtype = ? AND a.id = ?", (rtype, rid)).fetchone()
+        if row is not None:
+            out[f"{rtype}/{rid}"] = RecordRow(*row)
+    return out
