@@ -89,4 +89,4 @@ class OtherPerson(ImportRejected):
 
 
 class PersonNotFound(RecordsError):
-    default_message = "There is no such person in this vault."
+    default_message = "There is no such person in this vault; 'medvault persons' lists them."
