@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-
 from tests.conftest import FIXTURES, PASSPHRASE
 from vault.records import query
 from vault.records.importer import ImportOptions, ImportService
