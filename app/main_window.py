@@ -207,6 +207,8 @@ class ImportPanel(QWidget):
         self.summary.setText(summary)
         self.details.clear()
         self.details.addItems(lines)
+        rows = sum(self.details.sizeHintForRow(n) for n in range(min(len(lines), 8)))
+        self.details.setFixedHeight(min(150, rows + 2 * self.details.frameWidth() + 4))
         self.details_button.setVisible(bool(lines))
 
     def _toggle_details(self, shown: bool) -> None:
@@ -532,6 +534,10 @@ class MainWindow(QMainWindow):
         if hasattr(inner, "open_record"):
             inner.open_record.connect(self.open_record)
         dialog.inner = inner                            # type: ignore[attr-defined]
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.button(QDialogButtonBox.StandardButton.Close).setAccessibleName("Close the record")
+        buttons.rejected.connect(dialog.close)
+        layout.addWidget(buttons)
         dialog.resize(720, 640)
         return dialog
 
@@ -546,6 +552,9 @@ class MainWindow(QMainWindow):
             if self.stack.currentWidget() is not self.search_screen:
                 self._before_search = self.current_key()
             self.stack.setCurrentWidget(self.search_screen)
+            self.nav.blockSignals(True)     # no section is shown while the results are
+            self.nav.setCurrentRow(-1)
+            self.nav.blockSignals(False)
         elif self.stack.currentWidget() is self.search_screen:
             self.show_screen(self._before_search or "summary")
 
@@ -579,7 +588,6 @@ class MainWindow(QMainWindow):
         self.persons = persons
         self.owner = next((p for p in persons if getattr(p, "is_primary", False)), persons[0] if persons else None)
         current = self.current_person()
-        self._show_person(current)
         self.person_box.blockSignals(True)
         self.person_box.clear()
         for p in persons:
@@ -588,6 +596,7 @@ class MainWindow(QMainWindow):
             self.person_box.setCurrentIndex(self.person_box.findData(current.id))
         self.person_box.blockSignals(False)
         self.person_box.setVisible(len(persons) > 1)
+        self._show_person(current)
 
     def current_person(self) -> Any:
         wanted = self.ctx.person
@@ -597,6 +606,12 @@ class MainWindow(QMainWindow):
 
     def _show_person(self, person: Any) -> None:
         from vault.records.describe import local_date
+        if len(self.persons) > 1:
+            # the switcher names the person; the label only says what it is for
+            self.person_label.setText("Showing the records of")
+            self.person_label.setAccessibleName("Showing the records of")
+            self.person_label.setBuddy(self.person_box)
+            return
         if person is None:
             self.person_label.setText("<b>Your records</b>")
             self.person_label.setAccessibleName("Your records")
