@@ -18,9 +18,9 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QEvent, QLocale, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
-                               QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPlainTextEdit, QProgressBar,
-                               QPushButton, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel,
+                               QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPlainTextEdit,
+                               QProgressBar, QPushButton, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from app.errors import ErrorPresenter, expected, user_message
 from app.screens import ScreenContext
@@ -349,6 +349,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.resize(1100, 720)
         self._before_search: str | None = None
+        self._focus_before: QWidget | None = None
         self._last_sources: list[Any] = []
         self._restore_layout()
         self.show_screen(self._initial_screen)
@@ -537,6 +538,7 @@ class MainWindow(QMainWindow):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.button(QDialogButtonBox.StandardButton.Close).setAccessibleName("Close the record")
         buttons.rejected.connect(dialog.close)
+        buttons.setContentsMargins(12, 0, 12, 12)
         layout.addWidget(buttons)
         dialog.resize(720, 640)
         return dialog
@@ -704,8 +706,18 @@ class MainWindow(QMainWindow):
             self.import_panel.summary.setText("Cancelling… nothing from the file being imported will be kept.")
 
     def _set_busy(self, busy: bool) -> None:
+        if busy:
+            # disabling the focused Import button would push the focus on to the search field
+            self._focus_before = QApplication.focusWidget()
         for widget in (self.import_button, self.import_action, self.paste_action, self.lock_action):
             widget.setEnabled(not busy)
+        if not busy and self._focus_before is not None:
+            try:
+                if self._focus_before.isVisible() and self._focus_before.isEnabled():
+                    self._focus_before.setFocus()
+            except RuntimeError:    # the widget was deleted meanwhile
+                pass
+            self._focus_before = None
 
     def _imported(self, outcomes: list[Any], earlier: list[Any] | None, skipped: int) -> None:
         self._cancel = None

@@ -176,7 +176,8 @@ def test_paste_a_health_card_text(qtbot, unlocked_vault, settings):
 
 def test_a_hundred_files_are_one_line_with_details_folded(qtbot, unlocked_vault, settings):
     us_core = FIXTURES / "us-core"
-    files = [*sorted(us_core.glob("*.json"))[:98], us_core / "patient-example.json", us_core / "patient-child-example.json"]
+    files = [*sorted(us_core.glob("*.json"))[:98], us_core / "patient-example.json",
+             us_core / "patient-child-example.json"]
     asked: list[int] = []
     window = _window(qtbot, unlocked_vault, settings, choose_files=lambda parent: [str(p) for p in files],
                      ask_other_person=lambda parent, n, owner: asked.append(n) or False)

@@ -51,7 +51,7 @@ def test_every_screen_of_the_main_window(qtbot, vault_factory, tmp_path, screens
         screen = window.screens[key]
         assert not isinstance(screen, Placeholder), f"app.screens.{key} did not load"
         if key == "labs":
-            assert screen.select("2093-3")       # Total cholesterol: "how has it changed"
+            assert screen.select("29463-7")      # body weight: four readings over the years
             _settle(qtbot, runner)
         if key == "documents":
             screen.select_row(0)
