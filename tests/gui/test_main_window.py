@@ -237,3 +237,19 @@ def test_skipping_a_file_about_someone_else_keeps_nothing_of_it(qtbot, vault_fac
     with vault.read_only() as conn:
         assert conn.execute("SELECT count(*) FROM rec_resources").fetchone()[0] == before
     assert window.person_box.isHidden()
+
+
+def test_a_pasted_link_that_cannot_be_used_says_why_in_one_sentence(qtbot, unlocked_vault, settings, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    links = iter(["shlink:/bm90IGpzb24",       # not a link's JSON
+                  (FIXTURES / "shl-shc" / "validation-sdk" / "shlink-link-direct.txt").read_text().strip()])
+    window = _window(qtbot, unlocked_vault, settings, ask_text=lambda parent: next(links))
+    window.paste_and_import()
+    assert window.import_panel.summary.text() == "This SMART Health Link is damaged: its content cannot be decoded."
+    window.paste_and_import()
+    assert window.import_panel.summary.text() == "This share has expired; ask the sender for a new one."
+    assert window.said == [] and not (tmp_path / "state").exists()      # expected errors: no crash report
+    with unlocked_vault.read_only() as conn:
+        assert conn.execute("SELECT count(*) FROM rec_resources").fetchone()[0] == 0
+    assert window.import_action.isEnabled() and window.lock_action.isEnabled()
