@@ -36,7 +36,7 @@ DB_NAME = "vault.db"
 FAILED_UNLOCKS_NAME = "failed-unlocks"
 # The GUI shows a new vault's recovery key once and asks the user to confirm they kept it; until then this row in
 # ``meta`` says "no", and the next unlock offers a fresh key. Vaults made before the row existed have none: their
-# users were shown the key, so they are not asked again.
+# users were shown the key, so they are not asked again; nor are vaults made by the CLI, which prints the key.
 RECOVERY_CONFIRMED_META = "recovery_key_confirmed"
 MIN_PASSPHRASE_CHARS = 10
 Clock = Callable[[], datetime]
@@ -116,8 +116,11 @@ class Vault:
     # --- opening --------------------------------------------------------------------------------------------
     @classmethod
     def create(cls, folder: Path | str, passphrase: str, *, kdf_profile: str = "default",
-               clock: Clock = utc_now) -> tuple["Vault", str]:
+               clock: Clock = utc_now, recovery_key_confirmed: bool = True) -> tuple["Vault", str]:
         """Create a vault; returns it unlocked and the recovery key text, which must be shown to the user once.
+
+        ``recovery_key_confirmed=False`` when the caller will ask the user to confirm they kept the key (the
+        desktop app): until ``confirm_recovery_key`` the vault says so, and the next unlock offers a new key.
 
         Everything is built in a hidden sibling folder and renamed into place, so an interrupted create leaves
         either no vault or a complete one.
@@ -154,7 +157,8 @@ class Vault:
                 _migrate(conn)
                 with _tx(conn):
                     conn.execute("INSERT INTO meta (key, value) VALUES ('vault_id', ?)", (header.vault_id,))
-                    conn.execute("INSERT INTO meta (key, value) VALUES (?, 'no')", (RECOVERY_CONFIRMED_META,))
+                    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
+                                 (RECOVERY_CONFIRMED_META, "yes" if recovery_key_confirmed else "no"))
                     conn.execute("INSERT INTO identity (id, ed25519_seed, secp256k1_private, created_at) "
                                  "VALUES (1, ?, ?, ?)", (keys.ed25519_seed, keys.secp256k1_private,
                                                          clock().isoformat()))

@@ -9,8 +9,9 @@ from vault.errors import WrongRecoveryKey
 from vault.store import Vault
 
 
-def test_a_new_vault_starts_unconfirmed_and_confirming_is_audited(vault_factory):
-    vault = vault_factory("v")
+def test_a_vault_made_to_be_confirmed_starts_unconfirmed_and_confirming_is_audited(vault_factory):
+    assert vault_factory("cli-made").recovery_key_confirmed is True  # the CLI prints the key and asks nothing
+    vault = vault_factory("v", recovery_key_confirmed=False)
     assert vault.recovery_key_confirmed is False
     vault.confirm_recovery_key()
     assert vault.recovery_key_confirmed is True
