@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES, PASSPHRASE, TEST_PROFILE, run_cli
-from tests.persons.conftest import table_counts
+
+from persons_support import table_counts
 
 SYNTHEA = FIXTURES / "synthea"
 NED = SYNTHEA / "Ned_Hintz_e4b9259d-0f54-48d1-a35d-b526729a4dfe.json"

@@ -10,6 +10,8 @@ from vault.records import query
 from vault.records.importer import ImportOptions, ImportService
 from vault.records.persons import EVERYONE, persons
 
+from persons_support import refused_then_kept
+
 SYNTHEA = FIXTURES / "synthea"
 SUPPORT = sorted(SYNTHEA.glob("*Information*.json"))
 NED = SYNTHEA / "Ned_Hintz_e4b9259d-0f54-48d1-a35d-b526729a4dfe.json"
@@ -35,7 +37,7 @@ def test_records_stored_before_anyone_is_known_go_to_the_first_person(unlocked_v
     assert set(owners(vault)) == {1}
 
 
-def test_a_file_about_two_people_is_refused_whole_in_an_empty_vault(unlocked_vault, tmp_path, refused_then_kept):
+def test_a_file_about_two_people_is_refused_whole_in_an_empty_vault(unlocked_vault, tmp_path):
     both = {"resourceType": "Bundle", "type": "collection",
             "entry": [e for f in (NED, BUSTER) for e in json.loads(f.read_text())["entry"]]}
     f = tmp_path / "both.json"
@@ -58,7 +60,7 @@ def _as_ndjson(path, out) -> None:
     out.write_text("".join(json.dumps(r) + "\n" for r in [patient, *conditions]))
 
 
-def test_ndjson_of_someone_else_is_refused_and_kept_on_request(unlocked_vault, tmp_path, refused_then_kept):
+def test_ndjson_of_someone_else_is_refused_and_kept_on_request(unlocked_vault, tmp_path):
     vault = unlocked_vault
     ned, buster = tmp_path / "ned.ndjson", tmp_path / "buster.ndjson"
     _as_ndjson(NED, ned)

@@ -1,4 +1,4 @@
-"""Helpers of the persons tests."""
+"""Helpers of the persons tests (a plain module: a second conftest.py would shadow tests/chain's)."""
 
 from __future__ import annotations
 
@@ -14,18 +14,14 @@ def table_counts(conn) -> dict[str, int]:
     return counts
 
 
-@pytest.fixture
-def refused_then_kept():
+def refused_then_kept(vault, path) -> None:
     """Import ``path`` into ``vault``: refused whole as someone else's, then kept as a separate person."""
     from vault.records.errors import OtherPerson
     from vault.records.importer import ImportOptions, ImportService
-
-    def run(vault, path) -> None:
-        with vault.read() as conn:
-            before = table_counts(conn)
-        with pytest.raises(OtherPerson):
-            ImportService(vault).import_file(path)
-        with vault.read() as conn:
-            assert table_counts(conn) == before
-        ImportService(vault, ImportOptions(other_person=True)).import_file(path)
-    return run
+    with vault.read() as conn:
+        before = table_counts(conn)
+    with pytest.raises(OtherPerson):
+        ImportService(vault).import_file(path)
+    with vault.read() as conn:
+        assert table_counts(conn) == before
+    ImportService(vault, ImportOptions(other_person=True)).import_file(path)
