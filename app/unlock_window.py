@@ -530,10 +530,16 @@ class UnlockWindow(QWidget):
         dialog.setWindowTitle("Print your recovery kit")
         dialog.accepted.connect(lambda: self.print_kit(printer))
         self._print_dialog = dialog
-        dialog.open()
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)  # QPrintDialog.open() wants a slot to call
+        dialog.show()
 
     def print_kit(self, printer: QPrinter) -> None:
         if not self._recovery_key:
+            return
+        if printer.outputFormat() == QPrinter.OutputFormat.PdfFormat and printer.outputFileName():
+            # "Print to file" in the dialog: Qt would write it as any document, readable by all; the kit goes
+            # through the same owner-only, atomic save as the Save button instead.
+            self.save_kit(printer.outputFileName())
             return
         try:
             recovery_kit.print_on(printer, self._recovery_key, self._kit_made_on, self._kit_hint())
