@@ -46,6 +46,15 @@ def _button(text: str, name: str, *, flat: bool = False) -> QPushButton:
     return button
 
 
+def _button_row(left: QPushButton, right: QPushButton) -> QHBoxLayout:
+    """A quiet way out on the left, the page's action on the right."""
+    row = QHBoxLayout()
+    row.addWidget(left)
+    row.addStretch(1)
+    row.addWidget(right)
+    return row
+
+
 def _title(text: str) -> QLabel:
     title = QLabel(text)
     font = title.font()
@@ -332,11 +341,7 @@ class UnlockWindow(QWidget):
         layout.addWidget(_title("Unlock your vault"))
         layout.addWidget(self.pass_field)
         layout.addWidget(self.unlock_message)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.forgot_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.unlock_button)
-        layout.addLayout(buttons)
+        layout.addLayout(_button_row(self.forgot_button, self.unlock_button))
         layout.addStretch(1)
         return page
 
@@ -365,11 +370,7 @@ class UnlockWindow(QWidget):
                                "Your records stay exactly as they are."))
         layout.addLayout(form)
         layout.addWidget(self.recover_passphrase)
-        buttons = QHBoxLayout()
-        buttons.addWidget(back)
-        buttons.addStretch(1)
-        buttons.addWidget(self.recover_button)
-        layout.addLayout(buttons)
+        layout.addLayout(_button_row(back, self.recover_button))
         layout.addStretch(1)
         return page
 
@@ -387,11 +388,7 @@ class UnlockWindow(QWidget):
                                "not have been kept. medvault cannot show that key again: it keeps it only in "
                                "locked form. Make a new one now and keep it safe; the old one then stops working."))
         layout.addWidget(self.offer_message)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.not_now_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.new_key_button)
-        layout.addLayout(buttons)
+        layout.addLayout(_button_row(self.not_now_button, self.new_key_button))
         layout.addStretch(1)
         return page
 

@@ -70,20 +70,25 @@ def open_private(path: Path, flags: int) -> int:
             raise NotARegularFile(path) from None
         raise
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise NotARegularFile(path)
-        if stat.S_IMODE(info.st_mode) & 0o077 and info.st_uid == os.geteuid():
-            try:
-                os.fchmod(fd, OWNER_ONLY_FILE)
-            except OSError as exc:
-                if exc.errno not in _READ_ONLY:
-                    raise
+        _narrow(fd, OWNER_ONLY_FILE)
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _narrow(fd: int, mode: int) -> None:
+    """Take group and other permissions off a file or folder we own; on a read-only disk there is nothing to do."""
+    info = os.fstat(fd)
+    if stat.S_IMODE(info.st_mode) & 0o077 and info.st_uid == os.geteuid():
+        try:
+            os.fchmod(fd, mode)
+        except OSError as exc:
+            if exc.errno not in _READ_ONLY:
+                raise
 
 
 def make_private(path: Path, *, create: bool = False) -> None:
@@ -100,13 +105,7 @@ def make_private_dir(path: Path) -> None:
     """Narrow a folder medvault owns to 0700: what lies in a vault folder is nobody else's business."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        info = os.fstat(fd)
-        if stat.S_IMODE(info.st_mode) & 0o077 and info.st_uid == os.geteuid():
-            try:
-                os.fchmod(fd, OWNER_ONLY_DIR)
-            except OSError as exc:
-                if exc.errno not in _READ_ONLY:
-                    raise
+        _narrow(fd, OWNER_ONLY_DIR)
     finally:
         os.close(fd)
 

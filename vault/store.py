@@ -36,7 +36,7 @@ DB_NAME = "vault.db"
 FAILED_UNLOCKS_NAME = "failed-unlocks"
 # The GUI shows a new vault's recovery key once and asks the user to confirm they kept it; until then this row in
 # ``meta`` says "no", and the next unlock offers a fresh key. Vaults made before the row existed have none: their
-# users were shown the key, so they are not asked again; nor are vaults made by the CLI, which prints the key.
+# users were shown the key, so they are not asked again. The CLI, which prints the key and asks nothing, says "yes".
 RECOVERY_CONFIRMED_META = "recovery_key_confirmed"
 MIN_PASSPHRASE_CHARS = 10
 Clock = Callable[[], datetime]
