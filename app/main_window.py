@@ -285,8 +285,9 @@ class MainWindow(QMainWindow):
         from app.services import Session
         self.setWindowTitle("medvault")  # never anything from the records
         self.setAcceptDrops(True)
-        self.vault = vault
-        self.session = Session(vault)
+        # the unlock window hands over the unlocked vault; a caller that already has the session may pass it
+        self.session = vault if isinstance(vault, Session) else Session(vault)
+        self.vault = vault = self.session.vault
         self._runner = runner
         self._choose_files = choose_files or _ask_for_files
         self._ask_text = ask_text or _ask_for_text
