@@ -96,7 +96,6 @@ class RecordTableModel(QAbstractTableModel):
         if generation != self._generation:
             return              # an answer for a category or order no longer shown
         rows, cursor = result
-        self._fetching = False
         self._cursor = cursor
         self._at_end = cursor is None
         if rows:
@@ -104,6 +103,8 @@ class RecordTableModel(QAbstractTableModel):
             self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
             self._rows.extend(rows)
             self.endInsertRows()
+        # only now: a view asking for more from inside the insert signals would otherwise start the next page
+        self._fetching = False
         self.page_loaded.emit()
 
     def _failed(self, generation: int, exc: BaseException) -> None:

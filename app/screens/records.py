@@ -26,6 +26,15 @@ _NOUNS = {"conditions": "condition", "medications": "medication record", "allerg
           OTHER_KEY: "other record", INSURANCE.key: "insurance record"}
 
 
+def compact_rows(table: QTableView) -> None:
+    """One line of text per row, all rows the same height: readable, and a long table scrolls without measuring
+    every row."""
+    rows = table.verticalHeader()
+    rows.hide()
+    rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    rows.setDefaultSectionSize(table.fontMetrics().height() + 10)
+
+
 def _plural(n: int, noun: str) -> str:
     if n == 1:
         return f"1 {noun}"
@@ -71,7 +80,7 @@ class RecordsScreen(QWidget):
         self.table.setTabKeyNavigation(False)   # Tab leaves the table; arrows move within it
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
+        compact_rows(self.table)
         header = self.table.horizontalHeader()
         header.setSectionsClickable(True)
         header.setSortIndicatorShown(True)

@@ -622,7 +622,7 @@ def _immunization(r: dict, out: _Lines) -> None:
 
 
 def _encounter(r: dict, out: _Lines) -> None:
-    out.add("Kind of visit", _ENCOUNTER_CLASS.get(_class_code(r) or "", concept(r.get("class"))))
+    out.add("Kind of visit", visit_kind(r))
     out.add("When", period(r.get("period")))
     out.add("Status", plain_status(r.get("status")))
     out.add("Seen by", out.ref([p.get("individual") for p in r.get("participant") or [] if isinstance(p, dict)]))
@@ -762,10 +762,7 @@ def _careteam(r: dict, out: _Lines) -> None:
 
 def _imaging(r: dict, out: _Lines) -> None:
     out.add("Started", local_date(r.get("started"), True))
-    series = [s for s in r.get("series") or [] if isinstance(s, dict)]
-    out.add("What was imaged", ", ".join(dict.fromkeys(
-        filter(None, (" of the ".join(filter(None, [concept(s.get("modality")), concept(s.get("bodySite")).lower()]))
-                      for s in series)))))
+    out.add("What was imaged", _imaged(r))
     n = r.get("numberOfInstances")
     out.add("Images", str(n) if isinstance(n, int) and not isinstance(n, bool) else "")
     out.add("Status", plain_status(r.get("status")))
@@ -901,6 +898,45 @@ def _strip_html(div: Any) -> str:
     return "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
 
 
+def _imaged(resource: dict) -> str:
+    series = [s for s in resource.get("series") or [] if isinstance(s, dict)]
+    return ", ".join(dict.fromkeys(filter(None, (
+        " of the ".join(filter(None, [concept(s.get("modality")), concept(s.get("bodySite")).lower()]))
+        for s in series))))
+
+
+def headline(resource: dict, category: str | None = None) -> tuple[str, str]:
+    """(title, kind) of a record, without the rest of its description: what a list row shows. ``category``: the
+    index category when the caller has it (saves reading it from the record again)."""
+    rtype = resource.get("resourceType") if isinstance(resource.get("resourceType"), str) else ""
+    if category is None:
+        category = _category(resource)
+    kind = kind_label(rtype, category)
+    if rtype == "Claim" or rtype == "ExplanationOfBenefit":
+        what = next((concept(i.get("productOrService")) for i in resource.get("item") or [] if isinstance(i, dict)),
+                    "")
+        title = f"{kind} for {what[0].lower() + what[1:]}" if what else kind
+    elif rtype in ("Patient", "Practitioner", "RelatedPerson", "Organization", "Location"):
+        title = name_of(resource)
+    elif rtype == "CarePlan":
+        title = _first(resource.get("title") if isinstance(resource.get("title"), str) else "",
+                       concept([c for c in resource.get("category") or [] if _code(c) != "assess-plan"]))
+    elif rtype == "ImagingStudy":
+        title = _first(_title(resource), _imaged(resource))
+    elif rtype == "DocumentReference":
+        title = _first(resource.get("description") if isinstance(resource.get("description"), str) else "",
+                       _title(resource))
+    else:
+        title = _title(resource)
+    title = title or kind
+    return title[0].upper() + title[1:], kind
+
+
+def visit_kind(resource: dict) -> str:
+    """A visit's kind in plain words ("Outpatient visit", "Hospital stay"); "" when the record does not say."""
+    return _ENCOUNTER_CLASS.get(_class_code(resource) or "", concept(resource.get("class")))
+
+
 def describe(resource: dict, names: Mapping[str, str] | None = None) -> Description:
     """A record as a title, its kind and date, and lines of (label, value) in plain words."""
     if not isinstance(resource, dict):
@@ -908,40 +944,21 @@ def describe(resource: dict, names: Mapping[str, str] | None = None) -> Descript
     rtype = resource.get("resourceType") if isinstance(resource.get("resourceType"), str) else ""
     out = _Lines(names or {})
     fields = index_fields(resource, "")
-    kind = kind_label(rtype, fields.category)
+    title, kind = headline(resource, fields.category)
     describer = _DESCRIBERS.get(rtype)
     if describer is not None:
         describer(resource, out)
     else:
         out.add("Date", local_date(fields.date, True))
         out.add("Status", plain_status(fields.status))
-    if rtype == "Claim" or rtype == "ExplanationOfBenefit":
-        what = next((concept(i.get("productOrService")) for i in resource.get("item") or [] if isinstance(i, dict)),
-                    "")
-        title = f"{kind} for {what[0].lower() + what[1:]}" if what else kind
-    elif rtype in ("Patient", "Practitioner", "RelatedPerson", "Organization", "Location"):
-        title = name_of(resource) or kind
-    elif rtype == "CarePlan":
-        title = _first(resource.get("title") if isinstance(resource.get("title"), str) else "",
-                       concept([c for c in resource.get("category") or [] if _code(c) != "assess-plan"]), kind)
-    elif rtype == "ImagingStudy":
-        title = _first(_title(resource), out.items[1][1] if len(out.items) > 1 and out.items[1][0] == "What was imaged"
-                       else "", kind)
-    elif rtype == "DocumentReference":
-        title = _first(resource.get("description") if isinstance(resource.get("description"), str) else "",
-                       _title(resource), kind)
-    else:
-        title = _title(resource) or kind
-    if rtype not in ("Encounter",):
+    if rtype != "Encounter":
         out.add("During the visit", out.ref(resource.get("encounter")) or out.ref(
             (resource.get("context") or {}).get("encounter") if isinstance(resource.get("context"), dict) else None))
     out.notes(resource)
     if not out.items:
         out.add("Summary", _strip_html((resource.get("text") or {}).get("div")
                                        if isinstance(resource.get("text"), dict) else None))
-    when = local_date(fields.date)
-    title = title or kind
-    return Description(title[0].upper() + title[1:], kind, when, tuple(out.items))
+    return Description(title, kind, local_date(fields.date), tuple(out.items))
 
 
 def describe_sources(sources: list[dict]) -> list[tuple[str, str]]:

@@ -1,16 +1,18 @@
-"""Everything in a person's records by date, newest first, grouped under the visit (encounter) each record was
-made in: a tree whose top rows are visits (with their records under them) and records made outside any visit.
+"""Everything in a person's records by date, newest first, grouped under the visit (encounter) each record was made
+in: a flat table in which a visit is a heading row with its records in the rows beneath, and a record made outside
+any visit stands alone.
 
-Pages of the timeline arrive from the task runner as the view scrolls; a page's records join the last visit when
-they belong to it, else start new top rows, so rows are only ever appended and a vault of any size costs one page
-at a time. A visit whose records are far apart in time (rare) shows up again where its later records are."""
+A table rather than a tree because a long timeline must stay cheap: QTreeView lays out every expanded row again
+after each insert, a table only what is in sight. Pages arrive from the task runner as the view scrolls; a page's
+records join the last visit when they belong to it, else start new groups, so rows are only ever appended. A
+visit whose records are far apart in time (rare) shows up again where its later records are."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QFont
 
 from app.errors import user_message
@@ -25,12 +27,12 @@ EVERYTHING_EXCLUDES = tuple(sorted({*query.TIMELINE_EXCLUDED, *DIRECTORY_TYPES, 
 
 
 @dataclass(slots=True)
-class _Top:
-    record: Row | None = None               # a record made outside any visit
-    ref: str | None = None                  # else the visit, "Encounter/<id>"
-    heading: Row | None = None              # the visit's own row, when the vault has it
+class _Visit:
+    """A heading row: the visit the records beneath it were made in."""
+    ref: str                                # "Encounter/<id>"
+    heading: Row | None                     # the visit's own row, when the vault has it
     visit_listed: bool = False              # the visit itself is one of the records the filter selects
-    children: list[Row] = field(default_factory=list)
+    count: int = 0                          # its records
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,7 @@ def load_page(conn: Any, kinds: list[query.Kind] | None, cursor: query.Cursor | 
     return _Page(labelled(conn, page.rows), visits, headings, page.next_cursor)
 
 
-class TimelineModel(QAbstractItemModel):
+class TimelineModel(QAbstractTableModel):
     COLUMNS = ("Date", "What", "Result", "Type")
     DATE, WHAT, RESULT, TYPE = range(4)
     REF_ROLE = Qt.ItemDataRole.UserRole            # (rtype, id) of the record (or visit) a row stands for
@@ -65,7 +67,8 @@ class TimelineModel(QAbstractItemModel):
         self.kinds: list[query.Kind] | None = None
         self.date_from: str | None = None
         self.date_to: str | None = None
-        self._tops: list[_Top] = []
+        self._lines: list[Any] = []             # _Visit headings and (Row, heading row) records
+        self._open_heading = -1                    # the heading row records of the last visit join
         self._cursor: query.Cursor | None = None
         self._at_end = False
         self._fetching = False
@@ -85,7 +88,8 @@ class TimelineModel(QAbstractItemModel):
     def reload(self) -> None:
         self._generation += 1
         self.beginResetModel()
-        self._tops = []
+        self._lines = []
+        self._open_heading = -1
         self._cursor = None
         self._at_end = self.kinds is not None and not self.kinds
         self._fetching = False
@@ -103,20 +107,34 @@ class TimelineModel(QAbstractItemModel):
     def at_end(self) -> bool:
         return self._at_end
 
-    def records(self) -> list[Row]:
-        """Every record loaded so far, in timeline order (visit headings count when the filter selects visits)."""
-        out: list[Row] = []
-        for top in self._tops:
-            if top.record is not None:
-                out.append(top.record)
+    def groups(self) -> list[list[Row]]:
+        """The records loaded so far, one list per group: a record alone, or a visit's records (the visit itself
+        last, when the filter selects visits)."""
+        out: list[list[Row]] = []
+        visits: list[tuple[list[Row], _Visit]] = []
+        for line in self._lines:
+            if isinstance(line, _Visit):
+                out.append([])
+                visits.append((out[-1], line))
+            elif line[1] < 0:
+                out.append([line[0]])
             else:
-                out.extend(top.children)
-                if top.visit_listed and top.heading is not None:
-                    out.append(top.heading)
+                visits[-1][0].append(line[0])
+        for group, visit in visits:
+            if visit.visit_listed and visit.heading is not None:
+                group.append(visit.heading)
         return out
 
+    def records(self) -> list[Row]:
+        return [row for group in self.groups() for row in group]
+
     def is_heading(self, index: Index) -> bool:
-        return index.isValid() and index.internalId() == 0 and self._tops[index.row()].record is None
+        return index.isValid() and isinstance(self._lines[index.row()], _Visit)
+
+    def heading_of(self, row: int) -> int:
+        """The heading row of the visit a record row belongs to (-1: none, or a heading itself)."""
+        line = self._lines[row]
+        return -1 if isinstance(line, _Visit) else line[1]
 
     # --- lazy loading -------------------------------------------------------------------------------------------
     def canFetchMore(self, parent: Index = QModelIndex()) -> bool:
@@ -142,77 +160,53 @@ class TimelineModel(QAbstractItemModel):
     def _arrived(self, generation: int, page: _Page) -> None:
         if generation != self._generation:
             return
-        self._fetching = False
+        # still "fetching" until every row is in: a view (or the model tester) asking for more from inside the
+        # insert signals must not start a second page before this one is placed
         self._cursor = page.cursor
         self._at_end = page.cursor is None
-        last = self._tops[-1] if self._tops else None
-        more_for_last: list[Row] = []
-        last_heading_changed = False
-        new: list[_Top] = []
+        new: list[Any] = []
+        changed: set[int] = set()               # existing heading rows whose words change (count, visit listed)
+        base = len(self._lines)
+        heading = self._open_heading
         for row in page.rows:
             ref = page.visits.get(row.rid)
             if ref is None:
-                new.append(_Top(record=row))
+                new.append((row, -1))
+                heading = -1
                 continue
-            is_visit = row.rtype == "Encounter"
-            current = new[-1] if new else last
-            if current is not None and current.ref == ref:
-                if is_visit:
-                    current.visit_listed, current.heading = True, row
-                    last_heading_changed |= current is last
-                elif current is last:
-                    more_for_last.append(row)
-                else:
-                    current.children.append(row)
-                continue
-            top = _Top(ref=ref, heading=row if is_visit else page.headings.get(ref), visit_listed=is_visit)
-            if not is_visit:
-                top.children.append(row)
-            new.append(top)
-        if last is not None and more_for_last:
-            parent = self.index(len(self._tops) - 1, 0)
-            self.beginInsertRows(parent, len(last.children), len(last.children) + len(more_for_last) - 1)
-            last.children.extend(more_for_last)
-            self.endInsertRows()
-        if last is not None and last_heading_changed:
-            row = len(self._tops) - 1
-            self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
+            visit = (new[heading - base] if heading >= base else self._lines[heading]) if heading >= 0 else None
+            if visit is None or visit.ref != ref:
+                heading = base + len(new)
+                visit = _Visit(ref, page.headings.get(ref))
+                new.append(visit)
+            elif heading < base:
+                changed.add(heading)
+            if row.rtype == "Encounter":
+                visit.visit_listed, visit.heading = True, row
+            else:
+                visit.count += 1
+                new.append((row, heading))
+        self._open_heading = heading
         if new:
-            self.beginInsertRows(QModelIndex(), len(self._tops), len(self._tops) + len(new) - 1)
-            self._tops.extend(new)
+            self.beginInsertRows(QModelIndex(), base, base + len(new) - 1)
+            self._lines.extend(new)
             self.endInsertRows()
+        for row in changed:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
+        self._fetching = False
         self.page_loaded.emit()
 
     # --- the model ----------------------------------------------------------------------------------------------
-    def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:
-        if not self.hasIndex(row, column, parent):
-            return QModelIndex()
-        if not parent.isValid():
-            return self.createIndex(row, column, 0)
-        return self.createIndex(row, column, parent.row() + 1)
-
-    def parent(self, index: Index = QModelIndex()) -> QModelIndex:  # type: ignore[override]
-        if not index.isValid() or index.internalId() == 0:
-            return QModelIndex()
-        return self.createIndex(index.internalId() - 1, 0, 0)
-
     def rowCount(self, parent: Index = QModelIndex()) -> int:
-        if not parent.isValid():
-            return len(self._tops)
-        if parent.internalId() != 0 or parent.column() != 0:
-            return 0
-        return len(self._tops[parent.row()].children)
+        return 0 if parent.isValid() else len(self._lines)
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return len(self.COLUMNS)
+        return 0 if parent.isValid() else len(self.COLUMNS)
 
     def flags(self, index: Index) -> Qt.ItemFlag:
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        if not self.is_heading(index):
-            flags |= Qt.ItemFlag.ItemNeverHasChildren
-        return flags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole \
@@ -220,41 +214,46 @@ class TimelineModel(QAbstractItemModel):
             return self.COLUMNS[section]
         return None
 
-    def _row(self, index: Index) -> tuple[Row | None, _Top, bool]:
-        """(the row shown, its top-level entry, whether it is a visit heading)."""
-        if index.internalId() == 0:
-            top = self._tops[index.row()]
-            return (top.record, top, False) if top.record is not None else (top.heading, top, True)
-        top = self._tops[index.internalId() - 1]
-        return top.children[index.row()], top, False
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not self.checkIndex(index):
+        if not index.isValid() or index.parent().isValid() or not 0 <= index.row() < len(self._lines):
             return None
-        row, top, heading = self._row(index)
+        line = self._lines[index.row()]
         col = index.column()
+        if isinstance(line, _Visit):
+            return self._heading_data(line, col, role)
+        row, under = line
         if role == Qt.ItemDataRole.DisplayRole:
-            if heading:
-                if row is None:
-                    return "A visit that is not in your records" if col == self.WHAT else ""
-                return (local_date(row.date), row.title, "", row.kind)[col]
             if col == self.DATE:
                 # under a visit, a record of the visit's own day needs no date of its own
                 text = local_date(row.date)
-                same = top.heading is not None and index.internalId() != 0 and text == local_date(top.heading.date)
-                return "" if same else text
-            return ("", row.title, row.result, row.kind)[col]
-        if role == Qt.ItemDataRole.FontRole and heading:
+                head = self._lines[under].heading if under >= 0 else None
+                return "" if head is not None and text == local_date(head.date) else text
+            # indented under its visit, as a letter lists the items of one appointment
+            return ("", ("    " if under >= 0 else "") + row.title, row.result, row.kind)[col]
+        if role == Qt.ItemDataRole.AccessibleTextRole and col == self.WHAT:
+            return f"{row.kind}: {row.title}, {local_date(row.date)}" + (f", {row.result}" if row.result else "")
+        if role == Qt.ItemDataRole.ToolTipRole and col == self.WHAT:
+            return f"{row.kind}: {row.title}"
+        if role == self.REF_ROLE:
+            return (row.rtype, row.id)
+        return None
+
+    def _heading_data(self, line: _Visit, col: int, role: int) -> Any:
+        row = line.heading
+        if role == Qt.ItemDataRole.DisplayRole:
+            if row is None:
+                return "A visit that is not in your records" if col == self.WHAT else ""
+            return (local_date(row.date), row.title, self._count(line), row.kind)[col]
+        if role == Qt.ItemDataRole.FontRole:
             return self._bold
         if role == Qt.ItemDataRole.AccessibleTextRole and col == self.WHAT:
-            if heading:
-                n = len(top.children)
-                what = row.title if row is not None else "a visit that is not in your records"
-                when = f", {local_date(row.date)}" if row is not None else ""
-                return f"Visit: {what}{when}, {n} record{'s' if n != 1 else ''}"
-            return f"{row.kind}: {row.title}, {local_date(row.date)}" + (f", {row.result}" if row.result else "")
-        if role == Qt.ItemDataRole.ToolTipRole and col == self.WHAT and row is not None:
-            return f"{row.kind}: {row.title}"
+            what = row.title if row is not None else "a visit that is not in your records"
+            when = f", {local_date(row.date)}" if row is not None else ""
+            return f"Visit: {what}{when}, {self._count(line)}"
         if role == self.REF_ROLE:
             return (row.rtype, row.id) if row is not None else None
         return None
+
+    @staticmethod
+    def _count(line: _Visit) -> str:
+        return "" if not line.count else f"{line.count} record{'s' if line.count != 1 else ''}"
