@@ -10,6 +10,7 @@ import time
 from typing import Any, NamedTuple
 
 from vault.records import describe, query
+from vault.records.summary import list_label
 
 
 class Row(NamedTuple):
@@ -49,6 +50,7 @@ def labelled(conn: Any, rows: list[query.RecordRow]) -> list[Row]:
         else:
             doc = json.loads(text)
             title, kind = describe.headline(doc, r.category)
+            title = list_label(r.rtype, title)
             result = describe.result_text(doc)
             if r.rtype == "Encounter":
                 kind = describe.visit_kind(doc) or kind

@@ -243,7 +243,8 @@ class TimelineModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             if row is None:
                 return "A visit that is not in your records" if col == self.WHAT else ""
-            return (local_date(row.date), row.title, self._count(line), row.kind)[col]
+            count = self._count(line)
+            return (local_date(row.date), f"{row.title}  ·  {count}" if count else row.title, "", row.kind)[col]
         if role == Qt.ItemDataRole.FontRole:
             return self._bold
         if role == Qt.ItemDataRole.AccessibleTextRole and col == self.WHAT:

@@ -60,6 +60,7 @@ class RecordsScreen(QWidget):
         self.categories.setModel(self.categories_model)
         self.categories.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.categories.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.categories.setSpacing(3)
         self.categories.selectionModel().currentChanged.connect(self._category_chosen)
 
         self.heading = QLabel()
@@ -111,11 +112,12 @@ class RecordsScreen(QWidget):
         self.detail: RecordDetail | None = None
         if detail_pane:
             self.detail = RecordDetail(ctx)
+            self.detail.open_record.connect(self.open_record)
             self.splitter.addWidget(self.detail)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setStretchFactor(2, 2)
-        self.splitter.setSizes([190, 560, 420])
+        self.splitter.setSizes([180, 680, 400])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)

@@ -95,6 +95,7 @@ _SEMANTIC_TAG = re.compile(
     r"body structure|event|environment|person|product|physical object|record artifact|morphologic abnormality|"
     r"assessment scale|social concept|medicinal product|clinical drug|occupation|specimen|navigational concept|"
     r"attribute|organism|life style|ethnic group|cell structure)\)\s*$", re.IGNORECASE)
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")     # zero-width spaces in Synthea's LOINC names
 # LOINC's trailing method notes ("... in last 2 weeks [Reported.PHQ]")
 _TRAILING_NOTE = re.compile(r"\s*\[[A-Za-z.]+\]$")
 
@@ -160,7 +161,7 @@ def plain(text: Any) -> str:
     """A display text as a patient would write it: no SNOMED semantic tag, no stray spaces."""
     if not isinstance(text, str):
         return ""
-    return _TRAILING_NOTE.sub("", _SEMANTIC_TAG.sub("", " ".join(text.split())))
+    return _TRAILING_NOTE.sub("", _SEMANTIC_TAG.sub("", " ".join(_INVISIBLE.sub("", text).split())))
 
 
 def plain_status(code: Any) -> str:
@@ -221,7 +222,7 @@ def period(p: Any, with_time: bool = True) -> str:
     return f"Until {end}" if end else ""
 
 
-_UNITS = (("mm[Hg]", "mmHg"), ("[lb_av]", "lb"), ("[in_i]", "in"), ("[degF]", "°F"), ("Cel", "°C"),
+_UNITS = (("{1.73_m2}", "1.73 m²"), ("mm[Hg]", "mmHg"), ("[lb_av]", "lb"), ("[in_i]", "in"), ("[degF]", "°F"), ("Cel", "°C"),
           ("kg/m2", "kg/m²"), ("10*3", "×10³"), ("10*6", "×10⁶"), ("10*9", "×10⁹"), ("10*12", "×10¹²"), ("uL", "µL"),
           ("ug", "µg"), ("umol", "µmol"))
 
@@ -438,8 +439,12 @@ def _title(resource: dict) -> str:
            "Goal": "description", "ImagingStudy": "procedureCode", "Device": "type", "Media": "modality",
            "Specimen": "type"}.get(rtype, "code")
     title = concept(resource.get(key))
+    return _visit_words(title) if rtype == "Encounter" else title
+
+
+def _visit_words(text: str) -> str:
     # Synthea names visits "Encounter for check up": a word of the trade, not the patient's
-    return re.sub(r"^Encounter for\b", "Visit for", title) if rtype == "Encounter" else title
+    return re.sub(r"^Encounter for\b", "Visit for", text)
 
 
 def _value(element: dict) -> str:
@@ -784,7 +789,7 @@ def _claim(r: dict, out: _Lines) -> None:
     out.add("Provider", out.ref(r.get("provider")))
     out.add("Insurer", out.ref(r.get("insurer")))
     out.add("Covered by", out.ref([i.get("coverage") for i in r.get("insurance") or [] if isinstance(i, dict)]))
-    items = [concept(i.get("productOrService")) for i in r.get("item") or [] if isinstance(i, dict)]
+    items = [_visit_words(concept(i.get("productOrService"))) for i in r.get("item") or [] if isinstance(i, dict)]
     out.add("Items", "\n".join(dict.fromkeys(filter(None, items))))
     out.add("Outcome", plain_status(r.get("outcome")))
 
@@ -913,8 +918,8 @@ def headline(resource: dict, category: str | None = None) -> tuple[str, str]:
         category = _category(resource)
     kind = kind_label(rtype, category)
     if rtype == "Claim" or rtype == "ExplanationOfBenefit":
-        what = next((concept(i.get("productOrService")) for i in resource.get("item") or [] if isinstance(i, dict)),
-                    "")
+        what = _visit_words(next((concept(i.get("productOrService")) for i in resource.get("item") or []
+                                  if isinstance(i, dict)), ""))
         title = f"{kind} for {what[0].lower() + what[1:]}" if what else kind
     elif rtype in ("Patient", "Practitioner", "RelatedPerson", "Organization", "Location"):
         title = name_of(resource)
@@ -929,7 +934,8 @@ def headline(resource: dict, category: str | None = None) -> tuple[str, str]:
     else:
         title = _title(resource)
     title = title or kind
-    return title[0].upper() + title[1:], kind
+    # a medicine's name keeps its lettering ("diphenhydrAMINE" tells it apart from a similar name)
+    return (title if rtype.startswith("Medication") else title[0].upper() + title[1:]), kind
 
 
 def visit_kind(resource: dict) -> str:
