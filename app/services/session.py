@@ -104,10 +104,23 @@ class Session:
     # --- sharing --------------------------------------------------------------------------------------------
     def create_share(self, what: Any, *, expires: timedelta | str | None = "7d", label: str | None = None,
                      recipient: Any = None, gateway: str | None = None,
-                     person: int | None = None) -> sharing.ShareOutcome:
-        """Share ``what`` (``sharing.selection(ips=…, types=…, ids=…)``) of ``person``'s records (default: the
-        current person); the consent is queued and sent to the chain now when one is set up."""
+                     person: int | None = None, backend: str | None = None) -> sharing.ShareOutcome:
+        """Share ``what`` (``sharing.selection(ips=…, types=…, ids=…)``, or a ``preview_share`` result, sent
+        exactly as previewed) of ``person``'s records (default: the current person); the consent is queued and
+        sent to the chain now when one is set up. ``backend``: "embedded" or "ipfs" for this share only."""
         return sharing.create(self.vault, what, expires=expires, label=label, recipient=recipient, gateway=gateway,
+                              person=self._whose(person), backend=backend)
+
+    def preview_share(self, what: Any, *, describe: str | None = None, put_back: Any = (),
+                      person: int | None = None) -> Any:
+        """What sharing ``what`` would send, with sensitive records left out and flagged unless in ``put_back``
+        (``app.services.share_preview.SharePreview``; ``share_preview.with_put_back`` changes the choice)."""
+        return sharing.preview(self.vault, what, person=self._whose(person), describe=describe, put_back=put_back)
+
+    def choose_records(self, *, categories: Any = (), date_from: str | None = None, date_to: str | None = None,
+                       person: int | None = None) -> list[str]:
+        """"Type/id" of the current person's records in these categories and dates, for a share."""
+        return sharing.choose(self.vault, categories=categories, date_from=date_from, date_to=date_to,
                               person=self._whose(person))
 
     def revoke_share(self, share_id: str) -> sharing.RevokeOutcome:
@@ -115,6 +128,15 @@ class Session:
 
     def list_shares(self) -> list[dict]:
         return sharing.list_all(self.vault)
+
+    def share_link(self, share_id: str) -> str | None:
+        """The link of a share, kept in the vault, to show its QR again (None: revoked, or made before links
+        were kept)."""
+        return sharing.link(self.vault, share_id)
+
+    def share_accesses(self) -> sharing.AccessLog:
+        """Who opened which share, as recorded on the consent network."""
+        return sharing.accesses(self.vault)
 
     def share_backend(self) -> dict:
         return sharing.backend(self.vault)
