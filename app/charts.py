@@ -88,12 +88,17 @@ def reading_text(reading: Reading, line_name: str | None = None, digits: int | N
     lines.append(f"{line_name}: {value}" if line_name else value)
     if reading.flag_label:
         rng = reading.range.describe() if reading.range is not None else ""
-        lines.append(reading.flag_label + (f" (reference range {_unit_in(rng, reading.unit)})" if rng else ""))
+        lines.append(reading.flag_label + (f" (reference range {_unit_in(rng, reading.range.unit)})" if rng else ""))
     return "\n".join(lines)
 
 
 def _unit_in(text: str, unit: str | None) -> str:
     return text.replace(unit, unit_text(unit)) if unit else text
+
+
+def range_text(rng: Range) -> str:
+    """A reference range as people write it: "13.5–17.5 g/dL", "up to 200 mg/dL"."""
+    return _unit_in(rng.describe(), rng.unit)
 
 
 class MeasurementChart(QChartView):
@@ -185,7 +190,7 @@ class MeasurementChart(QChartView):
             area = QAreaSeries(upper, lower)
             upper.setParent(area)
             lower.setParent(area)
-            area.setName(f"Reference range {_unit_in(band.describe(), band.unit)}")
+            area.setName(f"Reference range {range_text(band)}")
             area.setBrush(colours.band)
             edge = QColor(colours.lines[0])
             edge.setAlphaF(0.35)

@@ -90,8 +90,7 @@ def _items(conn: Any, rtype: str, person: int | None) -> list[DocumentItem]:
 
 def load_documents(conn: Any, person: int | None) -> list[DocumentItem]:
     """Every document of the person, newest first: DocumentReferences and the presented forms of reports."""
-    items = _items(conn, "DocumentReference", person) + [
-        i for i in _items(conn, "DiagnosticReport", person)]
+    items = _items(conn, "DocumentReference", person) + _items(conn, "DiagnosticReport", person)
     return sorted(items, key=lambda i: (i.date or "", i.id, i.index), reverse=True)
 
 
@@ -327,9 +326,6 @@ class DocumentsScreen(QWidget):
             self.table.selectRow(row)
         else:
             self._show_message("", "", "Choose a document on the left to read it here." if items else "")
-
-    def select_row(self, row: int) -> None:
-        self.table.selectRow(row)
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         item = current.siblingAtColumn(0).data(ITEM_ROLE) if current.isValid() else None

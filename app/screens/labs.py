@@ -19,7 +19,7 @@ from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QLineEdit, QSplitter, QStackedWidget,
                                QTableView, QTreeView, QVBoxLayout, QWidget)
 
-from app.charts import MeasurementChart
+from app.charts import MeasurementChart, range_text
 from app.errors import user_message
 from app.screens import ScreenContext
 from vault.records import query, ranges
@@ -195,8 +195,7 @@ class ReadingsModel(QAbstractTableModel):
         if column == "Date":
             return local_date(date)
         if column == "Reference range":
-            texts = {r.range.describe().replace(r.range.unit or "\0", unit_text(r.range.unit))
-                     for r in by.values() if r.range is not None}
+            texts = {range_text(r.range) for r in by.values() if r.range is not None}
             return "; ".join(sorted(texts))
         if column == "Flag":
             if n > 1:
@@ -319,7 +318,7 @@ class LabsScreen(QWidget):
         self._pending_search = QTimer(self)
         self._pending_search.setSingleShot(True)
         self._pending_search.setInterval(150)   # one chart per pause in typing, not one per key
-        self._pending_search.timeout.connect(self._choose_first_unless_visible)
+        self._pending_search.timeout.connect(self._show_best_match)
 
     # --- the list -----------------------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -412,11 +411,11 @@ class LabsScreen(QWidget):
         if text.strip():
             self._pending_search.start()
 
-    def _choose_first_unless_visible(self) -> None:
-        """While typing, show the best match; a measurement the user picked stays while it still matches."""
-        first = self._first_visible()
-        if first.isValid() and first != self.tree.currentIndex():
-            self.tree.setCurrentIndex(first)
+    def _show_best_match(self) -> None:
+        """While typing, show the best match; a measurement already shown stays while it still matches (the
+        filter drops the current index of one that no longer does)."""
+        if not self.tree.currentIndex().isValid():
+            self._choose_first()
 
     def _choose_first(self) -> None:
         self._pending_search.stop()
@@ -463,7 +462,7 @@ class LabsScreen(QWidget):
         self.heading.setToolTip(data.measurement.full_name)
         self.change.setText(change_text(data.lines))
         if data.band is not None:
-            rng = data.band.describe().replace(data.band.unit or "\0", unit_text(data.band.unit))
+            rng = range_text(data.band)
             flagged = sum(1 for line in data.lines for r in line.readings if r.flag)
             self.range_note.setText(f"Reference range from your records: {rng}. "
                                     + (f"{flagged} reading{'s' if flagged != 1 else ''} outside it, marked ▲."
@@ -498,4 +497,5 @@ class LabsScreen(QWidget):
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
-        self.search.setFocus(Qt.FocusReason.OtherFocusReason)
+        if not event.spontaneous():     # opened by the user, not the window coming back from minimised
+            self.search.setFocus(Qt.FocusReason.OtherFocusReason)

@@ -115,6 +115,20 @@ def test_last_cholesterol_and_its_change_by_typing_one_word(qtbot, screen, vault
     screenshot(screen, "labs-cholesterol")
 
 
+def test_typing_slowly_ends_on_the_closest_match_and_keeps_a_choice_that_still_matches(qtbot, screen):
+    for letter in "chol":
+        qtbot.keyClicks(screen.search, letter)
+        qtbot.wait(250)             # longer than the pause after which the best match is shown
+    qtbot.waitUntil(lambda: screen.chart_data is not None and screen.chart_data.measurement.code == CHOLESTEROL,
+                    timeout=20000)
+    hdl = screen._index_of(("2085-9", None))
+    screen.tree.setCurrentIndex(hdl)
+    qtbot.waitUntil(lambda: screen.chart_data.measurement.code == "2085-9", timeout=20000)
+    qtbot.keyClicks(screen.search, "esterol")
+    qtbot.wait(250)
+    assert screen.current.code == "2085-9"      # the user's pick still matches, so it stays
+
+
 def test_one_click_on_the_list_shows_a_measurement(qtbot, screen):
     index = screen._index_of((CHOLESTEROL, None))
     screen.tree.scrollTo(index)
