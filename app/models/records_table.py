@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
-from app.errors import user_message
+from app.errors import expected, user_message
 from app.models.rows import Row, labelled
 from vault.records import query
 from vault.records.describe import local_date
@@ -34,6 +34,7 @@ class RecordTableModel(QAbstractTableModel):
         self._at_end = True
         self._fetching = False
         self._generation = 0
+        self.error: str | None = None
 
     # --- what to show ---------------------------------------------------------------------------------------------
     def set_kinds(self, kinds: list[query.Kind] | None) -> None:
@@ -43,6 +44,7 @@ class RecordTableModel(QAbstractTableModel):
 
     def reload(self) -> None:
         self._generation += 1
+        self.error = None
         self.beginResetModel()
         self._rows = []
         self._cursor = None
@@ -112,7 +114,10 @@ class RecordTableModel(QAbstractTableModel):
             return
         self._fetching = False
         self._at_end = True     # stop asking; reload() tries again
-        self.failed.emit(user_message(exc))
+        self.error = user_message(exc)
+        if not expected(exc):
+            self.ctx.show_error(exc)            # a bug: the presenter keeps a crash report
+        self.failed.emit(self.error)
         self.page_loaded.emit()
 
     # --- the model ----------------------------------------------------------------------------------------------

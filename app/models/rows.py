@@ -54,6 +54,6 @@ def labelled(conn: Any, rows: list[query.RecordRow]) -> list[Row]:
             result = describe.result_text(doc)
             if r.rtype == "Encounter":
                 kind = describe.visit_kind(doc) or kind
-        out.append(Row(r.rid, r.rtype, r.id, r.date, kind, title, result, describe.plain_status(r.status),
+        out.append(Row(r.rid, r.rtype, r.id, r.date, kind, title, result, describe.status_words(r.rtype, r.status),
                        describe.TRUST_SHORT.get(r.trust, "Not verified")))
     return out

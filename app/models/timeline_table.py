@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QFont
 
-from app.errors import user_message
+from app.errors import expected, user_message
 from app.models.rows import Row, labelled
 from vault.records import query
 from vault.records.describe import DIRECTORY_TYPES, INSURANCE, local_date
@@ -73,6 +73,7 @@ class TimelineModel(QAbstractTableModel):
         self._at_end = False
         self._fetching = False
         self._generation = 0
+        self.error: str | None = None
         self._bold = QFont()
         self._bold.setBold(True)
 
@@ -87,6 +88,7 @@ class TimelineModel(QAbstractTableModel):
 
     def reload(self) -> None:
         self._generation += 1
+        self.error = None
         self.beginResetModel()
         self._lines = []
         self._open_heading = -1
@@ -154,7 +156,10 @@ class TimelineModel(QAbstractTableModel):
             return
         self._fetching = False
         self._at_end = True
-        self.failed.emit(user_message(exc))
+        self.error = user_message(exc)
+        if not expected(exc):
+            self.ctx.show_error(exc)            # a bug: the presenter keeps a crash report
+        self.failed.emit(self.error)
         self.page_loaded.emit()
 
     def _arrived(self, generation: int, page: _Page) -> None:

@@ -172,7 +172,7 @@ class RecordsScreen(QWidget):
 
     # --- the table ------------------------------------------------------------------------------------------------
     def _page_loaded(self) -> None:
-        if self.current_key is None or self.model.loading:
+        if self.current_key is None or self.model.loading or self.model.error:
             return
         n = self.categories_model.count(self.current_key)
         label = self.categories_model.category(self.categories_model.row_of(self.current_key)).label

@@ -10,6 +10,7 @@ from PySide6.QtCore import QDate, QLocale, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDateEdit, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QPushButton, QTableView, QVBoxLayout, QWidget)
 
+from app.errors import expected, user_message
 from app.models.categories import category_counts
 from app.models.timeline_table import PAGE, TimelineModel
 from app.screens import ScreenContext
@@ -116,10 +117,10 @@ class TimelineScreen(QWidget):
         generation, person = self._generation, self.ctx.person
 
         self.ctx.query(lambda conn: query.date_bounds(conn, person=person),
-                       lambda bounds: self._bounds_read(generation, bounds), self.ctx.show_error)
+                       lambda bounds: self._bounds_read(generation, bounds), self._failed)
         # counts can take a moment on a large vault: the timeline does not wait for them
         self.ctx.query(lambda conn: category_counts(conn, person), lambda r: self._counted(generation, r),
-                       self.ctx.show_error)
+                       self._failed)
         self._apply(force=True)
 
     def set_category(self, key: str) -> None:
@@ -139,6 +140,11 @@ class TimelineScreen(QWidget):
 
     def reset_dates(self) -> None:
         self.set_dates(None, None)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.status.setText(user_message(exc))
+        if not expected(exc):
+            self.ctx.show_error(exc)            # a bug: the presenter keeps a crash report
 
     def current_filter(self) -> tuple[list[query.Kind] | None, str | None, str | None]:
         """(kinds, date_from, date_to) as the timeline queries them."""
@@ -206,7 +212,7 @@ class TimelineScreen(QWidget):
 
     # --- the table ----------------------------------------------------------------------------------------------
     def _page_loaded(self) -> None:
-        if self.model.loading:
+        if self.model.loading or self.model.error:
             return
         if self.model.rowCount() == 0 and self.model.at_end:
             kinds, date_from, date_to = self.current_filter()

@@ -320,3 +320,64 @@ def test_every_focusable_widget_has_an_accessible_name(qtbot, ctx, tmp_path):
     assert accessible_gaps(detail) == []
     # the user guide's picture is taken with the main window; this one is for looking at the screen alone
     assert screen.grab().save(str(tmp_path / "records.png"))
+
+
+def test_screens_show_only_the_chosen_persons_records(qtbot, tmp_path):
+    """A parent keeping a child's records: the screens read the person of the context, never a mix."""
+    from app.services import Session
+    from app.screens.timeline import TimelineScreen
+    from tests.gui.synthea_vault import NED
+    from vault.records import persons
+    v = synthea_vault(tmp_path / "two", FLETCHER)
+    try:
+        outcomes = Session(v).import_sources([SYNTHEA / NED], other_person=True)
+        assert all(o.ok for o in outcomes)
+        with v.read() as conn:
+            ned = next(p.id for p in persons.persons(conn) if not p.is_primary)
+        ned_entries = [e["resource"] for e in json.loads((SYNTHEA / NED).read_text())["entry"]]
+        ctx = vault_context(v, SyncRunner(), person=ned)
+        screen = RecordsScreen(ctx)
+        qtbot.addWidget(screen)
+        assert screen.categories_model.count("conditions") == sum(
+            1 for r in ned_entries if r["resourceType"] == "Condition")
+        screen.show_category("immunizations")
+        ids = {r["id"] for r in ned_entries if r["resourceType"] == "Immunization"}
+        assert {row.id for row in screen.model.rows()} == ids and ids
+        timeline = TimelineScreen(ctx)
+        qtbot.addWidget(timeline)
+        while timeline.model.canFetchMore(QModelIndex()):
+            timeline.model.fetchMore(QModelIndex())
+        mine = {r["id"] for r in ned_entries}
+        shown = {row.id for row in timeline.model.records()}
+        assert shown and shown <= mine
+        # and the vault's own person still sees only their own
+        own = RecordsScreen(vault_context(v, SyncRunner()))
+        qtbot.addWidget(own)
+        own.show_category("immunizations")
+        assert not {row.id for row in own.model.rows()} & ids
+    finally:
+        v.close()
+
+
+def test_a_read_that_fails_says_one_plain_sentence(qtbot, tmp_path):
+    from app.screens.timeline import TimelineScreen
+    from vault.errors import VaultLocked
+    v = synthea_vault(tmp_path / "locked", FLETCHER)
+    ctx = vault_context(v, SyncRunner())
+    v.close()                   # locked under the screens' feet
+    shown = []
+    ctx.show_error = shown.append
+    screen = RecordsScreen(ctx)
+    qtbot.addWidget(screen)
+    sentence = VaultLocked().user_message
+    assert screen.status.text() == sentence
+    screen.show_category("conditions")
+    assert screen.status.text() == sentence and screen.model.rowCount() == 0
+    timeline = TimelineScreen(ctx)
+    qtbot.addWidget(timeline)
+    assert timeline.status.text() == sentence
+    detail = RecordDetail(ctx)
+    qtbot.addWidget(detail)
+    detail.show_record("Condition", "x")
+    assert detail.subtitle.text() == sentence and "Traceback" not in sentence
+    assert shown == []          # an error medvault can explain is said in place, not in a box as well

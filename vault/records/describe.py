@@ -170,6 +170,13 @@ def plain_status(code: Any) -> str:
     return _STATUS.get(code) or code.replace("-", " ").capitalize()
 
 
+def status_words(rtype: str, code: Any) -> str:
+    """A record's status as the patient would say it for that kind of record (a vaccine "completed" was given)."""
+    if rtype == "Immunization" and code in ("completed", "not-done"):
+        return "Given" if code == "completed" else "Not given"
+    return plain_status(code)
+
+
 def plain_trust(trust: Any) -> str:
     return _TRUST.get(trust, "Not verified") if isinstance(trust, str) else ""
 
@@ -602,8 +609,7 @@ def _medication(r: dict, out: _Lines) -> None:
 
 
 def _immunization(r: dict, out: _Lines) -> None:
-    status = r.get("status")
-    out.add("Status", "Given" if status == "completed" else "Not given" if status == "not-done" else plain_status(status))
+    out.add("Status", status_words("Immunization", r.get("status")))
     out.add("Why not", concept(r.get("statusReason")))
     out.add("Given", _first(local_date(r.get("occurrenceDateTime"), True),
                             r.get("occurrenceString") if isinstance(r.get("occurrenceString"), str) else ""))
