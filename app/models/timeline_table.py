@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QFont
 
-from app.errors import expected, user_message
+from app.models.paged import PagedTableModel
 from app.models.rows import Row, labelled
 from vault.records import query
 from vault.records.describe import DIRECTORY_TYPES, INSURANCE, local_date
@@ -53,27 +53,18 @@ def load_page(conn: Any, kinds: list[query.Kind] | None, cursor: query.Cursor | 
     return _Page(labelled(conn, page.rows), visits, headings, page.next_cursor)
 
 
-class TimelineModel(QAbstractTableModel):
+class TimelineModel(PagedTableModel):
     COLUMNS = ("Date", "What", "Result", "Type")
     DATE, WHAT, RESULT, TYPE = range(4)
     REF_ROLE = Qt.ItemDataRole.UserRole            # (rtype, id) of the record (or visit) a row stands for
-    page_loaded = Signal()
-    failed = Signal(str)
 
     def __init__(self, ctx: Any, page_size: int = PAGE, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self.page_size = max(1, int(page_size))
+        super().__init__(ctx, page_size, parent)
         self.kinds: list[query.Kind] | None = None
         self.date_from: str | None = None
         self.date_to: str | None = None
         self._lines: list[Any] = []             # _Visit headings and (Row, heading row) records
-        self._open_heading = -1                    # the heading row records of the last visit join
-        self._cursor: query.Cursor | None = None
-        self._at_end = False
-        self._fetching = False
-        self._generation = 0
-        self.error: str | None = None
+        self._open_heading = -1                 # the heading row records of the last visit join
         self._bold = QFont()
         self._bold.setBold(True)
 
@@ -85,29 +76,6 @@ class TimelineModel(QAbstractTableModel):
         self.kinds = list(kinds) if kinds is not None else None
         self.date_from, self.date_to = date_from or None, date_to or None
         self.reload()
-
-    def reload(self) -> None:
-        self._generation += 1
-        self.error = None
-        self.beginResetModel()
-        self._lines = []
-        self._open_heading = -1
-        self._cursor = None
-        self._at_end = self.kinds is not None and not self.kinds
-        self._fetching = False
-        self.endResetModel()
-        if self._at_end:
-            self.page_loaded.emit()
-        else:
-            self.fetchMore(QModelIndex())
-
-    @property
-    def loading(self) -> bool:
-        return self._fetching
-
-    @property
-    def at_end(self) -> bool:
-        return self._at_end
 
     def groups(self) -> list[list[Row]]:
         """The records loaded so far, one list per group: a record alone, or a visit's records (the visit itself
@@ -138,37 +106,26 @@ class TimelineModel(QAbstractTableModel):
         line = self._lines[row]
         return -1 if isinstance(line, _Visit) else line[1]
 
-    # --- lazy loading -------------------------------------------------------------------------------------------
-    def canFetchMore(self, parent: Index = QModelIndex()) -> bool:
-        return not parent.isValid() and not self._at_end and not self._fetching
+    # --- paging -------------------------------------------------------------------------------------------------
+    def _nothing_to_show(self) -> bool:
+        return self.kinds is not None and not self.kinds
 
-    def fetchMore(self, parent: Index = QModelIndex()) -> None:
-        if not self.canFetchMore(parent):
-            return
-        self._fetching = True
-        generation = self._generation
-        args = (self.kinds, self._cursor, self.date_from, self.date_to, self.page_size, self.ctx.person)
-        self.ctx.query(lambda conn: load_page(conn, *args), lambda page: self._arrived(generation, page),
-                       lambda exc: self._failed(generation, exc))
+    def _clear(self) -> None:
+        self._lines = []
+        self._open_heading = -1
 
-    def _failed(self, generation: int, exc: BaseException) -> None:
-        if generation != self._generation:
-            return
-        self._fetching = False
-        self._at_end = True
-        self.error = user_message(exc)
-        if not expected(exc):
-            self.ctx.show_error(exc)            # a bug: the presenter keeps a crash report
-        self.failed.emit(self.error)
-        self.page_loaded.emit()
+    def _row_total(self) -> int:
+        return len(self._lines)
 
-    def _arrived(self, generation: int, page: _Page) -> None:
-        if generation != self._generation:
-            return
-        # still "fetching" until every row is in: a view (or the model tester) asking for more from inside the
-        # insert signals must not start a second page before this one is placed
-        self._cursor = page.cursor
-        self._at_end = page.cursor is None
+    def _page_job(self, cursor: query.Cursor | None) -> Any:
+        args = (self.kinds, cursor, self.date_from, self.date_to, self.page_size, self.ctx.person)
+
+        def work(conn: Any) -> tuple[_Page, query.Cursor | None]:
+            page = load_page(conn, *args)
+            return page, page.cursor
+        return work
+
+    def _append(self, page: _Page) -> None:
         new: list[Any] = []
         changed: set[int] = set()               # existing heading rows whose words change (count, visit listed)
         base = len(self._lines)
@@ -198,21 +155,8 @@ class TimelineModel(QAbstractTableModel):
             self.endInsertRows()
         for row in changed:
             self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
-        self._fetching = False
-        self.page_loaded.emit()
 
     # --- the model ----------------------------------------------------------------------------------------------
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._lines)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def flags(self, index: Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
-
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole \
                 and 0 <= section < len(self.COLUMNS):
@@ -220,7 +164,7 @@ class TimelineModel(QAbstractTableModel):
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.parent().isValid() or not 0 <= index.row() < len(self._lines):
+        if not self._valid(index):
             return None
         line = self._lines[index.row()]
         col = index.column()

@@ -6,8 +6,6 @@ in the pane beside the table; Enter or a double click opens it (``open_record``)
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import QItemSelection, QLocale, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListView, QSplitter, QTableView, QVBoxLayout,
                                QWidget)

@@ -22,7 +22,7 @@ from app.screens.detail import Loaded, RecordDetail, letter_html
 from app.screens.records import RecordsScreen
 from app.tasks import SyncRunner, TaskRunner
 from tests.gui.synthea_vault import FLETCHER, SYNTHEA, directory_files, synthea_vault
-from vault.records import describe, query
+from vault.records import describe
 from vault.records.describe import local_date
 
 

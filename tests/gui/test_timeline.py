@@ -4,7 +4,6 @@ thread, Enter opening a record or a visit, and an accessible name on everything 
 
 from __future__ import annotations
 
-import json
 import threading
 
 import pytest
@@ -13,27 +12,9 @@ from PySide6.QtCore import QDate, QModelIndex, Qt
 from app.models.timeline_table import EVERYTHING_EXCLUDES, TimelineModel
 from app.screens import vault_context
 from app.screens.timeline import EVERYTHING, TimelineScreen
-from app.tasks import SyncRunner, TaskRunner
-from tests.gui.test_records_screen import accessible_gaps
-from tests.gui.synthea_vault import FLETCHER, synthea_vault
+from app.tasks import TaskRunner
+from tests.gui.test_records_screen import _sql, accessible_gaps, ctx, vault  # noqa: F401 (fixtures)
 from vault.records import describe
-
-
-@pytest.fixture(scope="module")
-def vault(tmp_path_factory):
-    v = synthea_vault(tmp_path_factory.mktemp("timeline") / "vault", FLETCHER)
-    yield v
-    v.close()
-
-
-@pytest.fixture
-def ctx(vault):
-    return vault_context(vault, SyncRunner())
-
-
-def _sql(vault, sql: str, *args) -> list:
-    with vault.read() as conn:
-        return conn.execute(sql, args).fetchall()
 
 
 def _load_all(model: TimelineModel) -> None:
