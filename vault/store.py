@@ -414,9 +414,16 @@ class Vault:
         return VerifyReport(not problems, problems, report)
 
     # --- passphrase -----------------------------------------------------------------------------------------
-    def change_passphrase(self, new_passphrase: str) -> None:
-        """Rewrap the vault key under a new passphrase: only the header changes, atomically."""
+    def change_passphrase(self, new_passphrase: str, *, old_passphrase: str | None = None) -> None:
+        """Rewrap the vault key under a new passphrase: only the header changes, atomically. With
+        ``old_passphrase`` (the window asks for it: an unlocked vault left unattended is not a licence to lock its
+        owner out) a wrong one changes nothing."""
         check_passphrase(new_passphrase)
+        if old_passphrase is not None:
+            try:
+                self.header.unwrap_with_kek(passphrase_kek(old_passphrase, self.header.kdf), "passphrase")
+            except crypto.CryptoError:
+                raise WrongPassphrase("The current passphrase is wrong; it was not changed.") from None
         self._rewrap_passphrase(new_passphrase)
         self.audit("passwd")
 
@@ -461,6 +468,15 @@ class Vault:
         return recovery.format_key(secret)
 
     # --- closing --------------------------------------------------------------------------------------------
+    def keep_folder_locked(self, role: str | None = None) -> VaultLock:
+        """A hold on the vault folder's lock that outlasts ``close()`` until it is released itself: no other
+        process can open the vault meanwhile (``role``, a ``vault.fsutil.HOLDER_*`` name, is what it is told)."""
+        with self._mutex:
+            if self._conn is None:
+                from vault.errors import VaultLocked
+                raise VaultLocked()
+            return self._lock.keep(role)
+
     def close(self) -> None:
         # The two connections are closed one after the other, never holding both locks, so a worker that reads on
         # one while waiting for the other cannot deadlock with closing. Once the key is gone, no reader reopens.
