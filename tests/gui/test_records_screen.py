@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QWidget
 
 from app.models.categories import CategoryListModel
 from app.models.records_table import RecordTableModel
-from app.screens import vault_context
+from app.screens import ScreenContext, vault_context
 from app.screens.detail import Loaded, RecordDetail, letter_html
 from app.screens.records import RecordsScreen
 from app.tasks import SyncRunner, TaskRunner
@@ -142,8 +142,9 @@ def test_rows_load_a_page_at_a_time(qtbot, ctx, vault):
     assert not model.canFetchMore(model.index(0, 0))         # rows have no children to fetch
 
 
-def test_pages_are_read_off_the_gui_thread(qtbot, vault):
-    threads = []
+def threaded_context(vault) -> tuple[ScreenContext, list[threading.Thread]]:
+    """A context on the real task runner that notes the thread of every read."""
+    threads: list[threading.Thread] = []
     inner = vault_context(vault, TaskRunner())
     read = inner.read
 
@@ -151,6 +152,11 @@ def test_pages_are_read_off_the_gui_thread(qtbot, vault):
         threads.append(threading.current_thread())
         return read()
     inner.read = spying_read
+    return inner, threads
+
+
+def test_pages_are_read_off_the_gui_thread(qtbot, vault):
+    inner, threads = threaded_context(vault)
     model = RecordTableModel(inner, page_size=10)
     conditions = next(c for c in describe.CATEGORIES if c.key == "conditions")
     model.set_kinds(list(conditions.kinds))

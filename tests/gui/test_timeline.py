@@ -10,10 +10,9 @@ import pytest
 from PySide6.QtCore import QDate, QModelIndex, Qt
 
 from app.models.timeline_table import EVERYTHING_EXCLUDES, TimelineModel
-from app.screens import vault_context
 from app.screens.timeline import EVERYTHING, TimelineScreen
-from app.tasks import TaskRunner
-from tests.gui.test_records_screen import _sql, accessible_gaps, ctx, vault  # noqa: F401 (fixtures)
+from tests.gui.test_records_screen import (_sql, accessible_gaps, ctx, threaded_context,  # noqa: F401 (fixtures)
+                                           vault)
 from vault.records import describe
 
 
@@ -141,14 +140,7 @@ def test_records_sit_under_the_visit_they_reference(qtbot, ctx, vault):
 
 def test_a_shown_timeline_reads_only_what_fills_the_window(qtbot, vault):
     """Lazy in a real view: the first pages fill the window, scrolling to the end reads one more, no more."""
-    threads = []
-    inner = vault_context(vault, TaskRunner())
-    read = inner.read
-
-    def spying_read():
-        threads.append(threading.current_thread())
-        return read()
-    inner.read = spying_read
+    inner, threads = threaded_context(vault)
     screen = TimelineScreen(inner, page_size=40)
     qtbot.addWidget(screen)
     screen.resize(1000, 600)
