@@ -190,7 +190,7 @@ class MeasurementChart(QChartView):
             area = QAreaSeries(upper, lower)
             upper.setParent(area)
             lower.setParent(area)
-            area.setName(f"Reference range {range_text(band)}")
+            area.setName("Reference range")
             area.setBrush(colours.band)
             edge = QColor(colours.lines[0])
             edge.setAlphaF(0.35)

@@ -37,6 +37,7 @@ class ChartData:
     lines: list[Line]
     band: Range | None
     ids: dict[int, str]             # rid -> Observation id, to open a reading's record
+    bands: list[Range | None]       # each line's own range
 
 
 def load_measurements(conn: Any, person: int | None) -> list[Measurement]:
@@ -47,7 +48,11 @@ def load_chart(conn: Any, measurement: Measurement, person: int | None) -> Chart
     lines = ranges.lines(conn, measurement, person=person)
     readings = [r for line in lines for r in line.readings]
     rows = query.rows_by_rid(conn, sorted({r.rid for r in readings}), person=person)
-    return ChartData(measurement, lines, ranges.band(readings), {row.rid: row.id for row in rows})
+    # one band behind several lines only when it is every line's range: a systolic range drawn behind the
+    # diastolic line would say something about it that no source said
+    bands = [ranges.band(line.readings) for line in lines]
+    band = bands[0] if bands and all(b == bands[0] for b in bands) else None
+    return ChartData(measurement, lines, band, {row.rid: row.id for row in rows}, bands)
 
 
 def value_text(values: tuple[tuple[float, str | None], ...]) -> str:
@@ -62,22 +67,27 @@ def value_text(values: tuple[tuple[float, str | None], ...]) -> str:
 
 
 def change_text(lines: list[Line]) -> str:
-    """The latest value and how it moved since the reading before it, in words."""
-    readings = [line.readings for line in lines if line.readings]
-    if not readings:
+    """The latest value and how it moved since the reading before it, in words. Series not measured on the
+    latest day (a systolic pressure taken alone) are left out of "latest" rather than paired with an older one."""
+    pairs = [(line, line.readings) for line in lines if line.readings]
+    if not pairs:
         return "No readings."
-    latest = [r[-1] for r in readings]
-    when = max(r.date for r in latest)
+    when = max(rs[-1].date for _, rs in pairs)
+    current = [(line, rs) for line, rs in pairs if rs[-1].date == when]
+    latest = [rs[-1] for _, rs in current]
+    if len(current) == len(pairs):
+        shown = value_text(tuple((r.value, r.unit) for r in latest))
+    else:
+        shown = ", ".join(f"{line.name.lower()} {format_value(rs[-1].value, unit_text(rs[-1].unit) or None)}"
+                          for line, rs in current)
     flags = [r.flag_label for r in latest if r.flag]
-    text = f"Latest: {value_text(tuple((r.value, r.unit) for r in latest))} on {local_date(when)}"
+    text = f"Latest: {shown} on {local_date(when)}"
     text += f" ({', '.join(flags).lower()})." if flags else "."
-    moves = []
-    before = None
-    for line, rs in zip(lines, readings):
+    moves: list[tuple[str, str]] = []
+    for line, rs in current:
         if len(rs) < 2:
             continue
         prev, last = rs[-2], rs[-1]
-        before = prev.date
         # the change between the values as shown, so 154 -> 164 reads "up 10", not "up 9.75"
         digits = line.digits
         delta = round(last.value, digits) - round(prev.value, digits)
@@ -86,12 +96,15 @@ def change_text(lines: list[Line]) -> str:
             move = "unchanged"
         else:
             move = f"{'up' if delta > 0 else 'down'} {format_value(abs(delta), unit or None, digits)}"
-        moves.append(f"{line.name.lower() if moves else line.name} {move}" if len(lines) > 1
-                     else move[0].upper() + move[1:])
-    if moves and before:
-        text += f" {', '.join(moves)} since {local_date(before)}."
-    count = max(len(rs) for rs in readings)
-    first = min(rs[0].date for rs in readings)
+        moves.append((f"{line.name.lower()} {move}" if len(pairs) > 1 else move, prev.date))
+    if moves:
+        if len({d for _, d in moves}) == 1:
+            said = f"{', '.join(m for m, _ in moves)} since {local_date(moves[0][1])}."
+        else:
+            said = ", ".join(f"{m} since {local_date(d)}" for m, d in moves) + "."
+        text += " " + said[0].upper() + said[1:]
+    count = max(len(rs) for _, rs in pairs)
+    first = min(rs[0].date for _, rs in pairs)
     if count > 1:
         years = (first[:4], when[:4])
         span = f"in {years[0]}" if years[0] == years[1] else f"from {years[0]} to {years[1]}"
@@ -284,7 +297,7 @@ class LabsScreen(QWidget):
         self.table.activated.connect(self._open_reading)
         self.table.selectionModel().selectionChanged.connect(self._table_selection)
 
-        detail = QWidget()
+        self.detail = detail = QWidget()
         detail_layout = QVBoxLayout(detail)
         detail_layout.setContentsMargins(0, 0, 0, 0)
         detail_layout.addWidget(self.heading)
@@ -461,14 +474,18 @@ class LabsScreen(QWidget):
         self.heading.setText(data.measurement.name)
         self.heading.setToolTip(data.measurement.full_name)
         self.change.setText(change_text(data.lines))
+        flagged = sum(1 for line in data.lines for r in line.readings if r.flag)
+        readings = f"{flagged} reading{'s' if flagged != 1 else ''}"
         if data.band is not None:
-            rng = range_text(data.band)
-            flagged = sum(1 for line in data.lines for r in line.readings if r.flag)
-            self.range_note.setText(f"Reference range from your records: {rng}. "
-                                    + (f"{flagged} reading{'s' if flagged != 1 else ''} outside it, marked ▲."
-                                       if flagged else "Every reading is within it."))
+            self.range_note.setText(f"Reference range from your records: {range_text(data.band)}. "
+                                    + (f"{readings} outside it, marked ▲." if flagged else
+                                       "Every reading is within it."))
+        elif any(data.bands):
+            each = "; ".join(f"{line.name.lower()} {range_text(b)}" for line, b in zip(data.lines, data.bands) if b)
+            self.range_note.setText(f"Reference ranges from your records: {each}. "
+                                    + (f"{readings} outside their range, marked ▲." if flagged else
+                                       "Every reading is within its range."))
         else:
-            flagged = sum(1 for line in data.lines for r in line.readings if r.flag)
             self.range_note.setText(f"{flagged} reading{'s' if flagged != 1 else ''} marked ▲ as outside the "
                                     "normal range by the lab." if flagged else
                                     "Your records give no reference range for this measurement.")
@@ -476,6 +493,7 @@ class LabsScreen(QWidget):
         self.chart.setAccessibleName(f"Chart of {data.measurement.name} over time")
         self.readings.set_data(data)
         self.table.setAccessibleName(f"Readings of {data.measurement.name}, newest first")
+        self.detail.layout().activate()     # the new texts' heights now, not on a later pass of the loop
 
     def _show_nothing(self) -> None:
         self.current = None

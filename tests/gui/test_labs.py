@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QToolTip, QWidget
 
 from app.charts import epoch_ms
 from app.screens import vault_context
-from app.screens.labs import LabsScreen
+from app.screens.labs import MEASUREMENT_ROLE, LabsScreen
 from app.tasks import TaskRunner
 from tests.conftest import FIXTURES, PASSPHRASE, TEST_PROFILE
 from vault.records import ranges
@@ -24,6 +24,7 @@ FLETCHER = "Fletcher_Hyatt_fe0562b5-f517-4951-8366-32fdab088930.json"
 CHOLESTEROL = "2093-3"
 HEMOGLOBIN = "718-7"
 # (date, g/dL, interpretation the lab wrote or None); the range is 13.5-17.5 g/dL on every one of them
+BP_PANEL_DATE, SYSTOLIC_ALONE_DATE = "2005-06-01", "2006-01-10"
 HEMOGLOBIN_READINGS = [("2001-03-01", 14.2, None), ("2002-02-11", 18.4, None), ("2002-09-20", 16.1, None),
                        ("2003-05-02", 12.9, None), ("2004-01-10", 17.9, "N"), ("2004-06-10", 15.0, "H")]
 
@@ -44,6 +45,30 @@ def _observation(i: int, patient: str, date: str, value: float, interpretation: 
     return obs
 
 
+def _blood_pressures(patient: str) -> list[dict]:
+    """A blood pressure as US Core writes it (panel 85354-9, the systolic above the range the source gave), and
+    later a systolic pressure taken on its own."""
+    loinc = "http://loinc.org"
+
+    def part(code: str, value: float, **extra) -> dict:
+        return {"code": {"coding": [{"system": loinc, "code": code}]},
+                "valueQuantity": {"value": value, "unit": "mm[Hg]", "code": "mm[Hg]"}, **extra}
+
+    vital = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                          "code": "vital-signs"}]}]
+    panel = {"resourceType": "Observation", "id": "test-bp-panel", "status": "final", "category": vital,
+             "code": {"coding": [{"system": loinc, "code": "85354-9",
+                                  "display": "Blood pressure panel with all children optional"}]},
+             "subject": {"reference": f"Patient/{patient}"}, "effectiveDateTime": BP_PANEL_DATE,
+             "component": [part("8480-6", 128, referenceRange=[{"high": {"value": 120, "unit": "mm[Hg]"}}]),
+                           part("8462-4", 84)]}
+    alone = {"resourceType": "Observation", "id": "test-systolic", "status": "final", "category": vital,
+             "code": {"coding": [{"system": loinc, "code": "8480-6", "display": "Systolic blood pressure"}]},
+             "subject": {"reference": f"Patient/{patient}"}, "effectiveDateTime": SYSTOLIC_ALONE_DATE,
+             "valueQuantity": {"value": 118, "unit": "mm[Hg]", "code": "mm[Hg]"}}
+    return [panel, alone]
+
+
 @pytest.fixture(scope="module")
 def vault(tmp_path_factory):
     from vault.store import Vault
@@ -57,8 +82,9 @@ def vault(tmp_path_factory):
     bundle = {"resourceType": "Bundle", "type": "collection",
               "entry": [{"resource": _observation(i, patient, d, value, interp)}
                         for i, (d, value, interp) in enumerate(HEMOGLOBIN_READINGS)]}
-    report = ImportService(v).import_data(json.dumps(bundle).encode(), "hemoglobin.json")
-    assert report.added == len(HEMOGLOBIN_READINGS)
+    bundle["entry"] += [{"resource": r} for r in _blood_pressures(patient)]
+    report = ImportService(v).import_data(json.dumps(bundle).encode(), "more-readings.json")
+    assert report.added == len(HEMOGLOBIN_READINGS) + 2
     yield v
     v.close()
 
@@ -158,21 +184,39 @@ def test_chart_points_are_exactly_the_vaults_observations(qtbot, screen, vault):
 
 def test_blood_pressure_shows_systolic_and_diastolic(qtbot, screen, vault, screenshot):
     with vault.read() as conn:
-        panels = [json.loads(raw) for (raw,) in conn.execute(
-            "SELECT json FROM rec_resources WHERE rtype = 'Observation' AND code = '55284-4' ORDER BY date")]
-    assert len(panels) == 10
+        panels = [(d, json.loads(raw)) for d, raw in conn.execute(
+            "SELECT date, json FROM rec_resources WHERE rtype = 'Observation' AND code IN ('55284-4', '85354-9')"
+            " ORDER BY date")]
+    assert len(panels) == 11        # Synthea's ten (55284-4) and the US Core one (85354-9)
 
     def component(obs: dict, code: str) -> float:
         return next(c["valueQuantity"]["value"] for c in obs["component"] if c["code"]["coding"][0]["code"] == code)
 
-    _show(qtbot, screen, "55284-4")
+    # one entry for every panel of the pair, counting the systolic taken alone too; no separate "Systolic" entry
+    listed = [screen.source.item(g).child(r).data(MEASUREMENT_ROLE) for g in range(screen.source.rowCount())
+              for r in range(screen.source.item(g).rowCount())]
+    pressures = [m for m in listed if {c[0] for c in m.components} == {"8480-6", "8462-4"}]
+    assert len(pressures) == 1 and pressures[0].count == 12
+    assert not any(m.code in ("8480-6", "8462-4") for m in listed)
+
+    _show(qtbot, screen, pressures[0].code)
     assert [s.name() for s in screen.chart.value_lines] == ["Systolic", "Diastolic"]
-    assert [y for _, y in _chart_points(screen, 0)] == [component(p, "8480-6") for p in panels]
-    assert [y for _, y in _chart_points(screen, 1)] == [component(p, "8462-4") for p in panels]
+    systolic = sorted([(epoch_ms(d), component(p, "8480-6")) for d, p in panels] +
+                      [(epoch_ms(SYSTOLIC_ALONE_DATE), 118.0)])
+    assert _chart_points(screen, 0) == systolic
+    assert _chart_points(screen, 1) == [(epoch_ms(d), component(p, "8462-4")) for d, p in panels]
+    # the source's range on the systolic part flags its 128, and is not drawn behind the diastolic line
+    assert {(p.x(), p.y()) for p in screen.chart.flagged_points.points()} == {(epoch_ms(BP_PANEL_DATE), 128.0)}
+    assert screen.chart.band_series is None
+    assert "systolic up to 120 mmHg" in screen.range_note.text()
     assert screen.readings.headerData(1, Qt.Orientation.Horizontal) == "Systolic"
     assert screen.readings.headerData(2, Qt.Orientation.Horizontal) == "Diastolic"
-    latest = panels[-1]
-    assert f"{round(component(latest, '8480-6'))}/{round(component(latest, '8462-4'))} mmHg" in screen.change.text()
+    table = _table(screen)
+    assert len(table) == 12 and table[0][:3] == [local_date(SYSTOLIC_ALONE_DATE), "118 mmHg", ""]
+    assert table[1][:3] == [local_date(BP_PANEL_DATE), "128 mmHg", "84 mmHg"] and table[1][-1] == "Systolic: high"
+    # the latest day had only a systolic reading: it is not paired with an older diastolic one
+    assert screen.change.text().startswith(f"Latest: systolic 118 mmHg on {local_date(SYSTOLIC_ALONE_DATE)}. "
+                                           f"Systolic down 10 mmHg since {local_date(BP_PANEL_DATE)}.")
     screenshot(screen, "labs-blood-pressure")
 
 
