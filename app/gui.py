@@ -41,6 +41,9 @@ class Controller:
 
 
 def run(vault_dir: Path, kdf_profile: str = "default") -> int:
+    # Workers (import, queries) hold the interpreter up to the switch interval at a time, and the GUI thread needs
+    # it for every call Qt makes into a model: 0.5 ms instead of 5 ms keeps scrolling and painting smooth.
+    sys.setswitchinterval(0.0005)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("medvault")
     app.setApplicationDisplayName("medvault")
