@@ -1,4 +1,8 @@
-"""Starts the desktop app: the unlock window first, then the main window; locking goes back to the start."""
+"""Starts the desktop app: the unlock window first, then the main window; locking goes back to the start.
+
+The crash hook is installed before any window exists, so an unexpected error anywhere ends as a report without
+health data (``app.crash``) and one plain sentence, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QApplication, QMessageBox
 
+from app import crash
 from app.main_window import MainWindow
 from app.tasks import TaskRunner
 from app.unlock_window import UnlockWindow
@@ -29,14 +35,20 @@ class Controller:
     def _open(self, vault: Any) -> None:
         self.main_window = MainWindow(vault, self.runner)
         self.main_window.locked.connect(self.start)
+        self.main_window.quit_requested.connect(QApplication.quit)
         self.unlock_window.hide()
         self.main_window.show()
 
 
 def run(vault_dir: Path, kdf_profile: str = "default") -> int:
+    # Workers (import, queries) hold the interpreter up to the switch interval at a time, and the GUI thread needs
+    # it for every call Qt makes into a model: 0.5 ms instead of 5 ms keeps scrolling and painting smooth.
+    sys.setswitchinterval(0.0005)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("medvault")
     app.setApplicationDisplayName("medvault")
+    crash_notice = _CrashNotice()
+    hook = crash.install(crash_notice.said.emit)
     controller = Controller(vault_dir, TaskRunner(), kdf_profile)
     controller.start()
     code = app.exec()
@@ -44,4 +56,24 @@ def run(vault_dir: Path, kdf_profile: str = "default") -> int:
     window = controller.main_window
     if window is not None and window.vault is not None and window.vault.is_open:
         window.vault.close()  # the app is ending: nothing left to keep responsive
+    hook.uninstall()
     return code
+
+
+class _CrashNotice(QObject):
+    """Carries the crash sentence to the GUI thread (the hook runs on whichever thread failed) and shows it
+    without blocking, once at a time."""
+
+    said = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.box: QMessageBox | None = None
+        self.said.connect(self._show)
+
+    def _show(self, sentence: str) -> None:
+        if self.box is not None and self.box.isVisible():
+            return
+        self.box = QMessageBox(QMessageBox.Icon.Warning, "medvault", sentence)
+        self.box.setAccessibleName("Message")
+        self.box.open()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from vault.records import bundle, jsonutil, sources, store
+from vault.records import bundle, jsonutil, persons, sources, store
 from vault.records.errors import (DanglingReference, FileTooLarge, ImportCancelled, ImportRejected, MalformedJson,
                                   NotFhir, RecordsError, ResourceInvalid, UnknownResourceType)
 from vault.records import fhir_schema
@@ -57,6 +57,8 @@ class ImportOptions:
     # processes for the R4B models' share of full validation: 0 decides by the amount of work (parallel.py),
     # 1 keeps it in this process, N uses N - 1 workers beside this process
     workers: int = 0
+    other_person: bool = False                # a file about someone else: keep it as a separate person (True)
+                                              # or refuse it whole with OtherPerson (False)
 
 
 @dataclass
@@ -312,6 +314,9 @@ class ImportService:
             bad_refs = bundle.resolve_references(
                 entries, lambda u: store.lookup_fullurl(conn, u),
                 lambda t, v, s: store.lookup_identifier(conn, t, v, s), collect=self.options.skip_invalid)
+            # someone else's file is refused before the cost of validating it
+            persons.Assigner(conn, keep_other=self.options.other_person, dry_run=True).check(
+                [e.resource for e in entries])
         verdicts = self._validate_entries(entries, prepared.kind, report, bad_refs, cancel)
         kept: list[bundle.Entry] = []
         for n, (e, (where, err)) in enumerate(zip(entries, verdicts), 1):
@@ -335,11 +340,15 @@ class ImportService:
             source_id = store.add_source(conn, kind=prepared.kind, name_sha256=name_sha, payload_sha256=payload_sha,
                                          payload_size=payload_size, trust=prepared.trust,
                                          verification=prepared.verification, imported_at=now)
+            owners = persons.Assigner(conn, keep_other=self.options.other_person, now=now)
+            owners.check([e.resource for e in kept])   # the file's Patients first: they own what comes before them
+            # decided before the writer thread starts: deciding may read the database, which the writer then uses
+            people = [owners.resource(e.resource) for e in kept]
             with store.BatchWriter(conn, source_id=source_id, trust=prepared.trust, imported_at=now) as writer:
                 shas = writer.prefetch([e.resource for e in kept])
-                for n, (e, sha) in enumerate(zip(kept, shas), 1):
+                for n, (e, sha, person) in enumerate(zip(kept, shas, people), 1):
                     _tick(cancel)
-                    outcome, rid = writer.put(e.resource, sha, full_url=e.full_url, text=e.text)
+                    outcome, rid = writer.put(e.resource, sha, full_url=e.full_url, text=e.text, person=person)
                     _count(report, outcome, e.resource["resourceType"])
                     documents = prepared.attachments.get(e.index, []) + inline.get(e.index, [])
                     if documents:
@@ -372,6 +381,7 @@ class ImportService:
         with self.vault.transaction() as conn, _open(src) as f:
             if store.find_source(conn, payload_sha) is not None:
                 return self._already_in(conn, report.kind, store.find_source(conn, payload_sha))
+            owners = persons.Assigner(conn, keep_other=self.options.other_person, now=now)
             source_id = store.add_source(conn, kind=report.kind, name_sha256=name_sha, payload_sha256=payload_sha,
                                          payload_size=size, trust=trust, imported_at=now)
             store.add_payload(conn, source_id, store.compress_chunks(iter(lambda: f.read(store.CHUNK), b"")))
@@ -417,7 +427,8 @@ class ImportService:
                     report.skipped.append(Skipped(where, err.user_message))
                     continue
                 outcome, rid = store.put_resource(conn, resource, source_id=source_id, trust=trust, imported_at=now,
-                                                  text=entry.text, hash_version=hash_version)
+                                                  text=entry.text, person=owners.resource(resource),
+                                                  hash_version=hash_version)
                 for ctype, blob in docs:
                     store.add_attachment(conn, rid, ctype, blob)
                 _count(report, outcome, resource["resourceType"])

@@ -156,9 +156,11 @@ def vault_hash_version(conn) -> int:
 
 
 def put_resource(conn, resource: dict, *, source_id: int, trust: str, imported_at: str,
-                 full_url: str | None = None, text: str | None = None, sha: str | None = None,
-                 hash_version: int | None = None) -> tuple[str, int]:
+                 full_url: str | None = None, text: str | None = None, person: int | None = None,
+                 sha: str | None = None, hash_version: int | None = None) -> tuple[str, int]:
     """Store one validated resource. Returns (ADDED | DUPLICATE | UPDATED, rid).
+
+    ``person`` is who a new record belongs to; a record already stored keeps its person, whoever's file repeats it.
 
     Dedupe: same type and id with the same content hash is the same record; same type and id with different content
     is a newer version (the old one moves to history); a different id with content identical to a record from an
@@ -184,10 +186,10 @@ def put_resource(conn, resource: dict, *, source_id: int, trust: str, imported_a
         f = index_fields(resource, text)
         cur = conn.execute(
             "INSERT INTO rec_resources (rtype, id, content_sha256, json, source_id, trust, imported_at, date,"
-            " category, code_system, code, display, status, value_num, unit)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " category, code_system, code, display, status, value_num, unit, person)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (rtype, rid_str, sha, jsonutil.compact(resource), source_id, trust, imported_at, f.date, f.category,
-             f.code_system, f.code, f.display, f.status, f.value_num, f.unit))
+             f.code_system, f.code, f.display, f.status, f.value_num, f.unit, person))
         rid = cur.lastrowid
         conn.execute("INSERT INTO rec_fts (rowid, body) VALUES (?, ?)", (rid, f.text))
         for system, value in identifiers(resource):
@@ -219,8 +221,8 @@ def put_resource(conn, resource: dict, *, source_id: int, trust: str, imported_a
 
 
 _INSERT_RESOURCE = ("INSERT INTO rec_resources (rid, rtype, id, content_sha256, json, source_id, trust, imported_at,"
-                    " date, category, code_system, code, display, status, value_num, unit)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                    " date, category, code_system, code, display, status, value_num, unit, person)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 class BatchWriter:
@@ -283,12 +285,13 @@ class BatchWriter:
         return shas
 
     def put(self, resource: dict, sha: str, *, full_url: str | None = None,
-            text: str | None = None) -> tuple[str, int]:
+            text: str | None = None, person: int | None = None) -> tuple[str, int]:
         key = (resource["resourceType"], resource["id"])
         if key in self._known or (key[0], sha) in self._shas:
             self.flush()
             outcome, rid = put_resource(self.conn, resource, source_id=self.source_id, trust=self.trust,
-                                        imported_at=self.imported_at, full_url=full_url, text=text, sha=sha)
+                                        imported_at=self.imported_at, full_url=full_url, text=text, person=person,
+                                        sha=sha)
             self._known.add(key)
             self._next_rid = None
             return outcome, rid
@@ -299,7 +302,7 @@ class BatchWriter:
         f = index_fields(resource, text)
         self._rows.append((rid, key[0], key[1], sha, jsonutil.compact(resource), self.source_id, self.trust,
                            self.imported_at, f.date, f.category, f.code_system, f.code, f.display, f.status,
-                           f.value_num, f.unit))
+                           f.value_num, f.unit, person))
         self._known.add(key)
         self._fts.append((rid, f.text))
         self._ids.extend((key[0], system, value, rid) for system, value in identifiers(resource))
