@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from vault import jsonsafe
 from vault.records.errors import ExportFailed
 from vault.records.persons import EVERYONE
 
@@ -81,9 +82,8 @@ def _with_documents(conn, rows):
     from vault.records import documents, store
     for rtype, rid, raw in rows:
         if rtype == "DocumentReference" and documents.ATTACHMENT_URL in raw:
-            raw = json.dumps(documents.inline_for_export(json.loads(raw),
-                                                         lambda sha: store.attachment_by_sha256(conn, sha)),
-                             ensure_ascii=False, separators=(",", ":"))
+            raw = jsonsafe.dumps_text(documents.inline_for_export(
+                jsonsafe.loads_stored(raw), lambda sha: store.attachment_by_sha256(conn, sha)))
         yield rtype, rid, raw
 
 
@@ -124,7 +124,7 @@ def bundle_chunks(rows: Iterable[tuple[str, str, str]], counter: dict) -> Iterat
     yield '{"resourceType":"Bundle","type":"collection","entry":['
     first = True
     for rtype, rid, raw in rows:
-        yield ("" if first else ",") + '{"fullUrl":' + json.dumps(full_url(rtype, rid)) + ',"resource":' + raw + "}"
+        yield ("" if first else ",") + '{"fullUrl":' + jsonsafe.dumps_text(full_url(rtype, rid)) + ',"resource":' + raw + "}"
         first = False
         counter[rtype] = counter.get(rtype, 0) + 1
     yield "]}\n"

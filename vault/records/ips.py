@@ -10,11 +10,11 @@ before it is returned, so an export never writes an invalid document.
 from __future__ import annotations
 
 import html
-import json
 import uuid
 from collections.abc import Collection
 from datetime import datetime
 
+from vault import jsonsafe
 from vault.records.errors import ExportFailed
 from vault.records.export import full_url
 from vault.records.fhir_models import model_of
@@ -116,7 +116,7 @@ def _pick_patient(conn, patient: str | None, person: int | None) -> dict:
         row = conn.execute("SELECT json FROM rec_resources WHERE rtype = 'Patient' AND id = ?", (pid,)).fetchone()
         if not row:
             raise ExportFailed("There is no patient with that id in the vault; no summary was written.")
-        return json.loads(row[0])
+        return jsonsafe.loads_stored(row[0])
     mine, args = person_where(conn, person)
     # a person met in several sources may have several Patient records: the first one imported speaks for them
     rows = conn.execute(f"SELECT json FROM rec_resources WHERE rtype = 'Patient' AND {mine} ORDER BY rid LIMIT 2",
@@ -127,7 +127,7 @@ def _pick_patient(conn, patient: str | None, person: int | None) -> dict:
     if len(rows) > 1 and person == EVERYONE:
         raise ExportFailed("The vault holds records of more than one patient; say which one (--patient ID). "
                            "No summary was written.")
-    return json.loads(rows[0][0])
+    return jsonsafe.loads_stored(rows[0][0])
 
 
 def _narrative(items: list[dict], empty: bool) -> dict:
@@ -166,7 +166,7 @@ def build_ips(conn, *, patient: str | None = None, person: int | None = None, no
         ours = lambda r: True  # noqa: E731
     for rtype, raw in conn.execute(f"SELECT rtype, json FROM rec_resources WHERE rtype IN ({','.join('?' * len(types))})"
                                    f" AND {cond} ORDER BY rid", (*types, *args)):
-        r = json.loads(raw)
+        r = jsonsafe.loads_stored(raw)
         if ours(r) and f"{rtype}/{r.get('id')}" not in exclude:
             mine[rtype].append(r)
     chosen = {
@@ -190,7 +190,7 @@ def build_ips(conn, *, patient: str | None = None, person: int | None = None, no
             row = conn.execute("SELECT json FROM rec_resources WHERE rtype = 'Medication' AND id = ?",
                                (ref.split("/", 1)[1],)).fetchone()
             if row:
-                extra.append(json.loads(row[0]))
+                extra.append(jsonsafe.loads_stored(row[0]))
 
     device = {"resourceType": "Device", "id": "medvault-ips-generator",
               "deviceName": [{"name": "medvault", "type": "user-friendly-name"}]}
@@ -239,8 +239,7 @@ def build_ips(conn, *, patient: str | None = None, person: int | None = None, no
 
 
 def _rewrite(resource: dict, urls: dict[str, str]) -> dict:
-    text = json.dumps(resource, ensure_ascii=False)
-    r = json.loads(text)
+    r = jsonsafe.loads(jsonsafe.dumps(resource))
     stack: list = [r]
     while stack:
         node = stack.pop()

@@ -17,11 +17,11 @@ agree. A name written differently ("JOHN  Smith", "John Smith") is the same name
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from vault import jsonsafe
 from vault.records.errors import OtherPerson, PersonNotFound
 
 EVERYONE = 0                        # person ids start at 1: 0 selects every person's records
@@ -193,7 +193,7 @@ class Assigner:
         self._by_identifier = {}
         for pid, raw in self.conn.execute("SELECT person, json FROM rec_resources WHERE rtype = 'Patient'"
                                           " AND person IS NOT NULL ORDER BY rid"):
-            self._remember(pid, facts(json.loads(raw)))
+            self._remember(pid, facts(jsonsafe.loads_stored(raw)))
 
     def _remember(self, pid: int, f: Facts) -> None:
         assert self._by_identifier is not None
@@ -290,7 +290,7 @@ def migrate_persons_v1(conn: Any) -> None:
     assigner._by_identifier = {}     # nothing is assigned yet: match only among the Patients seen so far
     patients = conn.execute("SELECT rid, json FROM rec_resources WHERE rtype = 'Patient' ORDER BY rid").fetchall()
     for rid, raw in patients:
-        resource = json.loads(raw)
+        resource = jsonsafe.loads_stored(raw)
         f = facts(resource)
         person = assigner._match(f)
         if person is None:

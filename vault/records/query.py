@@ -7,11 +7,11 @@ in the vault, ``persons.EVERYONE`` all of them (see ``vault.records.persons``). 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from vault import jsonsafe
 from vault.records.persons import where as _person_where
 
 _COLUMNS = "rid, rtype, id, date, category, code_system, code, display, status, trust"
@@ -91,13 +91,13 @@ def get(conn, rtype: str, rid: str) -> dict | None:
     if row is None:
         row = conn.execute("SELECT r.json FROM rec_aliases a JOIN rec_resources r ON r.rid = a.rid"
                            " WHERE a.rtype = ? AND a.id = ?", (rtype, rid)).fetchone()
-    return json.loads(row[0]) if row else None
+    return jsonsafe.loads_stored(row[0]) if row else None
 
 
 def get_by_rid(conn, rid: int) -> dict | None:
     """The resource behind a row id: list views hold only ids and load the decrypted JSON when shown."""
     row = conn.execute("SELECT json FROM rec_resources WHERE rid = ?", (int(rid),)).fetchone()
-    return json.loads(row[0]) if row else None
+    return jsonsafe.loads_stored(row[0]) if row else None
 
 
 def rows_by_rid(conn, rids: list[int], *, person: int | None = None) -> list[RecordRow]:
@@ -118,7 +118,7 @@ def provenance(conn, rtype: str, rid: str) -> list[dict]:
         " FROM rec_resources r JOIN rec_resource_sources rs ON rs.rid = r.rid JOIN rec_sources s ON s.id = rs.source_id"
         " WHERE r.rtype = ? AND r.id = ? ORDER BY s.id", (rtype, rid)).fetchall()
     return [{"source": r[0], "kind": r[1], "name_sha256": r[2], "payload_sha256": r[3], "imported_at": r[4],
-             "trust": r[5], "verification": json.loads(r[6]) if r[6] else None} for r in rows]
+             "trust": r[5], "verification": jsonsafe.loads_stored(r[6]) if r[6] else None} for r in rows]
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -233,7 +233,7 @@ def series(conn, code: str, system: str | None = None, *, person: int | None = N
     for rid, date, raw in conn.execute("SELECT rid, date, json FROM rec_resources WHERE rtype = 'Observation'"
                                        " AND date IS NOT NULL AND code IS NOT ? AND json LIKE ? AND json LIKE"
                                        f" '%\"component\"%' AND {mine}", (code, needle, *mine_args)):
-        for comp in json.loads(raw).get("component", []):
+        for comp in jsonsafe.loads_stored(raw).get("component", []):
             codings = (comp.get("code") or {}).get("coding", [])
             if any(c.get("code") == code and (system is None or c.get("system") == system) for c in codings):
                 vq = comp.get("valueQuantity") or {}

@@ -11,12 +11,12 @@ series per component.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
+from vault import jsonsafe
 from vault.records import persons, query
 
 VITAL_SIGNS = "vital-signs"
@@ -236,7 +236,7 @@ def _resources(conn, rids: list[int]) -> dict[int, dict]:
         chunk = rids[start:start + 500]
         for rid, raw in conn.execute(f"SELECT rid, json FROM rec_resources WHERE rid IN ({','.join('?' * len(chunk))})",
                                      chunk):
-            out[rid] = json.loads(raw)
+            out[rid] = jsonsafe.loads_stored(raw)
     return out
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from vault import jsonsafe
 from vault.records import bundle, jsonutil, store
 from vault.records.errors import CardInvalid, ImportRejected, IssuerInvalid, SignatureInvalid
 
@@ -58,7 +58,7 @@ class TrustStore:
     def issuer(self, iss: str) -> tuple[dict, dict] | None:
         with self.vault.read() as conn:
             row = conn.execute("SELECT jwks, crls FROM rec_issuers WHERE iss = ?", (iss,)).fetchone()
-        return (json.loads(row[0]), json.loads(row[1])) if row else None
+        return (jsonsafe.loads_stored(row[0]), jsonsafe.loads_stored(row[1])) if row else None
 
     def list(self) -> list[str]:
         with self.vault.read() as conn:
@@ -83,7 +83,7 @@ class TrustStore:
             crl_map[crl["kid"]] = {"ctr": crl.get("ctr"), "rids": crl["rids"]}
         with self.vault.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO rec_issuers (iss, jwks, crls, added_at) VALUES (?, ?, ?, ?)",
-                         (iss, json.dumps(keys), json.dumps(crl_map), store.utc_now()))
+                         (iss, jsonsafe.dumps_text(keys), jsonsafe.dumps_text(crl_map), store.utc_now()))
             self.vault.audit("settings", conn=conn, action="issuer_add", iss_sha256=hashlib.sha256(iss.encode()).hexdigest(),
                              keys=len(keys), crls=len(crl_map))
         return len(keys)

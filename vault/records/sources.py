@@ -3,9 +3,9 @@ used to catch a file that claims to be something it is not."""
 
 from __future__ import annotations
 
-import json
 from enum import Enum
 
+from vault import jsonsafe
 from vault.records.errors import DocumentInvalid, NotFhir, UnsupportedInput
 
 
@@ -73,7 +73,7 @@ def _looks_ndjson(text: bytes) -> bool:
     if nl < 0:
         return False
     try:
-        first = json.loads(text[:nl])
+        first = jsonsafe.loads(text[:nl])
     except (ValueError, RecursionError):
         return False
     return isinstance(first, dict) and text[nl:].lstrip()[:1] == b"{"

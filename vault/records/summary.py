@@ -9,11 +9,11 @@ summary says things the way the record views do. Dates stay ISO 8601 for the GUI
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from vault import jsonsafe
 from vault.records import describe, persons, ranges
 
 # Clinical statuses that mean "not a current concern" (ips.py applies the same rule to exported summaries).
@@ -252,7 +252,7 @@ class _Reader:
             chunk = rids[start:start + 500]
             for rid, raw in self.conn.execute(
                     f"SELECT rid, json FROM rec_resources WHERE rid IN ({','.join('?' * len(chunk))})", chunk):
-                out[rid] = json.loads(raw)
+                out[rid] = jsonsafe.loads_stored(raw)
         return out
 
     def names(self, resource: dict) -> dict[str, str]:
@@ -263,7 +263,7 @@ class _Reader:
             row = self.conn.execute("SELECT json FROM rec_resources WHERE rtype = ? AND id = ?",
                                     (rtype, rid)).fetchone()
             if row:
-                out[ref] = describe.name_of(json.loads(row[0]))
+                out[ref] = describe.name_of(jsonsafe.loads_stored(row[0]))
         return out
 
     def label(self, doc: dict, fallback: str | None) -> str:
