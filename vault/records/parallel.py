@@ -25,7 +25,9 @@ from vault.records.fhir_models import validate_batch
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 _pool_size = 0
-MIN_PARALLEL = 256          # below this, sending work to another process costs more than it saves
+# Below this, sending work to another process costs more than it saves: a worker builds each model class the first
+# time it meets a resource type (a fraction of a second each), on top of sending the resources over a pipe.
+MIN_PARALLEL = 1000
 COLD_PARALLEL = 4000        # with no pool running yet: about two seconds of model validation, which repays a start
 
 
