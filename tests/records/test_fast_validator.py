@@ -131,6 +131,13 @@ def test_what_both_accept(resource):
     assert fhir_schema.accepts(resource) is True
 
 
+def test_resource_type_names_are_known_without_building_models():
+    schema = jsonsafe.loads(fhir_schema.SCHEMA_FILE.read_bytes())
+    names = set(schema["definitions"]) | {"Citation", "Evidence", "SubscriptionTopic", "Foo", "patient", ""}
+    for name in sorted(names):
+        assert fhir_schema.is_resource_type(name) == fhir_models.is_resource_type(name), name
+
+
 def test_types_the_schema_does_not_decide_go_to_the_models():
     assert fhir_schema.accepts({"resourceType": "Citation", "status": "draft"}) is None       # R4B only
     assert fhir_schema.accepts({"resourceType": "MedicinalProduct"}) is None                    # R4 only

@@ -203,4 +203,22 @@ def schema_constraints(schema: dict) -> dict:
         visit(rtype, cls)
     import fhir.resources
     return {"fhir.resources": fhir.resources.__version__, "resource_types": resource_types,
-            "definitions": dict(sorted(out.items()))}
+            "r4b_resource_types": _all_resource_types(), "definitions": dict(sorted(out.items()))}
+
+
+def _all_resource_types() -> list[str]:
+    """Every resource type R4B defines, so a type name can be checked without building its model class (which
+    takes a good part of a second the first time)."""
+    import importlib
+    import pkgutil
+
+    import fhir.resources.R4B as package
+    found = set()
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name.startswith("_") or module.name == "tests":
+            continue
+        for name, value in vars(importlib.import_module(f"{package.__name__}.{module.name}")).items():
+            if isinstance(value, type) and value.__module__.endswith("." + module.name) \
+                    and getattr(value, "__resource_type__", None) == name and _resource_class(name) is value:
+                found.add(name)
+    return sorted(found)

@@ -68,7 +68,7 @@ _SAFE_KINDS = frozenset({"string", "code", "id", "uri", "url", "canonical", "oid
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 _lock = threading.Lock()
-_compiled: tuple[object, frozenset[str]] | None = None
+_compiled: tuple[object, frozenset[str], frozenset[str]] | None = None
 
 
 def _leap_day(value: str) -> bool:
@@ -159,15 +159,21 @@ def _apply(d: dict, props: dict, c: dict) -> None:
         d["allOf"] = all_of
 
 
-def _get() -> tuple[object, frozenset[str]]:
+def _get() -> tuple[object, frozenset[str], frozenset[str]]:
     global _compiled
     with _lock:
         if _compiled is None:
             constraints = load_constraints()
             validator = jsonschema_rs.Draft6Validator(patched_schema(constraints=constraints), formats=_FORMATS,
                                                       validate_formats=True)
-            _compiled = (validator, frozenset(constraints["resource_types"]))
+            _compiled = (validator, frozenset(constraints["resource_types"]),
+                         frozenset(constraints["r4b_resource_types"]))
         return _compiled
+
+
+def is_resource_type(name: object) -> bool:
+    """Whether R4B defines a resource type of this name, from the list the constraints file carries."""
+    return type(name) is str and name in _get()[2]
 
 
 def warm() -> None:
@@ -178,7 +184,7 @@ def warm() -> None:
 def accepts(resource: object) -> bool | None:
     """True: valid (the R4B models accept it too). False: refused by the schema. None: a resource type this
     validator does not decide (not defined by both R4 and R4B). Never raises."""
-    validator, types = _get()
+    validator, types, _ = _get()
     if type(resource) is not dict:
         return None
     rtype = resource.get("resourceType")

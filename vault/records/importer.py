@@ -25,7 +25,7 @@ from vault.records import bundle, jsonutil, persons, sources, store
 from vault.records.errors import (DanglingReference, FileTooLarge, ImportCancelled, ImportRejected, MalformedJson,
                                   NotFhir, RecordsError, ResourceInvalid, UnknownResourceType)
 from vault.records import fhir_schema
-from vault.records.fhir_models import is_resource_type, validate_resource
+from vault.records.fhir_models import validate_resource
 
 MiB = 1 << 20
 ProgressFn = Callable[[int, int], None]
@@ -295,7 +295,7 @@ class ImportService:
                     validate_resource(resource)
             else:
                 rtype = resource.get("resourceType")
-                if not is_resource_type(rtype):
+                if not fhir_schema.is_resource_type(rtype):
                     raise UnknownResourceType()
         except ImportRejected as err:
             raise type(err)(f"{where.capitalize()}: {err.user_message}") from None
