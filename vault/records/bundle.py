@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 from urllib.parse import parse_qsl
 
 from vault.records.errors import DanglingReference, NotFhir, ResourceInvalid
-from vault.records.extract import identifiers, path_text, walk
+from vault.records.extract import identifiers, path_to, walk
 
 _ID_OK = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _CONDITIONAL = re.compile(r"^([A-Z][A-Za-z]+)\?(.+)$")
@@ -125,7 +125,7 @@ def resolve_references(entries: list[Entry], lookup_fullurl: FullUrlLookup, look
     for e in entries:
         rtype = e.resource["resourceType"]
         refs, e.text = walk(e.resource)
-        for holder, chain in refs:
+        for holder in refs:
             ref = holder["reference"]
             if ref.startswith("#"):
                 continue
@@ -133,14 +133,14 @@ def resolve_references(entries: list[Entry], lookup_fullurl: FullUrlLookup, look
             if target is None and ref.startswith(_LOCAL_PREFIXES):
                 target = lookup_fullurl(ref)
                 if target is None:
-                    dangling.setdefault(e.index, []).append(f"{rtype}.{path_text(chain)}")
+                    dangling.setdefault(e.index, []).append(f"{rtype}.{path_to(e.resource, holder)}")
                     continue
             if target is None:
                 m = _CONDITIONAL.match(ref)
                 if m:
                     hits = _match_conditional(m.group(1), m.group(2), local_ids, lookup_identifier)
                     if len(hits) != 1:
-                        dangling.setdefault(e.index, []).append(f"{rtype}.{path_text(chain)}")
+                        dangling.setdefault(e.index, []).append(f"{rtype}.{path_to(e.resource, holder)}")
                         continue
                     target = hits[0]
             if target is not None and target != ref:

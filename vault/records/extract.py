@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from vault.records.errors import NestingTooDeep
+from vault.records.jsonutil import HUGE_NUMBER, MAX_DEPTH, raise_huge_number
+
 # The element that says "when" for each type, best first. Types not listed fall back to common names.
 _DATE_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
     "Observation": (("effectiveDateTime",), ("effectivePeriod", "start"), ("effectiveInstant",), ("issued",)),
@@ -127,29 +130,26 @@ def _search_text(resource: dict) -> str:
     return walk(resource)[1]
 
 
-def walk(resource: dict, max_depth: int | None = None) -> tuple[list[tuple[dict, tuple | None]], str]:
-    """One pass over a resource: its references (holder, element path as a chain for ``path_text``; contained
-    resources excluded) and the words full-text search indexes. Iterative, and bounded to ``max_depth``
+def walk(resource: dict, max_depth: int | None = None) -> tuple[list[dict], str]:
+    """One pass over a resource: the objects holding its references (contained resources excluded; ``path_to``
+    names where one is) and the words full-text search indexes. Iterative, and bounded to ``max_depth``
     (``NestingTooDeep`` beyond), so no input can exhaust the stack of this or any later walk. A number too large to
     keep exactly is refused here too, since this is the one walk every imported resource gets."""
-    from vault.records.jsonutil import HUGE_NUMBER, MAX_DEPTH, raise_huge_number
-    from vault.records.errors import NestingTooDeep
     limit = max_depth or MAX_DEPTH
     huge = HUGE_NUMBER
-    refs: list[tuple[dict, tuple | None]] = []
+    refs: list[dict] = []
     words: list[str] = [resource.get("resourceType", "")]
-    add_word, text_keys, word_lists, strip_tags = words.append, _TEXT_KEYS, _WORD_LISTS, _TAG.sub
-    # (node, path chain, depth, inside contained): a chain is (key, parent chain), joined only for a message
-    stack: list[tuple[object, tuple | None, int, bool]] = [(resource, None, 1, False)]
+    add_word, add_ref, text_keys, word_lists, strip_tags = words.append, refs.append, _TEXT_KEYS, _WORD_LISTS, _TAG.sub
+    stack: list[tuple[object, int]] = [(resource, 1)]
     push, pop = stack.append, stack.pop
     while stack:
-        node, chain, depth, contained = pop()
+        node, depth = pop()
         if depth > limit:
             raise NestingTooDeep()
         deeper = depth + 1
         if type(node) is dict:
-            if "reference" in node and chain is not None and not contained and type(node["reference"]) is str:
-                refs.append((node, chain))
+            if "reference" in node and depth > 1 and type(node["reference"]) is str:
+                add_ref(node)
             for key, value in node.items():
                 t = type(value)
                 if t is str:
@@ -158,27 +158,51 @@ def walk(resource: dict, max_depth: int | None = None) -> tuple[list[tuple[dict,
                 elif t is dict or t is list:
                     if t is list and key in word_lists:
                         words.extend(v for v in value if type(v) is str)
-                    push((value, (key, chain), deeper, contained or (depth == 1 and key == "contained")))
+                    push((value, deeper))
                 elif t is float and not -huge < value < huge:
                     raise_huge_number("The file")
-        else:  # a list: its items share the list's path
+        else:  # a list
             for v in node:
                 t = type(v)
                 if t is dict or t is list:
-                    push((v, chain, deeper, contained))
+                    push((v, deeper))
                 elif t is float and not -huge < v < huge:
                     raise_huge_number("The file")
+    if "contained" in resource and refs:
+        # references inside contained resources point within them: not the file's to resolve
+        inner = {id(h) for h in _holders(resource["contained"])}
+        refs = [h for h in refs if id(h) not in inner]
     # str.split() without arguments splits on the same white space as the regular expression \s+, in C
     return refs, " ".join(" ".join(words).split())
 
 
-def path_text(chain: tuple | None) -> str:
-    """``"participant.individual"`` from a chain that ``walk`` recorded."""
-    keys = []
-    while chain is not None:
-        keys.append(chain[0])
-        chain = chain[1]
-    return ".".join(reversed(keys))
+def _holders(value: object) -> list[dict]:
+    out, stack = [], [value]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            if "reference" in node:
+                out.append(node)
+            stack.extend(v for v in node.values() if type(v) is dict or type(v) is list)
+        elif type(node) is list:
+            stack.extend(v for v in node if type(v) is dict or type(v) is list)
+    return out
+
+
+def path_to(resource: dict, holder: dict) -> str:
+    """Where in ``resource`` the object ``holder`` is, as an element path ("participant.individual"); walked
+    again only to name a reference in an error message."""
+    stack: list[tuple[object, str]] = [(resource, "")]
+    while stack:
+        node, path = stack.pop()
+        if node is holder:
+            return path
+        if type(node) is dict:
+            stack.extend((v, f"{path}.{k}" if path else k) for k, v in node.items()
+                         if type(v) is dict or type(v) is list)
+        elif type(node) is list:
+            stack.extend((v, path) for v in node if type(v) is dict or type(v) is list)
+    return ""
 
 
 def index_fields(resource: dict, text: str | None = None) -> IndexFields:
