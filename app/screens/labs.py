@@ -294,6 +294,8 @@ class LabsScreen(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # sized from the first rows, not every one of a thousand readings: the values all look alike
+        self.table.horizontalHeader().setResizeContentsPrecision(60)
         self.table.activated.connect(self._open_reading)
         self.table.selectionModel().selectionChanged.connect(self._table_selection)
 

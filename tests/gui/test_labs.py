@@ -254,6 +254,25 @@ def test_hovering_a_point_shows_date_value_and_unit(qtbot, screen):
     screen.chart.flagged_points.hovered.emit(point, False)
 
 
+def test_a_long_series_has_no_marker_per_point_but_hovering_the_line_names_the_closest(qtbot):
+    from app.charts import MARKERS_UP_TO, MeasurementChart
+    days = [f"{2000 + i // 365:04d}-{(i // 28) % 12 + 1:02d}-{i % 28 + 1:02d}" for i in range(0, 3000, 7)]
+    readings = [ranges.Reading(d, 100.0 + i % 17, "mg/dL", i, None, "high" if i == 5 else None)
+                for i, d in enumerate(sorted(set(days)))]
+    assert len(readings) > MARKERS_UP_TO
+    chart = MeasurementChart()
+    qtbot.addWidget(chart)
+    chart.show_lines([ranges.Line("x", None, "Glucose", "mg/dL", readings)], None)
+    scatters = [s for s in chart.chart().series() if isinstance(s, QScatterSeries)]
+    assert scatters == [chart.flagged_points] and chart.flagged_points.count() == 1   # flags keep their triangle
+    target = readings[40]
+    near = QPointF(epoch_ms(target.date) + 3600_000.0, target.value + 0.4)   # an hour off, on the line
+    chart.value_lines[0].hovered.emit(near, True)
+    qtbot.waitUntil(lambda: QToolTip.isVisible(), timeout=5000)
+    assert local_date(target.date) in QToolTip.text() and ranges.format_value(target.value, "mg/dL") in QToolTip.text()
+    chart.value_lines[0].hovered.emit(near, False)
+
+
 def test_activating_a_reading_opens_its_record(qtbot, screen, vault):
     _show(qtbot, screen, CHOLESTEROL)
     opened = []

@@ -82,11 +82,11 @@ class Line:
     name: str
     unit: str | None
     readings: list[Reading]
+    digits: int = 2                 # one precision for the whole series, set by its largest value: 92 beside 152
 
-    @property
-    def digits(self) -> int:
-        """One precision for the whole series, set by its largest value: 92 beside 152, not 92.3."""
-        return decimals(max((abs(r.value) for r in self.readings), default=0.0))
+
+def _line(code: str, system: str | None, name: str, unit: str | None, readings: list[Reading]) -> Line:
+    return Line(code, system, name, unit, readings, decimals(max((abs(r.value) for r in readings), default=0.0)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +253,7 @@ def line(conn, code: str, system: str | None = None, name: str | None = None, *,
         readings.append(Reading(p.date, p.value, p.unit, p.rid, rng,
                                 flag_for(p.value, p.unit, rng, interpretation_flag(element))))
     name = name or plain_name(s.display or code)
-    return Line(code, system, component_name(name, panel) if panel else name, s.unit, readings)
+    return _line(code, system, component_name(name, panel) if panel else name, s.unit, readings)
 
 
 def lines(conn, measurement: Measurement, *, person: int | None = None) -> list[Line]:
