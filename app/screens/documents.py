@@ -1,7 +1,7 @@
 """Documents: the PDFs, images and notes in the vault, listed by date and shown inside the app.
 
 A document's bytes are decrypted by the database on a worker and handed to the viewer in memory: a PDF is read by
-QtPdf from a ``QBuffer``, an image by ``QImage.fromData``. Nothing is written to disk on the way (no temporary
+QtPdf from a ``QBuffer``, an image is decoded by ``QImage.fromData`` on the worker. Nothing is written to disk on the way (no temporary
 file, no cache), so a document is in clear only in this process's memory while it is shown. An attachment the
 app cannot show is described (its kind and size) instead. QtPdf lives in this module only.
 """
@@ -57,6 +57,12 @@ class Opened:
     content_type: str           # from the bytes when they say (magic numbers), else as the record claims
     data: bytes | None          # None: nothing the app can fetch
     note: str = ""              # why there are no bytes
+    image: QImage | None = None     # decoded on the worker: a camera photo takes longer than a frame to decode
+    text: str | None = None
+
+
+# wider than any screen shows it; a 12-megapixel photo scaled down once on the worker, not at every resize
+IMAGE_MAX_WIDTH = 2400
 
 
 def _attachments(resource: dict) -> list[dict]:
@@ -122,7 +128,16 @@ def load_document(conn: Any, item: DocumentItem) -> Opened:
         note = ("The record points to a document kept elsewhere; medvault does not fetch it." if url else
                 "The record describes a document but does not include it.")
         return Opened(item, item.content_type, None, note)
-    return Opened(item, sources.document_type(data[:64]) or item.content_type or "application/octet-stream", data)
+    ctype = sources.document_type(data[:64]) or item.content_type or "application/octet-stream"
+    base = ctype.split(";")[0].strip().lower()
+    if base.startswith("image/"):
+        image = QImage.fromData(data)
+        if image.width() > IMAGE_MAX_WIDTH:
+            image = image.scaledToWidth(IMAGE_MAX_WIDTH, Qt.TransformationMode.SmoothTransformation)
+        return Opened(item, ctype, data, image=image)
+    if base.startswith("text/") or "xhtml" in base:
+        return Opened(item, ctype, data, text=readable_text(data, base))
+    return Opened(item, ctype, data)
 
 
 def describe_kind(content_type: str, size: int | None = None) -> str:
@@ -178,13 +193,16 @@ class ImageView(QScrollArea):
         self.setWidgetResizable(True)
         self.setAccessibleName("Image of the selected document")
         self.image = QImage()
+        self._pixmap = QPixmap()
 
     def show_image(self, image: QImage) -> None:
         self.image = image
+        self._pixmap = QPixmap.fromImage(image)
         self._fit()
 
     def clear(self) -> None:
         self.image = QImage()
+        self._pixmap = QPixmap()
         self.label.clear()
 
     def resizeEvent(self, event: Any) -> None:
@@ -195,7 +213,7 @@ class ImageView(QScrollArea):
         if self.image.isNull():
             return
         width = max(self.viewport().width() - 8, 50)
-        pix = QPixmap.fromImage(self.image)
+        pix = self._pixmap
         if pix.width() > width:
             pix = pix.scaledToWidth(width, Qt.TransformationMode.SmoothTransformation)
         self.label.setPixmap(pix)
@@ -386,16 +404,16 @@ class DocumentsScreen(QWidget):
         self.about.setText(" · ".join(f for f in facts if f))
         if ctype == "application/pdf":
             self._show_pdf(opened.data)
-        elif ctype.startswith("image/"):
-            image = QImage.fromData(opened.data)
+        elif opened.image is not None:
+            image = opened.image
             if image.isNull():
                 self._show_message(item.title, self.about.text(), "This image is damaged or in a format the app "
                                    "cannot draw, so it cannot be shown.")
                 return
             self.image_view.show_image(image)
             self.viewer.setCurrentWidget(self.image_view)
-        elif ctype.startswith("text/") or "xhtml" in ctype:
-            self.text_view.setPlainText(readable_text(opened.data, ctype))
+        elif opened.text is not None:
+            self.text_view.setPlainText(opened.text)
             self.viewer.setCurrentWidget(self.text_view)
         else:
             self.message.setText(f"{describe_kind(ctype, len(opened.data))} ({ctype or 'no type given'}): medvault "
