@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPlainTex
                                QStackedWidget, QTableView, QVBoxLayout, QWidget)
 
 from app.errors import user_message
-from app.screens import ScreenContext
+from app.screens import LatestQuery, ScreenContext
 from vault.records import query, sources, store
 from vault.records.describe import concept, local_date
 from vault.records.documents import ATTACHMENT_URL
@@ -227,8 +227,8 @@ class DocumentsScreen(QWidget):
         super().__init__()
         self.ctx = ctx
         self.setAccessibleName("Documents")
-        self._list_generation = 0
-        self._open_generation = 0
+        self._list_read = LatestQuery(ctx)
+        self._open_read = LatestQuery(ctx)
         self.opened: Opened | None = None
         self._buffer: QBuffer | None = None
 
@@ -304,21 +304,14 @@ class DocumentsScreen(QWidget):
 
     # --- the list -----------------------------------------------------------------------------------------------
     def refresh(self) -> None:
-        self._list_generation += 1
-        generation, person = self._list_generation, self.ctx.person
-        self.ctx.query(lambda conn: load_documents(conn, person),
-                       lambda items: self._show_list(generation, items),
-                       lambda exc: self._list_failed(generation, exc))
+        person = self.ctx.person
+        self._list_read.run(lambda conn: load_documents(conn, person), self._show_list, self._list_failed)
 
-    def _list_failed(self, generation: int, exc: BaseException) -> None:
-        if generation == self._list_generation:
-            self.list_note.setText(user_message(exc))
-            self.list_note.show()
-        self.ctx.show_error(exc)
+    def _list_failed(self, exc: BaseException) -> None:
+        self.list_note.setText(user_message(exc))
+        self.list_note.show()
 
-    def _show_list(self, generation: int, items: list[DocumentItem]) -> None:
-        if generation != self._list_generation:
-            return
+    def _show_list(self, items: list[DocumentItem]) -> None:
         keep = self.opened.item if self.opened else None
         self.model.removeRows(0, self.model.rowCount())
         for item in items:
@@ -352,18 +345,10 @@ class DocumentsScreen(QWidget):
 
     # --- one document -------------------------------------------------------------------------------------------
     def _open(self, item: DocumentItem) -> None:
-        self._open_generation += 1
-        generation = self._open_generation
         self.heading.setText(item.title)
         self.about.setText("Opening…")
-        self.ctx.query(lambda conn: load_document(conn, item),
-                       lambda opened: self._show(generation, opened),
-                       lambda exc: self._open_failed(generation, exc))
-
-    def _open_failed(self, generation: int, exc: BaseException) -> None:
-        if generation == self._open_generation:
-            self._show_message(self.heading.text(), "", user_message(exc))
-        self.ctx.show_error(exc)
+        self._open_read.run(lambda conn: load_document(conn, item), self._show,
+                            lambda exc: self._show_message(self.heading.text(), "", user_message(exc)))
 
     def _release(self) -> None:
         """Drop the previous document's bytes from the viewers."""
@@ -383,9 +368,7 @@ class DocumentsScreen(QWidget):
         self.message.setText(message)
         self.viewer.setCurrentWidget(self.message)
 
-    def _show(self, generation: int, opened: Opened) -> None:
-        if generation != self._open_generation:
-            return
+    def _show(self, opened: Opened) -> None:
         item = opened.item
         facts = [local_date(item.date)]
         if opened.data is None:

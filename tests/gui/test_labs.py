@@ -283,6 +283,37 @@ def test_activating_a_reading_opens_its_record(qtbot, screen, vault):
     assert opened == [("Observation", _db_readings(vault, CHOLESTEROL)[-1][2])]
 
 
+class _HeldRunner:
+    """Runs each read only when the test says, in the order it chooses: answers arriving out of order."""
+
+    def __init__(self) -> None:
+        self.held: list = []
+
+    def run(self, fn, on_done, on_error) -> None:
+        self.held.append((fn, on_done, on_error))
+
+    def deliver(self, index: int) -> None:
+        fn, on_done, on_error = self.held.pop(index)
+        try:
+            result = fn()
+        except BaseException as exc:
+            on_error(exc)
+        else:
+            on_done(result)
+
+
+def test_an_answer_that_arrives_after_the_user_moved_on_is_dropped(qtbot, vault):
+    runner = _HeldRunner()
+    s = LabsScreen(vault_context(vault, runner))
+    qtbot.addWidget(s)
+    s.refresh()
+    runner.deliver(0)                               # the list
+    assert s.select(CHOLESTEROL) and s.select(HEMOGLOBIN)
+    runner.deliver(1)                               # hemoglobin's readings come first...
+    runner.deliver(0)                               # ...cholesterol's, asked for earlier, come last
+    assert s.chart_data.measurement.code == HEMOGLOBIN and s.heading.text() == "Hemoglobin in Blood"
+
+
 def test_search_narrows_the_list_and_an_unknown_word_empties_it(qtbot, screen):
     screen.search.setText("glucose")
     names = [screen.filter.index(r, 0, screen.filter.index(g, 0)).data()
