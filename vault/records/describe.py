@@ -154,7 +154,7 @@ _CONTENT_TYPES = {"application/pdf": "PDF document", "image/png": "PNG image", "
                   "text/plain": "Text", "text/html": "Web page", "application/xml": "XML document"}
 _SOURCE_KIND = {"fhir-json": "A FHIR file you imported", "fhir-ndjson": "A bulk FHIR file (NDJSON) you imported",
                 "smart-health-card": "A SMART Health Card", "document": "A document you imported",
-                "generated": "Created by medvault"}
+                "generated": "Created by medvault", "received-share": "A share you received"}
 
 
 def plain(text: Any) -> str:
