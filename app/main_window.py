@@ -295,6 +295,7 @@ class MainWindow(QMainWindow):
         self._settings = settings if settings is not None else QSettings("medvault", "medvault")
         self.presenter = ErrorPresenter(self, tell)
         self._cancel: Any = None
+        self.before_lock: list[Callable[[Any], None]] = []   # run with the vault on the worker that locks it
         self._stale: set[str] = set()
         self.persons: list[Any] = []
         self.owner: Any = None              # the vault's own person, once known
@@ -803,8 +804,17 @@ class MainWindow(QMainWindow):
             self.locked.emit()
             self.close()
 
+        hooks = list(self.before_lock)
+
+        def close() -> None:
+            try:
+                for hook in hooks:      # on the worker, while the vault is still open (serving keeps its files)
+                    hook(vault)
+            finally:
+                vault.close()
+
         if vault is not None and vault.is_open:
-            self._runner.run(vault.close, done, lambda exc: done())
+            self._runner.run(close, done, lambda exc: done())
         else:
             done()
 

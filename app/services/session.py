@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from app.services import chain, importing, receiving, sharing
+from app.services import activity, chain, importing, preferences, receiving, sharing
 from app.services.importing import ImportOutcome, Progress
 from vault.records.importer import CancelToken
 
@@ -147,9 +147,10 @@ class Session:
     def use_embedded_backend(self) -> None:
         sharing.use_embedded(self.vault)
 
-    def serve(self, *, port: int | None = None, lan: bool = False) -> Any:
-        """Start the embedded gateway receivers fetch this vault's shares from; call ``.stop()`` on it when done."""
-        return sharing.serve(self.vault, port=port, lan=lan)
+    def serve(self, *, port: int | None = None, lan: bool = False, lookup: Any = None) -> Any:
+        """Start the embedded gateway receivers fetch this vault's shares from; call ``.stop()`` on it when done.
+        ``lookup``: where the files are read instead of the vault (``app.services.serving``)."""
+        return sharing.serve(self.vault, port=port, lan=lan, lookup=lookup)
 
     def card(self, name: str | None = None) -> str:
         return sharing.card(self.vault, name)
@@ -168,12 +169,58 @@ class Session:
     def chain_status(self) -> chain.ChainStatus:
         return chain.status(self.vault)
 
-    def verify(self) -> Any:
-        """Every database page and the audit chain checked (``vault.store.VerifyReport``)."""
-        return self.vault.verify()
+    def chain_deploy(self, rpc: str, *, pay_with_node_account: bool = False) -> Any:
+        """Deploy a new consent registry through ``rpc`` and use it (``sync.consent_service.ChainSettings``)."""
+        return chain.deploy(self.vault, rpc, pay_with_node_account=pay_with_node_account)
+
+    def chain_connect(self, rpc: str, contract: str, *, pay_with_node_account: bool = False) -> tuple[Any, bool]:
+        """Use an existing consent registry; returns its settings and whether this vault is a member."""
+        return chain.connect(self.vault, rpc, contract, pay_with_node_account=pay_with_node_account)
+
+    def verify(self, progress: Any = None) -> Any:
+        """Every database page and the audit chain checked (``vault.store.VerifyReport``); ``progress(step)``."""
+        return self.vault.verify(progress)
+
+    def check_integrity(self, progress: Any = None) -> activity.Integrity:
+        """The full check in words, with ``progress(step, steps, words)`` as each step starts."""
+        return activity.check_integrity(self.vault, progress)
 
     def audit_entries(self, limit: int = 1000) -> list[Any]:
         return self.vault.audit_entries(limit)
+
+    def activity(self, *, before: int | None = None, limit: int = activity.PAGE) -> activity.Page:
+        """A page of the audit log in words, newest first, with each consent's state on the chain."""
+        with self.read() as conn:
+            return activity.page(conn, before=before, limit=limit)
+
+    # --- preferences and keys ---------------------------------------------------------------------------------
+    def preferences(self) -> preferences.Preferences:
+        return preferences.load(self.vault)
+
+    def set_autolock_minutes(self, minutes: int) -> None:
+        preferences.set_autolock_minutes(self.vault, minutes)
+
+    def set_serve_when_locked(self, serve: bool) -> None:
+        preferences.set_serve_when_locked(self.vault, serve)
+
+    def set_local_network(self, on: bool) -> str:
+        """Serve shares kept in the vault to the local network too, or this computer only; the new address."""
+        return preferences.set_local_network(self.vault, on)
+
+    @staticmethod
+    def test_ipfs(api: str, gateway: str) -> preferences.IpfsProbe:
+        """Add a probe through the IPFS node and fetch it back through its gateway (nothing about the vault)."""
+        return preferences.test_ipfs(api, gateway)
+
+    def change_passphrase(self, old: str, new: str) -> None:
+        self.vault.change_passphrase(new, old_passphrase=old)
+
+    def new_recovery_key(self) -> str:
+        """A new recovery key (the old one stops working), to be shown once and confirmed."""
+        return self.vault.rotate_recovery_key()
+
+    def confirm_recovery_key(self) -> None:
+        self.vault.confirm_recovery_key()
 
     # --- closing --------------------------------------------------------------------------------------------
     def close(self) -> None:
