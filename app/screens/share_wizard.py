@@ -441,6 +441,11 @@ def _ask_card_file(parent: QWidget, callback: Callable[[str], None]) -> None:
     dialog.open()
 
 
+def _warm_up() -> None:
+    import sync.consent_service  # noqa: F401
+    import sync.qr  # noqa: F401
+
+
 class ShareWizard(QDialog):
     """Four steps from a choice of records to a QR code on screen. ``shared(share_id)`` once the share exists."""
 
@@ -508,6 +513,9 @@ class ShareWizard(QDialog):
         self.resize(900, 760)
         self._go(0)
         self._load()
+        # What Share needs but the first steps do not (the consent network's libraries take a second to load):
+        # loaded while the patient reads the check step, so the first share of a session is as quick as the next.
+        ctx.runner.run(_warm_up, lambda _r: None, lambda _e: None)
 
     # --- moving between steps -----------------------------------------------------------------------------------
     @property
