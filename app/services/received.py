@@ -22,6 +22,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 PASSED, FAILED, NOT_CHECKED, WAITING = "passed", "failed", "not_checked", "waiting"
+# Not checked because there was nothing of the kind to check (no card inside, no link around a card): shown as
+# "not checked" all the same, with a calmer icon, and it does not make the outcome "some checks could not be made".
+NOT_APPLICABLE = "not_applicable"
 SHC_PREFIX = "shc:/"
 _CHUNK = re.compile(r"^shc:/(\d+)/(\d+)/(\d+)$")
 
@@ -67,7 +70,7 @@ class Step:
 @dataclass(frozen=True)
 class Verdict:
     key: str
-    status: str         # PASSED, FAILED, NOT_CHECKED or WAITING
+    status: str         # PASSED, FAILED, NOT_CHECKED, NOT_APPLICABLE or WAITING
     detail: str         # one sentence, in words
 
     @property
@@ -261,15 +264,16 @@ def _open_card(text: str, vault: Any, clock: Callable[[], float] | None, steps: 
     from vault.errors import VaultError
     from vault.records.errors import SignatureInvalid
     rows = _Verdicts()
-    rows.set("signature", NOT_CHECKED, "Not checked: a SMART Health Card is not a share link, so there is no "
-                                       "sender's signature on a link; the card's own signature is checked below.")
-    rows.set("expiry", NOT_CHECKED, "Not checked: a health card carries no link, so there is no link expiry.")
-    rows.set("recipient", NOT_CHECKED, "Not checked: a health card is not sealed to anyone; anyone holding it "
-                                       "can read it.")
-    rows.set("consent", NOT_CHECKED, "Not checked: a health card is not shared through the consent network.")
-    rows.set("cid", NOT_CHECKED, "Not checked: nothing was fetched; the card came whole in the QR code.")
-    rows.set("encryption", NOT_CHECKED, "Not checked: a health card is signed, not encrypted.")
-    rows.set("receipt", NOT_CHECKED, "Not logged: a health card is not shared through the consent network.")
+    na = NOT_APPLICABLE
+    rows.set("signature", na, "Not checked: a SMART Health Card is not a share link, so there is no sender's "
+                              "signature on a link; the card's own signature is checked below.")
+    rows.set("expiry", na, "Not checked: a health card carries no link, so there is no link expiry.")
+    rows.set("recipient", na, "Not checked: a health card is not sealed to anyone; anyone holding it can read "
+                              "it.")
+    rows.set("consent", na, "Not checked: a health card is not shared through the consent network.")
+    rows.set("cid", na, "Not checked: nothing was fetched; the card came whole in the QR code.")
+    rows.set("encryption", na, "Not checked: a health card is signed, not encrypted.")
+    rows.set("receipt", na, "Not logged: a health card is not shared through the consent network.")
     received = Received(kind="card", verdicts=[], provenance={"kind": "card"})
     steps.start("records")
     records = _memory(vault, clock)
@@ -296,7 +300,7 @@ def _open_card(text: str, vault: Any, clock: Callable[[], float] | None, steps: 
 def _card_verdict(rows: _Verdicts, cards: list[dict]) -> None:
     """One row for every health card received: the worst of them decides its status."""
     if not cards:
-        rows.set("card_issuer", NOT_CHECKED, "Not checked: there is no SMART Health Card in what was received.")
+        rows.set("card_issuer", NOT_APPLICABLE, "Not checked: there is no SMART Health Card in what was received.")
         return
     sentences, statuses = [], []
     for card in cards:
