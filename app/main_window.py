@@ -764,6 +764,7 @@ class MainWindow(QMainWindow):
         self.shared_window.raise_()
         self.shared_window.activateWindow()
 
+    # --- errors -----------------------------------------------------------------------------------------------
     def _show_error(self, exc: BaseException) -> None:
         if self.vault is not None:      # a read that failed because the vault was just locked is no news
             self.presenter(exc)
