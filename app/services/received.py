@@ -421,12 +421,22 @@ def _open_link(text: str, vault: Any, allow_local_http: bool, clock: Callable[[]
 
     keys = dict(x25519_private=vault.identity_keys.x25519_private, my_did=my_did) \
         if directed and vault is not None else {}
-    result = None
+    early = _refused_early(rows, share, keys)
+    if early is not None:
+        # refused on the link alone: nothing was asked of the chain or fetched
+        steps.finish(STOPPED)
+        received.refusal = early
+        received.verdicts = rows.done(f"Not checked: the link was refused before anything was fetched "
+                                      f"({_reason(early)}).")
+        return received
     steps.finish()
+    result = None
     try:
         if chain.settings is None:
             steps.skip("chain")
-        steps.start("fetch")
+            steps.start("fetch")
+        else:
+            steps.start("chain")
         result = receiver.open_link(text, recipient=RECEIVER_NAME, allow_local_http=allow_local_http,
                                     now=clock, passcode_provider=_once(passcode),
                                     consent_checker=chain.check if chain.settings is not None else None,
@@ -487,8 +497,29 @@ def _sentence(exc: BaseException | None) -> str:
     return getattr(exc, "user_message", None) or "Something unexpected went wrong; nothing was opened."
 
 
+def _refused_early(rows: _Verdicts, share: Any, keys: dict) -> BaseException | None:
+    """The refusal the link itself already earns (expired, not for this vault), before the receiver fetches; the
+    receiver checks the same again, in the same order."""
+    from sync import links
+    from sync.errors import LinkExpired, ShareNotForYou
+    if rows.rows["expiry"].status == FAILED:
+        return LinkExpired()
+    if rows.rows["recipient"].status == FAILED:
+        return ShareNotForYou()
+    if keys:
+        try:
+            links.unseal_share_key(share, keys["x25519_private"], my_did=keys["my_did"])
+        except ShareNotForYou as exc:
+            rows.set("recipient", FAILED, "Failed: the share names you, but its key does not open with your key; "
+                                          "it was sealed for someone else.")
+            return exc
+    return None
+
+
 def _reason(exc: BaseException) -> str:
-    return _sentence(exc).rstrip(".")
+    """The refusal's sentence inside another one: "(the patient has revoked this share)"."""
+    text = _sentence(exc).rstrip(".")
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
 def _host(url: str) -> str | None:
@@ -556,7 +587,6 @@ class _Chain:
 
     def check(self, consent_id: bytes) -> bool:
         from sync.errors import ChainError, ChainUnavailable
-        self.steps.start("chain")
         try:
             self.registry = self.connect(self.settings)
             self.record = self.registry.get_consent(consent_id)
