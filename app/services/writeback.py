@@ -237,7 +237,8 @@ def author_of(vault: Any) -> Author:
 
 
 def _stable_id(*parts: str) -> str:
-    # the same clinician with the same profile is the same Practitioner record in the patient's vault
+    # the same clinician with the same profile is the same Practitioner record in the patient's vault, and anything
+    # that changes its content changes its id: a note may not replace a record (``adds_only``)
     return "mv-" + hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:40]
 
 
@@ -247,7 +248,8 @@ def build_resources(author: Author, recipient: Recipient, items: list[Any], now:
     check_items(items)
     when = now.astimezone(timezone.utc).isoformat(timespec="seconds")
     practitioner = {"resourceType": "Practitioner",
-                    "id": _stable_id("practitioner", author.did, author.name, author.organisation or ""),
+                    "id": _stable_id("practitioner", author.did, author.address, author.name,
+                                     author.organisation or ""),
                     "identifier": [{"system": DID_SYSTEM, "value": author.did},
                                    {"system": ADDRESS_SYSTEM, "value": author.address}],
                     "name": [{"text": author.name}]}
