@@ -52,7 +52,7 @@ class Controller:
         window = self.main_window = MainWindow(vault, self.runner, settings=self._window_settings)
         window.ctx.extras.update(serving=self.serving, idle=self.idle)
         window.before_lock.append(self.serving.before_lock)
-        window.statusBar().addWidget(ServingNotice(self.serving), 1)
+        window.statusBar().addWidget(ServingNotice(self.serving, wrap=False), 1)
         window.locked.connect(self.start)
         window.quit_requested.connect(QApplication.quit)
         self.unlock_window.hide()

@@ -89,10 +89,15 @@ class SettingsScreen(QWidget):
         layout.addWidget(scroll)
         self.scroll = scroll
         serving = ctx.extras.get("serving")
+        self.serving_label.hide()
         if serving is not None:
-            serving.changed.connect(lambda text, _problem: self.serving_label.setText(text))
-            self.serving_label.setText(serving.text)
+            serving.changed.connect(lambda text, _problem: self._show_serving(text))
+            self._show_serving(serving.text)
         self.recovery_dialog: RecoveryKeyDialog | None = None
+
+    def _show_serving(self, text: str) -> None:
+        self.serving_label.setText(text)
+        self.serving_label.setVisible(bool(text))
 
     # --- building ---------------------------------------------------------------------------------------------
     def _sharing_box(self) -> QGroupBox:

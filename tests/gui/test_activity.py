@@ -20,7 +20,7 @@ from sync import shares as sync_shares
 from sync.links import card_from_link
 from tests.conftest import PASSPHRASE, TEST_PROFILE
 from tests.gui.synthea_vault import JULIETTE, SYNTHEA, directory_files, synthea_vault
-from tests.gui.test_serving import free_port
+from tests.gui.serving_support import free_port
 from tests.peers.ganache import Ganache
 from vault.outbox_store import SqlOutboxStore
 from vault.store import Vault
