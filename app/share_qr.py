@@ -386,5 +386,8 @@ class QrPanel(QWidget):
         self.message.say("Sent to the printer. Anyone holding the page can open the share.", warning=False)
 
     def _failed(self, exc: BaseException) -> None:
-        from app.errors import user_message
+        from app.errors import expected, user_message
+        if not expected(exc):
+            from app.crash import record
+            record(exc)             # a bug: a report without health data for the developers
         self.message.say(user_message(exc))
