@@ -68,6 +68,7 @@ class QrView(QLabel):
 
     def set_image(self, image: QImage | None) -> None:
         self._image = image
+        self.px = 0                      # another code of the same size must still be drawn
         self._redraw()
 
     def has_code(self) -> bool:

@@ -200,10 +200,17 @@ def _resources(bundles: list[dict]) -> list[dict]:
 
 
 def _patient_of(bundles: list[dict]) -> tuple[dict, str | None]:
-    for r in _resources(bundles):
+    """How the shared records name their patient: the share's Patient, else the ``Patient/<id>`` the records are
+    about (a share of conditions carries no Patient record, but each condition names its subject)."""
+    from vault.records.persons import display_name, subject_id
+    resources = _resources(bundles)
+    for r in resources:
         if r.get("resourceType") == "Patient" and isinstance(r.get("id"), str):
-            from vault.records.persons import display_name
             return {"reference": f"Patient/{r['id']}"}, display_name(r)
+    about = [subject_id(r) for r in resources if r.get("resourceType") != "Consent"]
+    named = sorted({a for a in about if a}, key=about.count, reverse=True)
+    if named:
+        return {"reference": f"Patient/{named[0]}"}, None
     return {"display": "the patient who shared their records"}, None
 
 
