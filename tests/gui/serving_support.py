@@ -12,6 +12,7 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from app.gui import Controller
+from app.main_window import MainWindow
 from app.services import Session, sharing
 from app.tasks import TaskRunner
 from sync import shares as sync_shares
@@ -102,3 +103,22 @@ def lock_in_window(qtbot, controller) -> None:
     controller.main_window.lock()
     qtbot.waitUntil(lambda: controller.unlock_window.isVisible() and controller.serving.status is not None
                     and controller.serving.status.locked, timeout=30000)
+
+
+def settle(qtbot, runner) -> None:
+    """Let the runner's tasks finish and their answers (which may ask for more) reach the window."""
+    for _ in range(3):
+        runner.wait(60000)
+        qtbot.wait(100)
+
+
+def window_on(qtbot, tmp_path, session, runner, screen: str) -> MainWindow:
+    """The main window around ``session`` showing ``screen``, its layout kept under ``tmp_path``."""
+    window = MainWindow(session, runner, settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                        tell=lambda sentence: None)
+    qtbot.addWidget(window)
+    window.resize(1180, 760)
+    window.show()
+    window.show_screen(screen)
+    settle(qtbot, runner)
+    return window

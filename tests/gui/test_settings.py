@@ -9,7 +9,7 @@ from __future__ import annotations
 import stat
 
 import pytest
-from PySide6.QtCore import QBuffer, QIODevice, QSettings
+from PySide6.QtCore import QBuffer, QIODevice
 
 from app.main_window import MainWindow
 from app.screens.settings import RecoveryKeyDialog, SettingsScreen
@@ -21,7 +21,8 @@ from sync.links import card_from_link
 from tests.conftest import PASSPHRASE
 from tests.gui.synthea_vault import synthea_vault
 from tests.gui.test_accessibility import offenders
-from tests.gui.serving_support import controller_for, free_port, lock_in_window, unlock_in_window  # noqa: F401
+from tests.gui.serving_support import (controller_for, free_port, lock_in_window, settle,  # noqa: F401
+                                       unlock_in_window, window_on)
 from tests.peers.ganache import Ganache
 from tests.peers.ipfs import running_ipfs_node
 from vault.errors import WrongRecoveryKey
@@ -30,20 +31,8 @@ from vault.store import Vault
 NEW_PASSPHRASE = "orbit cactus lantern mosaic velvet"
 
 
-def _settle(qtbot, runner) -> None:
-    for _ in range(3):
-        runner.wait(60000)
-        qtbot.wait(100)
-
-
 def _open_settings(qtbot, tmp_path, session, runner) -> tuple[MainWindow, SettingsScreen]:
-    window = MainWindow(session, runner, settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
-                        tell=lambda sentence: None)
-    qtbot.addWidget(window)
-    window.resize(1180, 760)
-    window.show()
-    window.show_screen("settings")
-    _settle(qtbot, runner)
+    window = window_on(qtbot, tmp_path, session, runner, "settings")
     return window, window.screens["settings"]
 
 
@@ -70,7 +59,7 @@ def test_choices_survive_lock_and_unlock(qtbot, patient_folder, controller_for, 
     unlock_in_window(qtbot, controller)
     window = controller.main_window
     window.show_screen("settings")
-    _settle(qtbot, runner)
+    settle(qtbot, runner)
     screen = window.screens["settings"]
     assert screen.autolock_box.currentText() == "After 5 minutes" and screen.locked_box.isChecked()
     assert not screen.lan_box.isChecked() and screen.embedded_radio.isChecked()
@@ -79,15 +68,15 @@ def test_choices_survive_lock_and_unlock(qtbot, patient_folder, controller_for, 
 
     screen.autolock_box.setCurrentIndex(screen.autolock_box.findData(15))
     screen.autolock_box.activated.emit(screen.autolock_box.currentIndex())
-    _settle(qtbot, runner)
+    settle(qtbot, runner)
     assert screen.locking_message.text() == "medvault locks after 15 minutes without use."
     assert controller.idle.delay_ms == 15 * 60_000          # the running timer follows at once
     screen.locked_box.click()
-    _settle(qtbot, runner)
+    settle(qtbot, runner)
     assert screen.serving_message.text() == "Locking will stop serving your shares until you unlock."
 
     screen.lan_box.click()
-    _settle(qtbot, runner)
+    settle(qtbot, runner)
     address = lan_address()
     if address is None:     # a machine on no network: said, and the choice does not take
         assert "not on a local network" in screen.serving_message.text() and not screen.lan_box.isChecked()
@@ -102,7 +91,7 @@ def test_choices_survive_lock_and_unlock(qtbot, patient_folder, controller_for, 
     unlock_in_window(qtbot, controller)
     window = controller.main_window
     window.show_screen("settings")
-    _settle(qtbot, runner)
+    settle(qtbot, runner)
     screen = window.screens["settings"]
     assert screen.autolock_box.currentText() == "After 15 minutes"
     assert not screen.locked_box.isChecked()
@@ -157,7 +146,7 @@ def test_consent_network_deployed_from_settings(qtbot, tmp_path, unlocked_vault)
         assert screen.chain_message.text() == "Give the registry's contract address, or deploy a new registry."
         screen.deploy_button.click()
         qtbot.waitUntil(screen.deploy_button.isEnabled, timeout=60000)
-        _settle(qtbot, runner)
+        settle(qtbot, runner)
         status = session.chain_status()
         assert status.configured and status.reachable
         assert screen.chain_message.text() == (f"Consent registry deployed at {status.contract} on chain "
@@ -167,7 +156,7 @@ def test_consent_network_deployed_from_settings(qtbot, tmp_path, unlocked_vault)
         assert screen.contract_field.text() == status.contract and screen.sync_button.isEnabled()
         screen.sync_button.click()
         qtbot.waitUntil(screen.sync_button.isEnabled, timeout=30000)
-        _settle(qtbot, runner)
+        settle(qtbot, runner)
         assert screen.chain_message.text() == "Nothing was waiting."
         assert screen.chain_label.text().endswith("reachable; this vault is a member. Consent changes: 0 recorded.")
     window.close()
@@ -182,7 +171,7 @@ def test_card_qr_reads_back_as_the_card_with_its_name(qtbot, tmp_path, patient_f
     assert card.name == "Juliette Padberg" and card.did == session.vault.identity.did
     screen.card_name.setText("J. Padberg")
     screen.card_name.editingFinished.emit()
-    _settle(qtbot, runner)
+    settle(qtbot, runner)
     assert card_from_link(qr.decode_bytes(_png(screen.card_qr.pixmap()))).name == "J. Padberg"
     screen.copy_card_button.click()
     from PySide6.QtGui import QGuiApplication
@@ -204,13 +193,13 @@ def test_passphrase_changes_only_with_the_current_one(qtbot, tmp_path, unlocked_
     screen.new_passphrase.repeat.setText(NEW_PASSPHRASE)
     assert screen.change_button.isEnabled()
     screen.change_button.click()
-    _settle(qtbot, runner)
+    settle(qtbot, runner)
     assert screen.passphrase_message.text() == "The current passphrase is wrong; it was not changed."
     assert (folder / "vault.header").read_bytes() == header
     assert screen.old_passphrase.hasFocus() and screen.old_passphrase.selectedText()
     screen.old_passphrase.setText(PASSPHRASE)
     screen.change_button.click()
-    _settle(qtbot, runner)
+    settle(qtbot, runner)
     assert screen.passphrase_message.text() == ("Passphrase changed. Use the new one from now on; your recovery key "
                                                 "still works.")
     assert not screen.old_passphrase.text() and not screen.new_passphrase.field.text()
@@ -236,7 +225,7 @@ def test_new_recovery_key_is_shown_once_confirmed_and_the_old_one_stops(qtbot, t
     assert not offenders(dialog, "New recovery key dialog")
     kit = tmp_path / "kit.pdf"
     dialog.save_kit(str(kit))
-    _settle(qtbot, runner)
+    settle(qtbot, runner)
     assert kit.read_bytes().startswith(b"%PDF") and stat.S_IMODE(kit.stat().st_mode) == 0o600
     dialog.confirm_field.setText("WRONG")
     assert not dialog.done_button.isEnabled()
@@ -256,7 +245,7 @@ def test_every_focusable_widget_of_settings_and_activity_has_a_name(qtbot, tmp_p
     window, screen = _open_settings(qtbot, tmp_path, Session(unlocked_vault), runner)
     screen.ipfs_radio.click()                  # the IPFS fields enabled too
     window.show_screen("activity")
-    _settle(qtbot, runner)
+    settle(qtbot, runner)
     problems = offenders(screen, "Settings") + offenders(window.screens["activity"], "Activity")
     assert not problems, problems
     walked: list = []
