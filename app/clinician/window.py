@@ -167,6 +167,7 @@ class ClinicianWindow(QMainWindow):
         self.refusal_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
                                                   | Qt.TextInteractionFlag.TextSelectableByKeyboard)
         self.refusal_text.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.refusal_text.setAccessibleName("Why nothing is shown")
         self.passcode_row = QWidget()
         row = QHBoxLayout(self.passcode_row)
         row.setContentsMargins(0, 0, 0, 0)
@@ -306,6 +307,7 @@ class ClinicianWindow(QMainWindow):
         self.person_label.setText("<b>The shared record could not be opened</b>")
         self.left.setCurrentWidget(self.steps)
         self.refusal_text.setText(user_message(exc))
+        self.refusal_text.setAccessibleName(user_message(exc))
         self.passcode_row.hide()
         self.right.setCurrentWidget(self.refusal)
 
