@@ -703,7 +703,11 @@ def keep_copy(vault: Any, received: Received) -> list[Any]:
     if not received.opened:
         from sync.errors import ShareRevoked
         raise ShareRevoked("A refused share cannot be kept.")
-    trust = "clinician-signed" if received.kind == "medvault-return" and received.sender else None
+    trust = None
+    if received.kind == "medvault-return":
+        # a signed note is only as good as who holds the key (issue 12): registered or confirmed, else unknown
+        from app.services.writeback import assess
+        trust = assess(vault, received.bundles, received.sender).trust
     service = ImportService(vault, ImportOptions(other_person=True, received=received.provenance, trust=trust))
     reports = [service.import_data(text.encode("utf-8"), "card.txt") for text in received.cards]
     reports += [service.import_data(json.dumps(b).encode("utf-8"), "shared.json") for b in received.bundles]

@@ -197,3 +197,15 @@ def test_trust_words(trust, words):
     from vault.records import describe
     assert describe.TRUST_SHORT[trust] == words
     assert describe.plain_trust(trust).startswith("Verified" if trust == "clinician-signed" else "Not verified")
+
+
+def test_keeping_a_copy_of_a_return_link_judges_its_signer_too(party):
+    """The clinician window's "Keep a copy" (``received.keep_copy``) used the same shortcut: any signed return link
+    was kept as clinician-signed."""
+    from app.services import received as rc
+    patient, forger = party("patient", synthea=True), party("forger")
+    link = _publish(forger, _forged(forger, _recipient(patient), []), _recipient(patient))
+    opened = rc.open_scanned(rc.Scanned("link", link), vault=patient.vault, allow_local_http=True)
+    assert opened.opened, opened.refusal
+    reports = rc.keep_copy(patient.vault, opened)
+    assert [r.trust for r in reports] == ["unknown-signer"]
