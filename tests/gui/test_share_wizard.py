@@ -314,6 +314,17 @@ def test_saved_png_and_printed_pdf_decode_to_the_link_and_are_owner_only(qtbot, 
     assert "Anyone who scans this code can open these records" in text
     assert "Padberg" not in text and "Juliette" not in text     # the page names no one
 
+    # what a real printer is sent: the same drawing through QPrinter's own painter
+    from app.share_qr import print_on
+    sent = tmp_path / "printer.pdf"
+    printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+    printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+    printer.setOutputFileName(str(sent))
+    print_on(printer, link, panel.lines, panel.warning)
+    subprocess.run(["pdftoppm", "-r", "150", "-png", str(sent), str(tmp_path / "printed")], check=True, timeout=60)
+    printed = sorted(tmp_path.glob("printed-*.png"))
+    assert len(printed) == 1 and decode(Image.open(printed[0])) == [link]
+
 
 def test_the_warning_goes_when_the_gateway_is_on_the_local_network(qtbot, session, runner):
     from sync.shares import DEFAULT_GATEWAY, set_gateway_setting
@@ -441,3 +452,20 @@ def test_a_card_pasted_as_text_or_as_a_picture_and_a_pasted_mistake(qtbot, sessi
     qtbot.waitUntil(lambda: wizard.card is not None, timeout=WAIT)
     assert wizard.card.did == expected.did and "Dr Grace Ward" in page.card_status.text()
     clipboard.clear()
+
+    # dropped on the step: the image file, as a file manager drops it (Qt delivers drop events only during a real
+    # drag, so the page's handlers get them directly)
+    from PySide6.QtCore import QMimeData, QPoint, QPointF, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    wizard.card = None
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(png))])
+    enter = QDragEnterEvent(QPoint(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    page.dragEnterEvent(enter)
+    assert enter.isAccepted() and page.acceptDrops()
+    drop = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    page.dropEvent(drop)
+    qtbot.waitUntil(lambda: wizard.card is not None, timeout=WAIT)
+    assert wizard.card.did == expected.did
