@@ -648,6 +648,11 @@ class _Chain:
             rows.set("consent", FAILED, f"Failed: revoked by the patient. It was {self._grant_words()}.")
         elif _clock_now(self.clock) >= r.expires_at or self._chain_time() >= r.expires_at:
             rows.set("consent", FAILED, f"Failed: the consent has expired; it was {self._grant_words()}.")
+        elif r.grantee.lower() == self.vault.identity.eth_address.lower():
+            # a directed consent counts only for a practitioner the network lists as active
+            rows.set("consent", FAILED, "Failed: the consent was granted to you, but the consent network does not "
+                                        "list you as an active practitioner; ask your organisation to register "
+                                        f"you. It was {self._grant_words()}.")
         else:
             rows.set("consent", FAILED, f"Failed: this consent was not granted to you; it was "
                                         f"{self._grant_words()}.")
