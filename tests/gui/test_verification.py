@@ -12,6 +12,7 @@ import os
 import time
 
 import pytest
+from PySide6.QtCore import Qt
 
 from app.clinician.verification import STATUS_WORDS
 from app.clinician.window import ClinicianWindow
@@ -269,3 +270,70 @@ def test_offline_the_receipt_waits_and_is_recorded_when_the_chain_is_back(qtbot,
         node.start()
     later = rc.send_receipt(clinician, received.receipt_entry)
     assert later.status == rc.PASSED and "Recorded" in later.detail
+
+
+class _PasscodeManifest:
+    """A SMART Health Link server as the specification describes one: POST for the file list, a passcode checked,
+    wrong ones counted down in ``remainingAttempts``; its file holds a Synthea patient's records, embedded."""
+
+    def __init__(self, bundle: dict, passcode: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from sync import jwe
+        token, self.key = jwe.encrypt_bundle(bundle)
+        owner, self.remaining, self.tries = self, 5, []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                owner.tries.append(body.get("passcode"))
+                if body.get("passcode") != passcode:
+                    owner.remaining -= 1
+                    status, answer = 401, {"remainingAttempts": owner.remaining}
+                else:
+                    status, answer = 200, {"files": [{"contentType": "application/fhir+json",
+                                                      "embedded": token.decode("ascii")}]}
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/manifest/abc"
+
+    def link(self) -> str:
+        from sync.links import ShlPayload, build_shlink
+        return build_shlink(ShlPayload(url=self.url, key=self.key, flag="P", exp=int(time.time()) + 3600,
+                                       label="Passcode 1234"))
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_passcode_link_asks_for_it_and_a_wrong_one_is_said(qtbot, make_clinician, open_in_window):
+    from tests.gui.clinician_support import SYNTHEA_PATIENT_FILE
+    server = _PasscodeManifest(json.loads(SYNTHEA_PATIENT_FILE.read_text()), "1234")
+    try:
+        window, received = open_in_window(make_clinician(), server.link())
+        assert_refused(window, received, "passcode")
+        assert window.passcode_row.isVisible() and server.tries == []     # nothing sent before it is typed
+        for typed, said in (("0000", "attempts remain"), ("1234", None)):
+            qtbot.keyClicks(window.passcode, typed)
+            with qtbot.waitSignal(window.opened, timeout=OPEN_TIMEOUT) as got:
+                qtbot.keyClick(window.passcode, Qt.Key.Key_Return)
+            if said:
+                assert_refused(window, got.args[0], said)
+                assert window.passcode_row.isVisible() and window.passcode.text() == ""
+        assert got.args[0].opened and server.tries == ["0000", "1234"]
+        assert_said(window, "cid", rc.NOT_CHECKED, "no file was fetched by content identifier")
+        assert_said(window, "encryption", rc.PASSED)
+    finally:
+        server.close()
