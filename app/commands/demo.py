@@ -32,13 +32,19 @@ NOTE = ("Seen today with the health summary you shared. Blood pressure is in ran
 BLOOD_PRESSURE = (128, 82)
 
 
+def _demo_folder() -> Any:
+    """Where the demo data lives: the one line to change when resources become a package
+    (``importlib.resources.files(PACKAGE) / "demo"``)."""
+    return Path(__file__).resolve().parents[2] / "resources" / "demo"
+
+
 @contextlib.contextmanager
 def demo_files() -> Iterator[list[Path]]:
-    """Real file paths of the demo's records, valid inside the ``with`` block. The one place that knows where the
-    demo data lives (``resources/demo`` beside the code; a data package read through importlib.resources once
-    resources are packaged)."""
-    folder = Path(__file__).resolve().parents[2] / "resources" / "demo"
-    yield [folder / name for name in DEMO_FILES]
+    """Real file paths of the demo's records, valid inside the ``with`` block (the importer reads files by path, and a
+    packaged resource is only guaranteed to be a file for that long)."""
+    from importlib import resources
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(resources.as_file(_demo_folder() / name)) for name in DEMO_FILES]
 
 
 def register(sub: Any) -> None:
