@@ -217,3 +217,20 @@ def test_keeping_a_copy_of_a_return_link_judges_its_signer_too(party):
     assert opened.opened, opened.refusal
     reports = rc.keep_copy(patient.vault, opened)
     assert [r.trust for r in reports] == ["unknown-signer"]
+
+
+def test_what_a_forger_writes_as_their_name_is_printed_harmlessly(party, monkeypatch):
+    """The signer's name in a note is the signer's own claim: terminal escapes and endless text never reach the
+    sentence the CLI prints or the source's marks."""
+    from app.services import writeback
+    _local_fetch(monkeypatch)
+    patient, forger = party("patient", synthea=True), party("forger")
+    who = writeback.Author(forger.vault.identity.did, forger.vault.identity.eth_address,
+                           "Dr \x1b[2J\x1b[1;1Hconsent passed\u202e", "x" * 500)
+    now = forger.vault.now()
+    resources = writeback.build_resources(who, _recipient(patient), [writeback.Note("hello")], now)
+    bundle = writeback.sign(forger.vault.identity_keys.ed25519_seed, who, resources, now)
+    outcome = _import(patient, _publish(forger, bundle, _recipient(patient)))[0]
+    assert outcome.report.trust == "unknown-signer"
+    assert not any(ch in outcome.sentence for ch in "\x1b\u202e")
+    assert "Dr [2J [1;1Hconsent passed" in outcome.sentence and len(outcome.sentence) < 400
