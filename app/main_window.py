@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBo
                                QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPlainTextEdit,
                                QProgressBar, QPushButton, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
+from app import responsiveness
 from app.errors import ErrorPresenter, expected, user_message
 from app.screens import ScreenContext
 
@@ -353,6 +354,7 @@ class MainWindow(QMainWindow):
         self.show_screen(self._initial_screen)
         self.nav.setFocus()     # the keyboard starts where the sections are chosen
         self.load_persons()
+        responsiveness.settle()     # the window and its first screen live as long as the session
 
     # --- building ---------------------------------------------------------------------------------------------
     def _build_header(self) -> None:
@@ -460,6 +462,7 @@ class MainWindow(QMainWindow):
         self.screens[key] = screen
         self.stack.addWidget(screen)
         self._stale.add(key)
+        responsiveness.settle()
         return screen
 
     def _load_screen(self, key: str) -> QWidget:
@@ -848,6 +851,7 @@ class MainWindow(QMainWindow):
             self.detail.close()
         if self.shared_window is not None:
             self.shared_window.close()
+        responsiveness.release()    # what the session held is collectable again
         super().closeEvent(event)
 
 
