@@ -8,6 +8,7 @@ screen readers, so the chart view itself takes no focus.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -21,11 +22,12 @@ from vault.records.describe import local_date, unit_text
 from vault.records.ranges import Line, Range, Reading, format_value
 
 DAY_MS = 86_400_000
+MARKERS_UP_TO = 150     # more points than this and a marker on each is clutter (and slow to paint)
 
 
 def epoch_ms(date: str) -> float:
     """Where a FHIR date sits on the time axis: instants exactly, a bare date at local midnight (so it is shown
-    on its own day in every time zone), a year or month at its first day."""
+    on its own day in every time zone), a year or month at its first day. ``ranges.placeable`` dates only."""
     if len(date) <= 10:
         parts = [int(p) for p in date.split("-")] + [1, 1]
         return float(QDate(parts[0], parts[1], parts[2]).startOfDay().toMSecsSinceEpoch())
@@ -43,9 +45,9 @@ def time_ticks(x_min: float, x_max: float) -> tuple[QDateTime, QDateTime, int, s
     years = last.year() - first.year() + 1
     if years >= 3:
         # end just after the last reading and step back, so the spare room is before the first at most
-        step = next(s for s in (1, 2, 5, 10, 20, 50) if years / s <= 8)
+        step = next((s for s in (1, 2, 5, 10, 20, 50) if years / s <= 8), -(-years // 8))
         y1 = last.year() + 1
-        y0 = y1 - -(-(y1 - first.year()) // step) * step
+        y0 = max(1, y1 - -(-(y1 - first.year()) // step) * step)     # year 1 at the earliest, as in FHIR
         # ticks are evenly spaced in milliseconds and leap days push them off 1 January; starting two days in
         # keeps every tick inside the year its label names
         return (QDate(y0, 1, 3).startOfDay(), QDate(y1, 1, 3).startOfDay(), (y1 - y0) // step + 1, "yyyy")
@@ -212,21 +214,27 @@ class MeasurementChart(QChartView):
             if i % 2:
                 pen.setStyle(Qt.PenStyle.DashLine)
             series.setPen(pen)
-            points = QScatterSeries()
-            points.setMarkerShape(QScatterSeries.MarkerShape.MarkerShapeCircle if i % 2 == 0
-                                  else QScatterSeries.MarkerShape.MarkerShapeRectangle)
-            points.setMarkerSize(8)
-            points.setColor(colour)
-            points.setBorderColor(colours.background)
-            for r in line.readings:
-                p = QPointF(epoch_ms(r.date), r.value)
-                series.append(p)
-                (flagged if r.flag else points).append(p)
-                self.readings_by_point[(int(p.x()), p.y())] = (line.name if len(lines) > 1 else "", r, line.digits)
+            xy = [QPointF(epoch_ms(r.date), r.value) for r in line.readings]
+            series.replace(xy)          # one call: a thousand appends would each redraw
+            name = line.name if len(lines) > 1 else ""
+            for p, r in zip(xy, line.readings):
+                self.readings_by_point[(int(p.x()), p.y())] = (name, r, line.digits)
+            flagged.append([p for p, r in zip(xy, line.readings) if r.flag])
             self._add(chart, series, x_axis, y_axis)
-            self._add(chart, points, x_axis, y_axis)
-            points.hovered.connect(self._hovered)
-            chart.legend().markers(points)[0].setVisible(False)
+            # hovering near the line names the closest reading, so long series need no marker per point
+            xs = [p.x() for p in xy]
+            series.hovered.connect(lambda p, state, xy=xy, xs=xs: self._line_hovered(xy, xs, p, state))
+            if len(xy) <= MARKERS_UP_TO:
+                points = QScatterSeries()
+                points.setMarkerShape(QScatterSeries.MarkerShape.MarkerShapeCircle if i % 2 == 0
+                                      else QScatterSeries.MarkerShape.MarkerShapeRectangle)
+                points.setMarkerSize(8)
+                points.setColor(colour)
+                points.setBorderColor(colours.background)
+                points.append([p for p, r in zip(xy, line.readings) if not r.flag])
+                self._add(chart, points, x_axis, y_axis)
+                points.hovered.connect(self._hovered)
+                chart.legend().markers(points)[0].setVisible(False)
             self.value_lines.append(series)
         self._add(chart, flagged, x_axis, y_axis)
         flagged.hovered.connect(self._hovered)
@@ -249,6 +257,14 @@ class MeasurementChart(QChartView):
         found = self.readings_by_point.get((int(point.x()), point.y()))
         if found is not None:
             QToolTip.showText(QCursor.pos(), reading_text(found[1], found[0] or None, found[2]), self)
+
+    def _line_hovered(self, xy: list[QPointF], xs: list[float], point: QPointF, state: bool) -> None:
+        if not state or not xy:
+            self._hovered(point, state)
+            return
+        i = bisect.bisect_left(xs, point.x())
+        nearest = min((j for j in (i - 1, i) if 0 <= j < len(xy)), key=lambda j: abs(xs[j] - point.x()))
+        self._hovered(xy[nearest], True)
 
     def select(self, dates: set[str]) -> None:
         """Mark the points of the readings selected in the table, so eye and keyboard meet."""

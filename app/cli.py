@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from vault.errors import VaultError
 from sync.errors import SyncError
 
-COMMAND_MODULES = ("vault_cmds", "records", "sharing", "chain", "demo", "gui")
+COMMAND_MODULES = ("vault_cmds", "records", "sharing", "chain", "clinician", "demo", "gui")
 EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
 
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBo
                                QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPlainTextEdit,
                                QProgressBar, QPushButton, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
+from app import responsiveness
 from app.errors import ErrorPresenter, expected, user_message
 from app.screens import ScreenContext
 
@@ -33,11 +34,6 @@ COMING = {
                 "Soon you will share a summary or chosen records from here with a QR code, see when they were "
                 "opened, and withdraw access at any time. Until then, the command line can share: "
                 "medvault share create."),
-    "activity": ("Activity is on its way",
-                 "Soon this page will list everything done with your vault: imports, shares, and who opened what."),
-    "settings": ("Settings are on their way",
-                 "Soon you will choose here where shares are kept, the consent network, and when the vault locks "
-                 "itself."),
 }
 NOT_YET = ("Not available yet", "This part of medvault is still being built.")
 SETTINGS_PREFIX = "main_window"
@@ -295,10 +291,12 @@ class MainWindow(QMainWindow):
         self._settings = settings if settings is not None else QSettings("medvault", "medvault")
         self.presenter = ErrorPresenter(self, tell)
         self._cancel: Any = None
+        self.before_lock: list[Callable[[Any], None]] = []   # run with the vault on the worker that locks it
         self._stale: set[str] = set()
         self.persons: list[Any] = []
         self.owner: Any = None              # the vault's own person, once known
         self.detail: QWidget | None = None
+        self.shared_window: QWidget | None = None   # a share someone handed over, read in memory
         self.ctx = ScreenContext(runner=runner, read=self.session.read, person=None,
                                  show_error=self._show_error, extras={"session": self.session, "vault": vault})
         self.screens: dict[str, QWidget] = {}
@@ -356,6 +354,7 @@ class MainWindow(QMainWindow):
         self.show_screen(self._initial_screen)
         self.nav.setFocus()     # the keyboard starts where the sections are chosen
         self.load_persons()
+        responsiveness.settle()     # the window and its first screen live as long as the session
 
     # --- building ---------------------------------------------------------------------------------------------
     def _build_header(self) -> None:
@@ -399,6 +398,8 @@ class MainWindow(QMainWindow):
                                           self.choose_and_import)
         self.paste_action = self._action(file_menu, "Import from &text or link…", "Ctrl+Shift+V",
                                          self.paste_and_import)
+        self.open_shared_action = self._action(file_menu, "&Open a shared record…", "Ctrl+Shift+O",
+                                               self.open_shared_record)
         file_menu.addSeparator()
         self.lock_action = self._action(file_menu, "&Lock", "Ctrl+L", self.lock)
         self.quit_action = self._action(file_menu, "&Quit", "Ctrl+Q", self.quit)
@@ -461,6 +462,7 @@ class MainWindow(QMainWindow):
         self.screens[key] = screen
         self.stack.addWidget(screen)
         self._stale.add(key)
+        responsiveness.settle()
         return screen
 
     def _load_screen(self, key: str) -> QWidget:
@@ -747,6 +749,19 @@ class MainWindow(QMainWindow):
         self.refresh_all()
         self.load_persons()
 
+    # --- a shared record ----------------------------------------------------------------------------------------
+    def open_shared_record(self) -> None:
+        """Scan or paste a share someone handed over (a clinician's note, say) and read it in memory with what was
+        checked; keeping a copy is a choice made there (app.clinician)."""
+        if self.vault is None:
+            return
+        if self.shared_window is None:
+            from app.clinician.window import ClinicianWindow
+            self.shared_window = ClinicianWindow(self.session, self._runner)
+        self.shared_window.show()
+        self.shared_window.raise_()
+        self.shared_window.activateWindow()
+
     # --- errors -----------------------------------------------------------------------------------------------
     def _show_error(self, exc: BaseException) -> None:
         if self.vault is not None:      # a read that failed because the vault was just locked is no news
@@ -798,13 +813,24 @@ class MainWindow(QMainWindow):
         self.import_button.setEnabled(False)
         if self.detail is not None:
             self.detail.close()
+        if self.shared_window is not None:
+            self.shared_window.close()
 
         def done(_result: Any = None) -> None:
             self.locked.emit()
             self.close()
 
+        hooks = list(self.before_lock)
+
+        def close() -> None:
+            try:
+                for hook in hooks:      # on the worker, while the vault is still open (serving keeps its files)
+                    hook(vault)
+            finally:
+                vault.close()
+
         if vault is not None and vault.is_open:
-            self._runner.run(vault.close, done, lambda exc: done())
+            self._runner.run(close, done, lambda exc: done())
         else:
             done()
 
@@ -823,6 +849,9 @@ class MainWindow(QMainWindow):
             self.vault.close()
         if self.detail is not None:
             self.detail.close()
+        if self.shared_window is not None:
+            self.shared_window.close()
+        responsiveness.release()    # what the session held is collectable again
         super().closeEvent(event)
 
 

@@ -190,12 +190,13 @@ IN_USE = {
 }
 
 
-def set_holder_role(role: str) -> None:
-    """Say what this process is (one of the ``HOLDER_*`` names) before it opens a vault."""
+def set_holder_role(role: str) -> str:
+    """Say what this process is (one of the ``HOLDER_*`` names) before it opens a vault; returns what it was."""
     global _role
     if role not in IN_USE:
         raise ValueError(f"unknown vault holder {role!r}")
-    _role = role
+    previous, _role = _role, role
+    return previous
 
 
 @dataclass

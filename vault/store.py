@@ -66,10 +66,23 @@ class VerifyReport:
     def intact(self) -> bool:
         return self.pages_ok and self.audit.intact
 
+    @property
+    def broken_pages(self) -> list[int]:
+        """The database pages whose authentication code is wrong: where the file was damaged or edited."""
+        pages = []
+        for problem in self.page_problems:
+            head, _, number = problem.rpartition(" page ")
+            if head.startswith("HMAC verification failed") and number.strip().isdigit():
+                pages.append(int(number))
+        return pages
+
     def sentence(self) -> str:
         if not self.pages_ok:
-            return ("The database file was damaged or tampered with: "
-                    f"{len(self.page_problems)} page check(s) failed.")
+            pages = self.broken_pages
+            where = (f" at page {pages[0]:,}" if len(pages) == 1 else
+                     f" at {len(pages):,} pages, the first page {pages[0]:,}" if pages else "")
+            checks = "" if pages else f": {len(self.page_problems)} page check(s) failed"
+            return f"The database file was damaged or tampered with{where}{checks}; restore it from a backup."
         return self.audit.sentence()
 
 
@@ -455,14 +468,21 @@ class Vault:
         with self.read() as conn:
             return audit_log.entries(conn, limit)
 
-    def verify(self) -> VerifyReport:
-        """Check every database page (SQLCipher's per-page HMAC), SQLite's structure, and the audit chain."""
+    VERIFY_STEPS = ("every page of the database", "the database's structure", "the audit log")
+
+    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
+        """Check every database page (SQLCipher's per-page HMAC), SQLite's structure, and the audit chain;
+        ``progress(step)`` is told each step (an index into ``VERIFY_STEPS``) as it starts."""
+        step = progress or (lambda _n: None)
         with self._mutex:
             try:
+                step(0)
                 problems = [str(r[0]) for r in self.conn.execute("PRAGMA cipher_integrity_check")]
+                step(1)
                 structure = [str(r[0]) for r in self.conn.execute("PRAGMA integrity_check")]
                 if structure != ["ok"]:
                     problems += structure
+                step(2)
                 report = audit_log.verify(self.conn, self.subkey("audit-mac"))
             except sqlcipher.Error:
                 return VerifyReport(False, ["the database could not be read"],

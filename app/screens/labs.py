@@ -21,14 +21,13 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QLineEdit
 
 from app.charts import MeasurementChart, range_text
 from app.errors import user_message
-from app.screens import ScreenContext
+from app.screens import LatestQuery, ScreenContext
 from vault.records import query, ranges
 from vault.records.describe import local_date, unit_text
 from vault.records.ranges import Line, Measurement, Range, format_value
 
 MEASUREMENT_ROLE = Qt.ItemDataRole.UserRole + 1
 SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2
-RANK_ROLE = Qt.ItemDataRole.UserRole + 3
 
 
 @dataclass(frozen=True)
@@ -228,8 +227,8 @@ class LabsScreen(QWidget):
         super().__init__()
         self.ctx = ctx
         self.setAccessibleName("Labs and vital signs")
-        self._list_generation = 0
-        self._chart_generation = 0
+        self._list_read = LatestQuery(ctx)
+        self._chart_read = LatestQuery(ctx)
         self.current: Measurement | None = None
         self.chart_data: ChartData | None = None
 
@@ -294,6 +293,8 @@ class LabsScreen(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # sized from the first rows, not every one of a thousand readings: the values all look alike
+        self.table.horizontalHeader().setResizeContentsPrecision(60)
         self.table.activated.connect(self._open_reading)
         self.table.selectionModel().selectionChanged.connect(self._table_selection)
 
@@ -335,21 +336,15 @@ class LabsScreen(QWidget):
 
     # --- the list -----------------------------------------------------------------------------------------------
     def refresh(self) -> None:
-        self._list_generation += 1
-        generation, person = self._list_generation, self.ctx.person
-        self.ctx.query(lambda conn: load_measurements(conn, person),
-                       lambda result: self._show_measurements(generation, result),
-                       lambda exc: self._list_failed(generation, exc))
+        person = self.ctx.person
+        self._list_read.run(lambda conn: load_measurements(conn, person), self._show_measurements,
+                            self._list_failed)
 
-    def _list_failed(self, generation: int, exc: BaseException) -> None:
-        if generation == self._list_generation:
-            self.list_note.setText(user_message(exc))
-            self.list_note.show()
-        self.ctx.show_error(exc)
+    def _list_failed(self, exc: BaseException) -> None:
+        self.list_note.setText(user_message(exc))
+        self.list_note.show()
 
-    def _show_measurements(self, generation: int, found: list[Measurement]) -> None:
-        if generation != self._list_generation:
-            return
+    def _show_measurements(self, found: list[Measurement]) -> None:
         keep = self.current.key if self.current else None
         self.source.removeRows(0, self.source.rowCount())
         groups: dict[str, QStandardItem] = {}
@@ -453,23 +448,14 @@ class LabsScreen(QWidget):
 
     def _load(self, m: Measurement) -> None:
         self.current = m
-        self._chart_generation += 1
-        generation, person = self._chart_generation, self.ctx.person
+        person = self.ctx.person
         self.heading.setText(m.name)
         self.change.setText("Reading…")
         self.pages.setCurrentIndex(1)
-        self.ctx.query(lambda conn: load_chart(conn, m, person),
-                       lambda data: self._show_chart(generation, data),
-                       lambda exc: self._chart_failed(generation, exc))
+        self._chart_read.run(lambda conn: load_chart(conn, m, person), self._show_chart,
+                             lambda exc: self.change.setText(user_message(exc)))
 
-    def _chart_failed(self, generation: int, exc: BaseException) -> None:
-        if generation == self._chart_generation:
-            self.change.setText(user_message(exc))
-        self.ctx.show_error(exc)
-
-    def _show_chart(self, generation: int, data: ChartData) -> None:
-        if generation != self._chart_generation:
-            return
+    def _show_chart(self, data: ChartData) -> None:
         self.chart_data = data
         self.heading.setText(data.measurement.name)
         self.heading.setToolTip(data.measurement.full_name)
@@ -498,7 +484,7 @@ class LabsScreen(QWidget):
     def _show_nothing(self) -> None:
         self.current = None
         self.chart_data = None
-        self._chart_generation += 1
+        self._chart_read.drop()
         self.readings.set_data(None)
         self.chart.clear()
         self.pages.setCurrentIndex(0)

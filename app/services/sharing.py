@@ -45,14 +45,14 @@ def read_card(text: str) -> Any:
     if not text.strip().startswith(links.MV_PREFIX):
         path = Path(text)
         if not path.is_file():
-            raise LinkInvalid("The --to card is neither a medvault:/ card nor a file that exists.")
+            raise LinkInvalid("That card is neither medvault:/ card text nor a file that exists.")
         if path.suffix.lower() in QR_SUFFIXES:
             text = qr.decode_file(path)
         else:
             try:
                 text = path.read_text(encoding="utf-8")[:links.MAX_LINK_CHARS + 1]
             except (OSError, UnicodeDecodeError):
-                raise LinkInvalid("The --to card file could not be read as text.") from None
+                raise LinkInvalid("That card file could not be read as text or as a QR image.") from None
     return links.card_from_link(text)
 
 
@@ -261,9 +261,11 @@ def card(vault: Any, name: str | None = None) -> str:
                             address=vault.identity.eth_address, iat=int(vault.now().timestamp()))
 
 
-def serve(vault: Any, *, port: int | None = None, lan: bool = False) -> Any:
+def serve(vault: Any, *, port: int | None = None, lan: bool = False, lookup: Any = None) -> Any:
     """Start the embedded gateway for this vault's active shares (``sync.gateway.Gateway``; stop it when done).
-    The port defaults to the remembered gateway address's; ``lan`` also serves the local network."""
+    The port defaults to the remembered gateway address's; ``lan`` also serves the local network. ``lookup``
+    replaces where files are read (the desktop app switches between the open vault and what it keeps while
+    locked, ``app.services.serving``)."""
     from urllib.parse import urlsplit
 
     from sync import shares
@@ -272,7 +274,7 @@ def serve(vault: Any, *, port: int | None = None, lan: bool = False) -> Any:
     base = shares.gateway_setting(vault)
     port = port if port is not None else (urlsplit(base).port or 8421)
     try:
-        return Gateway(shares.gateway_lookup(vault), host="0.0.0.0" if lan else "127.0.0.1", port=port,
+        return Gateway(lookup or shares.gateway_lookup(vault), host="0.0.0.0" if lan else "127.0.0.1", port=port,
                        allow_lan=lan, advertised_host=urlsplit(base).hostname if lan else None).start()
     except OSError:
         raise SyncError(f"medvault could not listen on port {port}; it may be in use by another program.") from None

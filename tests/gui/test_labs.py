@@ -254,6 +254,25 @@ def test_hovering_a_point_shows_date_value_and_unit(qtbot, screen):
     screen.chart.flagged_points.hovered.emit(point, False)
 
 
+def test_a_long_series_has_no_marker_per_point_but_hovering_the_line_names_the_closest(qtbot):
+    from app.charts import MARKERS_UP_TO, MeasurementChart
+    days = [f"{2000 + i // 365:04d}-{(i // 28) % 12 + 1:02d}-{i % 28 + 1:02d}" for i in range(0, 3000, 7)]
+    readings = [ranges.Reading(d, 100.0 + i % 17, "mg/dL", i, None, "high" if i == 5 else None)
+                for i, d in enumerate(sorted(set(days)))]
+    assert len(readings) > MARKERS_UP_TO
+    chart = MeasurementChart()
+    qtbot.addWidget(chart)
+    chart.show_lines([ranges.Line("x", None, "Glucose", "mg/dL", readings)], None)
+    scatters = [s for s in chart.chart().series() if isinstance(s, QScatterSeries)]
+    assert scatters == [chart.flagged_points] and chart.flagged_points.count() == 1   # flags keep their triangle
+    target = readings[40]
+    near = QPointF(epoch_ms(target.date) + 3600_000.0, target.value + 0.4)   # an hour off, on the line
+    chart.value_lines[0].hovered.emit(near, True)
+    qtbot.waitUntil(lambda: QToolTip.isVisible(), timeout=5000)
+    assert local_date(target.date) in QToolTip.text() and ranges.format_value(target.value, "mg/dL") in QToolTip.text()
+    chart.value_lines[0].hovered.emit(near, False)
+
+
 def test_activating_a_reading_opens_its_record(qtbot, screen, vault):
     _show(qtbot, screen, CHOLESTEROL)
     opened = []
@@ -262,6 +281,37 @@ def test_activating_a_reading_opens_its_record(qtbot, screen, vault):
     screen.table.setCurrentIndex(screen.readings.index(0, 0))
     qtbot.keyClick(screen.table, Qt.Key.Key_Return)
     assert opened == [("Observation", _db_readings(vault, CHOLESTEROL)[-1][2])]
+
+
+class _HeldRunner:
+    """Runs each read only when the test says, in the order it chooses: answers arriving out of order."""
+
+    def __init__(self) -> None:
+        self.held: list = []
+
+    def run(self, fn, on_done, on_error) -> None:
+        self.held.append((fn, on_done, on_error))
+
+    def deliver(self, index: int) -> None:
+        fn, on_done, on_error = self.held.pop(index)
+        try:
+            result = fn()
+        except BaseException as exc:
+            on_error(exc)
+        else:
+            on_done(result)
+
+
+def test_an_answer_that_arrives_after_the_user_moved_on_is_dropped(qtbot, vault):
+    runner = _HeldRunner()
+    s = LabsScreen(vault_context(vault, runner))
+    qtbot.addWidget(s)
+    s.refresh()
+    runner.deliver(0)                               # the list
+    assert s.select(CHOLESTEROL) and s.select(HEMOGLOBIN)
+    runner.deliver(1)                               # hemoglobin's readings come first...
+    runner.deliver(0)                               # ...cholesterol's, asked for earlier, come last
+    assert s.chart_data.measurement.code == HEMOGLOBIN and s.heading.text() == "Hemoglobin in Blood"
 
 
 def test_search_narrows_the_list_and_an_unknown_word_empties_it(qtbot, screen):
@@ -301,3 +351,6 @@ def test_ranges_compare_only_like_units_and_read_the_labs_words():
     treatment = {"referenceRange": [{"high": {"value": 7}, "type": {"coding": [{"code": "treatment"}]}},
                                     {"low": {"value": 4}, "high": {"value": 6}}]}
     assert ranges.reference_range(treatment) == ranges.Range(4.0, 6.0, None, None)
+    # a date no calendar has cannot be placed on the time axis; the chart leaves that reading out
+    assert [ranges.placeable(d) for d in ("1995", "1995-12", "1995-12-23T19:20:06Z", "2020-13-45", "2021-02-29")] \
+        == [True, True, True, False, False]

@@ -28,6 +28,7 @@ from vault.records import fhir_schema
 from vault.records.fhir_models import validate_resource
 
 MiB = 1 << 20
+RECEIVED_KIND = "received-share"
 ProgressFn = Callable[[int, int], None]
 
 
@@ -54,6 +55,10 @@ class ImportOptions:
     max_ndjson_line_bytes: int = 16 * MiB
     max_document_bytes: int = 64 * MiB
     trust: str | None = None                  # e.g. "clinician-signed" when the sharing receiver checked a signature
+    received: dict | None = None              # records from a share someone handed over: the source is kept as
+                                              # RECEIVED_KIND with what the receiver verified (no PHI)
+    source_kind: str | None = None            # the source's kind instead ("clinician-note" for a write-back)
+    adds_only: bool = False                   # a write-back: refuse (WouldReplace) rather than replace a record
     # processes for the R4B models' share of full validation: 0 decides by the amount of work (parallel.py),
     # 1 keeps it in this process, N uses N - 1 workers beside this process
     workers: int = 0
@@ -230,6 +235,11 @@ class ImportService:
                 prepared = _Prepared(kind.value, entries, self.options.trust or "unverified")
         if self.options.trust and prepared.trust == "unverified":
             prepared.trust = self.options.trust
+        if self.options.received is not None:
+            prepared.kind = RECEIVED_KIND
+            prepared.verification = {**(prepared.verification or {}), "received": self.options.received}
+        if self.options.source_kind:
+            prepared.kind = self.options.source_kind
         return self._store_prepared(prepared, stored, len(data), name_sha, payload_sha, progress, cancel)
 
     def _existing_source(self, payload_sha: str) -> int | None:
@@ -344,7 +354,8 @@ class ImportService:
             owners.check([e.resource for e in kept])   # the file's Patients first: they own what comes before them
             # decided before the writer thread starts: deciding may read the database, which the writer then uses
             people = [owners.resource(e.resource) for e in kept]
-            with store.BatchWriter(conn, source_id=source_id, trust=prepared.trust, imported_at=now) as writer:
+            with store.BatchWriter(conn, source_id=source_id, trust=prepared.trust, imported_at=now,
+                                   adds_only=self.options.adds_only) as writer:
                 shas = writer.prefetch([e.resource for e in kept])
                 for n, (e, sha, person) in enumerate(zip(kept, shas, people), 1):
                     _tick(cancel)

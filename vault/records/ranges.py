@@ -12,6 +12,7 @@ series per component.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
@@ -82,11 +83,11 @@ class Line:
     name: str
     unit: str | None
     readings: list[Reading]
+    digits: int = 2                 # one precision for the whole series, set by its largest value: 92 beside 152
 
-    @property
-    def digits(self) -> int:
-        """One precision for the whole series, set by its largest value: 92 beside 152, not 92.3."""
-        return decimals(max((abs(r.value) for r in self.readings), default=0.0))
+
+def _line(code: str, system: str | None, name: str, unit: str | None, readings: list[Reading]) -> Line:
+    return Line(code, system, name, unit, readings, decimals(max((abs(r.value) for r in readings), default=0.0)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +241,25 @@ def _resources(conn, rids: list[int]) -> dict[int, dict]:
     return out
 
 
+_FHIR_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?")
+
+
+def placeable(date: str) -> bool:
+    """Whether a stored date can be put on a time axis. Stored dates are normalised, but a record imported with
+    structural checks only may carry "2020-13-45"; a chart leaves such a reading out rather than fail."""
+    if not _FHIR_DATE.fullmatch(date):
+        return False
+    try:
+        if len(date) > 10:
+            datetime.fromisoformat(date.replace("Z", "+00:00"))
+        else:
+            parts = [int(x) for x in date.split("-")] + [1, 1]
+            datetime(parts[0], parts[1], parts[2])
+    except ValueError:
+        return False
+    return True
+
+
 def line(conn, code: str, system: str | None = None, name: str | None = None, *,
          person: int | None = None, panel: str | None = None) -> Line:
     """``query.series`` with each point's reference range and flag. Without a ``name``, the readings' own
@@ -248,12 +268,14 @@ def line(conn, code: str, system: str | None = None, name: str | None = None, *,
     resources = _resources(conn, sorted({p.rid for p in s.points}))
     readings = []
     for p in s.points:
+        if not placeable(p.date):
+            continue
         element = _element_for(resources.get(p.rid, {}), code, system)
         rng = reference_range(element)
         readings.append(Reading(p.date, p.value, p.unit, p.rid, rng,
                                 flag_for(p.value, p.unit, rng, interpretation_flag(element))))
     name = name or plain_name(s.display or code)
-    return Line(code, system, component_name(name, panel) if panel else name, s.unit, readings)
+    return _line(code, system, component_name(name, panel) if panel else name, s.unit, readings)
 
 
 def lines(conn, measurement: Measurement, *, person: int | None = None) -> list[Line]:
