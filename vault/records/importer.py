@@ -356,18 +356,24 @@ class ImportService:
             people = [owners.resource(e.resource) for e in kept]
             with store.BatchWriter(conn, source_id=source_id, trust=prepared.trust, imported_at=now,
                                    adds_only=self.options.adds_only) as writer:
-                shas = writer.prefetch([e.resource for e in kept])
-                for n, (e, sha, person) in enumerate(zip(kept, shas, people), 1):
-                    _tick(cancel)
-                    outcome, rid = writer.put(e.resource, sha, full_url=e.full_url, text=e.text, person=person)
-                    _count(report, outcome, e.resource["resourceType"])
-                    documents = prepared.attachments.get(e.index, []) + inline.get(e.index, [])
-                    if documents:
-                        writer.flush()              # the attachment rows refer to the record's row
-                    for ctype, blob in documents:
-                        store.add_attachment(conn, rid, ctype, blob)
-                    if progress and (n % 50 == 0 or n == len(kept)):
-                        progress(len(entries) + n, total)
+                n = 0
+                for start in range(0, len(kept), writer.CHUNK):
+                    part = kept[start:start + writer.CHUNK]
+                    resources = [e.resource for e in part]
+                    shas = writer.hashes(resources)       # while the writer stores the part before
+                    writer.lookup(resources, shas)
+                    for e, sha, person in zip(part, shas, people[start:start + writer.CHUNK]):
+                        n += 1
+                        _tick(cancel)
+                        outcome, rid = writer.put(e.resource, sha, full_url=e.full_url, text=e.text, person=person)
+                        _count(report, outcome, e.resource["resourceType"])
+                        documents = prepared.attachments.get(e.index, []) + inline.get(e.index, [])
+                        if documents:
+                            writer.flush()              # the attachment rows refer to the record's row
+                        for ctype, blob in documents:
+                            store.add_attachment(conn, rid, ctype, blob)
+                        if progress and (n % 50 == 0 or n == len(kept)):
+                            progress(len(entries) + n, total)
                 writer.flush()
             store.add_payload(conn, source_id, payload.chunks())
             for seq, card in enumerate(prepared.cards):

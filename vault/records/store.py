@@ -272,8 +272,19 @@ class BatchWriter:
 
     def prefetch(self, resources: list[dict]) -> list[str]:
         """Load what the vault knows about these resources; returns their content hashes, in order."""
+        shas = self.hashes(resources)
+        self.lookup(resources, shas)
+        return shas
+
+    def hashes(self, resources: list[dict]) -> list[str]:
+        """Content hashes, in order. No database work, so it runs while the writer stores what came before."""
         version = self.hash_version
-        shas = [jsonutil.content_hash(r, version) for r in resources]
+        return [jsonutil.content_hash(r, version) for r in resources]
+
+    def lookup(self, resources: list[dict], shas: list[str]) -> None:
+        """Load what the vault knows about these resources (ids, and content from other sources); waits for the
+        writer first, since it reads through the same connection."""
+        self._drain()
         for i in range(0, len(resources), self.CHUNK):
             part = resources[i:i + self.CHUNK]
             keys = sorted({(r["resourceType"], r["id"]) for r in part})
@@ -289,7 +300,6 @@ class BatchWriter:
                 f"SELECT t.rtype, t.content_sha256 FROM (VALUES {values}) AS v JOIN rec_resources AS t"
                 " ON t.rtype = v.column1 AND t.content_sha256 = v.column2 WHERE t.source_id <> ?",
                 [*(x for p in pairs for x in p), self.source_id]))
-        return shas
 
     def put(self, resource: dict, sha: str, *, full_url: str | None = None,
             text: str | None = None, person: int | None = None) -> tuple[str, int]:
@@ -335,6 +345,14 @@ class BatchWriter:
             self._writer.start()
         self._batches.put(batch)
 
+    def _drain(self) -> None:
+        if self._writer is not None:
+            self._batches.join()
+        if self._failed is not None:
+            failed, self._failed = self._failed, None
+            self._stop(discard=True)
+            raise failed
+
     def _stop(self, *, discard: bool) -> None:
         if self._writer is not None:
             if discard:
@@ -347,26 +365,32 @@ class BatchWriter:
             raise failed
 
     def _write_batches(self) -> None:
-        while (batch := self._batches.get()) is not None:
-            if self._failed is not None:
-                continue            # the transaction is going to be rolled back: skip the rest
-            rows, fts, ids, links, urls = batch
+        while True:
+            batch = self._batches.get()
             try:
-                c = self.conn
-                if rows:
-                    c.executemany(_INSERT_RESOURCE, rows)
-                if fts:
-                    c.executemany("INSERT INTO rec_fts (rowid, body) VALUES (?, ?)", fts)
-                if ids:
-                    c.executemany("INSERT OR IGNORE INTO rec_identifiers (rtype, system, value, rid)"
-                                  " VALUES (?, ?, ?, ?)", ids)
-                if links:
-                    c.executemany("INSERT OR IGNORE INTO rec_resource_sources (rid, source_id) VALUES (?, ?)",
-                                  links)
-                if urls:
-                    c.executemany("INSERT OR IGNORE INTO rec_fullurls (full_url, rid) VALUES (?, ?)", urls)
-            except BaseException as exc:       # handed to the importing thread at its next flush
-                self._failed = exc
+                if batch is None:
+                    return
+                if self._failed is None:    # after a failure the transaction is rolled back: skip the rest
+                    self._write(*batch)
+            finally:
+                self._batches.task_done()
+
+    def _write(self, rows, fts, ids, links, urls) -> None:
+        c = self.conn
+        try:
+            if rows:
+                c.executemany(_INSERT_RESOURCE, rows)
+            if fts:
+                c.executemany("INSERT INTO rec_fts (rowid, body) VALUES (?, ?)", fts)
+            if ids:
+                c.executemany("INSERT OR IGNORE INTO rec_identifiers (rtype, system, value, rid) VALUES (?, ?, ?, ?)",
+                              ids)
+            if links:
+                c.executemany("INSERT OR IGNORE INTO rec_resource_sources (rid, source_id) VALUES (?, ?)", links)
+            if urls:
+                c.executemany("INSERT OR IGNORE INTO rec_fullurls (full_url, rid) VALUES (?, ?)", urls)
+        except BaseException as exc:       # handed to the importing thread when it next waits for the writer
+            self._failed = exc
 
 
 def _seen(conn, rid: int, source_id: int, trust: str | None, full_url: str | None) -> None:
