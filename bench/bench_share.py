@@ -1,6 +1,6 @@
 """Share build and share open for the largest Synthea patient, as ratios against the format's own floor.
 
-    .venv/bin/python bench/bench_share.py [--runs 11]
+    .venv/bin/python bench/bench_share.py [--runs 31]
 
 Every number is the median of ``--runs`` interleaved runs (each run times every variant once, so a noisy neighbour
 slows all of them alike), measured in this run on the same Bundle.
@@ -76,7 +76,7 @@ def _unb64u(data: bytes) -> bytes:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=11)
+    ap.add_argument("--runs", type=int, default=31)
     args = ap.parse_args()
 
     path = largest_patient()
