@@ -1,4 +1,5 @@
-"""Starts the desktop app: the unlock window first, then the main window; locking goes back to the start.
+"""Starts the desktop app: the unlock window first, then the main window (or, for a vault in clinician mode or
+``medvault gui --clinician``, the clinician's window); locking goes back to the start.
 
 The crash hook is installed before any window exists, so an unexpected error anywhere ends as a report without
 health data (``app.crash``) and one plain sentence, never a traceback.
@@ -25,16 +26,20 @@ from vault.fsutil import HOLDER_APP, set_holder_role
 
 class Controller:
     """Owns the windows and swaps them; serves the vault's shares while it is open (and, if the patient chose,
-    while locked); locks after idle time or when the desktop session locks."""
+    while locked); locks after idle time or when the desktop session locks. A clinician's vault gets the clinician's
+    window, served the same way: the notes it writes back are fetched from this app's gateway."""
 
     def __init__(self, vault_dir: Path, runner: Any, kdf_profile: str = "default", *,
                  serving: Serving | None = None, idle: IdleLock | None = None,
-                 session_watch: SessionWatch | None = None, window_settings: Any = None) -> None:
+                 session_watch: SessionWatch | None = None, window_settings: Any = None,
+                 clinician: bool | None = None, clinician_options: dict | None = None) -> None:
         self.runner = runner
         self._window_settings = window_settings      # QSettings for the window's layout; tests pass their own
+        self._clinician = clinician                  # None: as the vault's profile says; True: gui --clinician
+        self._clinician_options = clinician_options or {}   # tests inject the clinician window's frame source
         self.unlock_window = UnlockWindow(vault_dir, runner, kdf_profile)
         self.unlock_window.unlocked.connect(self._open)
-        self.main_window: MainWindow | None = None
+        self.main_window: Any = None                 # MainWindow, or ClinicianWindow for a clinician's vault
         self.serving = serving or Serving(runner)
         self.locked_notice = ServingNotice(self.serving)     # says whether shares are served while locked
         self.unlock_window.layout().addWidget(self.locked_notice)
@@ -49,8 +54,22 @@ class Controller:
         self.unlock_window.show()
 
     def _open(self, vault: Any) -> None:
-        window = self.main_window = MainWindow(vault, self.runner, settings=self._window_settings)
-        window.ctx.extras.update(serving=self.serving, idle=self.idle)
+        if self._clinician is not None:
+            self._open_window(vault, self._clinician)
+            return
+        from app.services import clinician      # the mode is a setting inside the database: read on the runner
+        self.runner.run(lambda: clinician.load(vault).clinician, lambda on: self._open_window(vault, on),
+                        lambda _exc: self._open_window(vault, False))
+
+    def _open_window(self, vault: Any, clinician_mode: bool) -> None:
+        if clinician_mode:
+            from app.clinician.window import ClinicianWindow
+            from app.services import Session
+            window = self.main_window = ClinicianWindow(Session(vault), self.runner, standalone=True,
+                                                        **self._clinician_options)
+        else:
+            window = self.main_window = MainWindow(vault, self.runner, settings=self._window_settings)
+            window.ctx.extras.update(serving=self.serving, idle=self.idle)
         window.before_lock.append(self.serving.before_lock)
         window.statusBar().addWidget(ServingNotice(self.serving, wrap=False), 1)
         window.locked.connect(self.start)
@@ -82,7 +101,7 @@ class Controller:
         window.lock()
 
 
-def run(vault_dir: Path, kdf_profile: str = "default") -> int:
+def run(vault_dir: Path, kdf_profile: str = "default", *, clinician: bool | None = None) -> int:
     responsiveness.tune_interpreter()      # before any worker starts; the benchmarks measure the same set-up
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("medvault")
@@ -90,7 +109,7 @@ def run(vault_dir: Path, kdf_profile: str = "default") -> int:
     crash_notice = _CrashNotice()
     hook = crash.install(crash_notice.said.emit)
     set_holder_role(HOLDER_APP)     # a command run meanwhile is told the app has the vault
-    controller = Controller(vault_dir, TaskRunner(), kdf_profile)
+    controller = Controller(vault_dir, TaskRunner(), kdf_profile, clinician=clinician)
     controller.start()
     code = app.exec()
     controller.runner.wait()  # a lock still closing on a worker finishes before the process ends

@@ -14,8 +14,6 @@ def register(sub: Any) -> None:
 
 
 def cmd_gui(args: argparse.Namespace, ctx: Any) -> int:
-    if getattr(args, "clinician", False):
-        from app.clinician.app import run as run_clinician
-        return run_clinician(ctx.vault_dir)
     from app.gui import run  # Qt is imported only when the window is wanted
-    return run(ctx.vault_dir)
+    # without --clinician the vault's own profile decides (a vault made with 'init --clinician' opens as one)
+    return run(ctx.vault_dir, clinician=True if getattr(args, "clinician", False) else None)
