@@ -14,8 +14,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-DEMO_BUNDLE = Path(__file__).resolve().parents[2] / "resources" / "demo" / "patient.json"
-
 
 def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="the whole story on the embedded defaults, headless (fictional data)")
@@ -42,13 +40,15 @@ def _story(root: Path, ctx: Any, kdf_profile: str) -> int:
     from vault.outbox_store import SqlOutboxStore
     from vault.records.importer import ImportService
     from vault.store import Vault
+    from medvault_resources import demo_patient
 
     say = ctx.out
     say("1. The patient creates an encrypted vault (Argon2id, SQLCipher) and imports a record file.")
     patient, _ = Vault.create(root / "patient", "demo patient passphrase", kdf_profile=kdf_profile)
     clinician, _ = Vault.create(root / "clinician", "demo clinician passphrase", kdf_profile=kdf_profile)
     with patient, clinician:
-        report = ImportService(patient).import_file(DEMO_BUNDLE)
+        with demo_patient() as bundle:
+            report = ImportService(patient).import_file(bundle)
         say(f"   {report.sentence()}")
 
         say("2. A consortium chain (here in-process) holds the consent registry; the clinic is a member and the "
