@@ -137,21 +137,22 @@ def set_gateway_setting(vault: Any, base: str) -> None:
 
 # --- the content ------------------------------------------------------------------------------------------------
 
-def _selected_bundle(vault: Any, selection: Selection) -> tuple[dict, list[str], list[str]]:
-    """(bundle, shared "Type/id" list, the references the Consent's ``provision.data`` names)."""
+def _selected_bundle(vault: Any, selection: Selection, person: int | None = None) -> tuple[dict, list[str], list[str]]:
+    """(bundle, shared "Type/id" list, the references the Consent's ``provision.data`` names), from ``person``'s
+    records only (None: the vault's own person), so one share never mixes two people."""
     from vault.records.export import _select, full_url
     with vault.read() as conn:
         if selection.ips:
             from vault.records.ips import build_ips
             from vault.records.errors import RecordsError
             try:
-                doc = build_ips(conn, now=vault.now())
+                doc = build_ips(conn, person=person, now=vault.now())
             except RecordsError as exc:
                 raise NothingToShare(exc.user_message) from exc
             ids = [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in doc["entry"]]
             refs = [e["fullUrl"] for e in doc["entry"]]
             return doc, ids, refs
-        rows = list(_select(conn, selection.types, selection.ids))
+        rows = list(_select(conn, selection.types, selection.ids, person))
     if not rows:
         raise NothingToShare()
     entries = [{"fullUrl": full_url(t, i), "resource": json.loads(raw)} for t, i, raw in rows]
@@ -238,19 +239,20 @@ def _nonce(now: int) -> int:
 def create_share(vault: Any, selection: Selection, *, expires: timedelta | None, label: str | None = None,
                  recipient_card: links.Card | None = None, store: ContentStore | None = None,
                  gateway_base: str | None = None, backend: str = "embedded",
-                 chain_domain: Any = None) -> CreatedShare:
+                 chain_domain: Any = None, person: int | None = None) -> CreatedShare:
     """Build, encrypt, publish and record one share; returns the link to hand over.
 
     ``store`` defaults to the embedded one (files inside the vault). ``gateway_base`` is where receivers fetch
     from (``<gateway_base>/ipfs/<cid>``); by default the store's own gateway URL. ``chain_domain``
     (``sync.consent_sign.Domain``) queues the patient-signed grant in the outbox; None means no chain configured.
+    ``person`` is whose records are shared (None: the vault's own person; see ``vault.records.persons``).
     """
     if label is not None and len(label) > links.MAX_LABEL:
         raise ShareError(f"The label is longer than {links.MAX_LABEL} characters; nothing was shared.")
     now = _epoch(vault.now())
     exp = now + int(expires.total_seconds()) if expires is not None else None
     share_id = uuid.uuid4().hex[:12]
-    bundle, resource_ids, refs = _selected_bundle(vault, selection)
+    bundle, resource_ids, refs = _selected_bundle(vault, selection, person)
     consent = build_consent(share_id=share_id, patient_ref=_patient_reference(bundle), patient_did=vault.identity.did,
                             grantee_did=recipient_card.did if recipient_card else None,
                             grantee_name=recipient_card.name if recipient_card else None,

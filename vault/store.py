@@ -101,6 +101,10 @@ class Vault:
         self._clock = clock
         self._mutex = threading.RLock()  # one connection, used from the GUI's worker threads one at a time
         self._conn: Any = None
+        # A second, read-only connection: in WAL mode it reads the last committed state while the main one is
+        # inside a long import transaction, so the window's reads never wait for a write.
+        self._ro_mutex = threading.RLock()
+        self._ro_conn: Any = None
         self._keys: IdentityKeys | None = None
 
     # --- opening --------------------------------------------------------------------------------------------
@@ -323,6 +327,35 @@ class Vault:
             except sqlcipher.Error as exc:
                 raise db_error(exc, self.folder) from exc
 
+    @contextlib.contextmanager
+    def read_only(self) -> Iterator[Any]:
+        """Reads on the second connection, which cannot write (``query_only``). Everything read inside one
+        ``with`` block comes from one snapshot: a screen's count and its rows agree even while an import commits."""
+        with self._ro_mutex:
+            try:
+                conn = self._reader()
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    conn.execute("ROLLBACK")  # ends the snapshot; there is nothing to keep
+            except sqlcipher.Error as exc:
+                raise db_error(exc, self.folder) from exc
+
+    def _reader(self) -> Any:
+        if self._ro_conn is None:
+            if self._conn is None or not self._vault_key:
+                from vault.errors import VaultLocked
+                raise VaultLocked()
+            conn = _connect(self.folder / DB_NAME, self.subkey("sqlcipher-database"))
+            try:
+                conn.execute("PRAGMA query_only = ON")
+            except BaseException:
+                conn.close()
+                raise
+            self._ro_conn = conn
+        return self._ro_conn
+
     def audit(self, event: str, *, conn: Any = None, **details: Any) -> int:
         """Append an audit entry (details: ids, counts, hashes only, never PHI)."""
         at = details.pop("at", None) or self._clock().isoformat()
@@ -377,6 +410,8 @@ class Vault:
 
     # --- closing --------------------------------------------------------------------------------------------
     def close(self) -> None:
+        # The two connections are closed one after the other, never holding both locks, so a worker that reads on
+        # one while waiting for the other cannot deadlock with closing. Once the key is gone, no reader reopens.
         with self._mutex:
             if self._conn is not None:
                 with contextlib.suppress(sqlcipher.Error):
@@ -384,6 +419,12 @@ class Vault:
                 self._conn = None
             self._keys = None
             self._vault_key = b""
+        with self._ro_mutex:
+            if self._ro_conn is not None:
+                with contextlib.suppress(sqlcipher.Error):
+                    self._ro_conn.close()
+                self._ro_conn = None
+        with self._mutex:
             self._lock.release()
 
     lock = close

@@ -79,3 +79,14 @@ class IssuerInvalid(RecordsError):
 
 class ExportFailed(RecordsError):
     default_message = "The export could not be written; no file was created."
+
+
+class OtherPerson(ImportRejected):
+    """The file's Patient is not the vault's person (nor anyone kept in it). Never names the person: no PHI."""
+
+    default_message = ("This file is about someone other than the person this vault belongs to, so nothing was "
+                       "imported.")
+
+
+class PersonNotFound(RecordsError):
+    default_message = "There is no such person in this vault; 'medvault persons' lists them."

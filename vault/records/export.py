@@ -24,8 +24,12 @@ def full_url(rtype: str, rid: str) -> str:
     return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{rtype}/{rid}')}"
 
 
-def _select(conn, types: Iterable[str] | None, ids: Iterable[str] | None) -> Iterator[tuple[str, str, str]]:
-    where, args = [], []
+def _select(conn, types: Iterable[str] | None, ids: Iterable[str] | None,
+            person: int | None = None) -> Iterator[tuple[str, str, str]]:
+    """(type, id, json) of ``person``'s records (None: the vault's own), by type and/or id, in import order."""
+    from vault.records.persons import where as person_where
+    mine, args = person_where(conn, person, use_index=False)
+    where = [mine]
     types, ids = list(types or []), list(ids or [])
     if types:
         where.append(f"rtype IN ({','.join('?' * len(types))})")
@@ -42,10 +46,7 @@ def _select(conn, types: Iterable[str] | None, ids: Iterable[str] | None) -> Ite
                 clauses.append("id = ?")
                 args.append(i)
         where.append("(" + " OR ".join(clauses) + ")")
-    sql = "SELECT rtype, id, json FROM rec_resources"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY rid"
+    sql = "SELECT rtype, id, json FROM rec_resources WHERE " + " AND ".join(where) + " ORDER BY rid"
     yield from conn.execute(sql, args)
 
 
@@ -110,21 +111,23 @@ def ndjson_chunks(rows: Iterable[tuple[str, str, str]], counter: dict) -> Iterat
 
 
 def export(vault, fmt: str, out: str | Path, *, types: Iterable[str] | None = None,
-           ids: Iterable[str] | None = None, patient: str | None = None) -> dict[str, int]:
-    """Write an export; returns the count per resource type. Audited (counts only)."""
+           ids: Iterable[str] | None = None, patient: str | None = None,
+           person: int | None = None) -> dict[str, int]:
+    """Write an export of ``person``'s records (None: the vault's own; ``persons.EVERYONE``: the whole vault);
+    returns the count per resource type. Audited (counts only)."""
     if fmt not in FORMATS:
         raise ExportFailed(f"Unknown export format; use one of: {', '.join(FORMATS)}.")
     counter: dict[str, int] = {}
     with vault.read() as conn:
         if fmt == "ips":
             from vault.records.ips import build_ips
-            doc = build_ips(conn, patient=patient, now=vault.now())
+            doc = build_ips(conn, patient=patient, person=person, now=vault.now())
             for e in doc["entry"]:
                 t = e["resource"]["resourceType"]
                 counter[t] = counter.get(t, 0) + 1
             atomic_write(Path(out), [json.dumps(doc, ensure_ascii=False, indent=1), "\n"])
         else:
-            rows = _with_documents(conn, _select(conn, types, ids))
+            rows = _with_documents(conn, _select(conn, types, ids, person))
             chunks = bundle_chunks(rows, counter) if fmt == "bundle" else ndjson_chunks(rows, counter)
             atomic_write(Path(out), chunks)
     vault.audit("export", format=fmt, resources=sum(counter.values()), types=dict(sorted(counter.items())))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from vault.records import bundle, jsonutil, sources, store
+from vault.records import bundle, jsonutil, persons, sources, store
 from vault.records.errors import (DanglingReference, FileTooLarge, ImportCancelled, ImportRejected, MalformedJson,
                                   NotFhir, RecordsError, ResourceInvalid, UnknownResourceType)
 from vault.records.fhir_models import is_resource_type, validate_resource
@@ -48,6 +48,8 @@ class ImportOptions:
     max_document_bytes: int = 64 * MiB
     trust: str | None = None                  # e.g. "clinician-signed" when the sharing receiver checked a signature
     workers: int = 1                          # >1: full validation of big files in that many worker processes
+    other_person: bool = False                # a file about someone else: keep it as a separate person (True)
+                                              # or refuse it whole with OtherPerson (False)
 
 
 @dataclass
@@ -289,6 +291,9 @@ class ImportService:
             bad_refs = bundle.resolve_references(
                 entries, lambda u: store.lookup_fullurl(conn, u),
                 lambda t, v, s: store.lookup_identifier(conn, t, v, s), collect=self.options.skip_invalid)
+            # someone else's file is refused before the cost of validating it
+            persons.Assigner(conn, keep_other=self.options.other_person, dry_run=True).check(
+                [e.resource for e in entries])
         verdicts = self._validate_entries(entries, prepared.kind, report, bad_refs, cancel)
         kept: list[bundle.Entry] = []
         for n, (e, (where, err)) in enumerate(zip(entries, verdicts), 1):
@@ -315,9 +320,12 @@ class ImportService:
             store.add_payload(conn, source_id, _chunks(payload))
             writer = store.BatchWriter(conn, source_id=source_id, trust=prepared.trust, imported_at=now)
             shas = writer.prefetch([e.resource for e in kept])
+            owners = persons.Assigner(conn, keep_other=self.options.other_person, now=now)
+            owners.check([e.resource for e in kept])   # the file's Patients first: they own what comes before them
             for n, (e, sha) in enumerate(zip(kept, shas), 1):
                 _tick(cancel)
-                outcome, rid = writer.put(e.resource, sha, full_url=e.full_url, text=e.text)
+                outcome, rid = writer.put(e.resource, sha, full_url=e.full_url, text=e.text,
+                                          person=owners.resource(e.resource))
                 _count(report, outcome, e.resource["resourceType"])
                 for ctype, blob in prepared.attachments.get(e.index, []) + inline.get(e.index, []):
                     store.add_attachment(conn, rid, ctype, blob)
@@ -346,6 +354,7 @@ class ImportService:
         with self.vault.transaction() as conn, _open(src) as f:
             if store.find_source(conn, payload_sha) is not None:
                 return self._already_in(conn, report.kind, store.find_source(conn, payload_sha))
+            owners = persons.Assigner(conn, keep_other=self.options.other_person, now=now)
             source_id = store.add_source(conn, kind=report.kind, name_sha256=name_sha, payload_sha256=payload_sha,
                                          payload_size=size, trust=trust, imported_at=now)
             store.add_payload(conn, source_id, iter(lambda: f.read(store.CHUNK), b""))
@@ -389,7 +398,7 @@ class ImportService:
                     report.skipped.append(Skipped(where, err.user_message))
                     continue
                 outcome, rid = store.put_resource(conn, resource, source_id=source_id, trust=trust, imported_at=now,
-                                                  text=entry.text)
+                                                  text=entry.text, person=owners.resource(resource))
                 for ctype, blob in docs:
                     store.add_attachment(conn, rid, ctype, blob)
                 _count(report, outcome, resource["resourceType"])

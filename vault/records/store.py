@@ -79,8 +79,10 @@ def get_source(conn, source_id: int) -> Source | None:
 
 
 def put_resource(conn, resource: dict, *, source_id: int, trust: str, imported_at: str,
-                 full_url: str | None = None, text: str | None = None) -> tuple[str, int]:
+                 full_url: str | None = None, text: str | None = None, person: int | None = None) -> tuple[str, int]:
     """Store one validated resource. Returns (ADDED | DUPLICATE | UPDATED, rid).
+
+    ``person`` is who a new record belongs to; a record already stored keeps its person, whoever's file repeats it.
 
     Dedupe: same type and id with the same content hash is the same record; same type and id with different content
     is a newer version (the old one moves to history); a different id with content identical to a record from an
@@ -104,10 +106,10 @@ def put_resource(conn, resource: dict, *, source_id: int, trust: str, imported_a
         f = index_fields(resource, text)
         cur = conn.execute(
             "INSERT INTO rec_resources (rtype, id, content_sha256, json, source_id, trust, imported_at, date,"
-            " category, code_system, code, display, status, value_num, unit)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " category, code_system, code, display, status, value_num, unit, person)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (rtype, rid_str, sha, jsonutil.compact(resource), source_id, trust, imported_at, f.date, f.category,
-             f.code_system, f.code, f.display, f.status, f.value_num, f.unit))
+             f.code_system, f.code, f.display, f.status, f.value_num, f.unit, person))
         rid = cur.lastrowid
         conn.execute("INSERT INTO rec_fts (rowid, body) VALUES (?, ?)", (rid, f.text))
         for system, value in identifiers(resource):
@@ -173,21 +175,21 @@ class BatchWriter:
         return shas
 
     def put(self, resource: dict, sha: str, *, full_url: str | None = None,
-            text: str | None = None) -> tuple[str, int]:
+            text: str | None = None, person: int | None = None) -> tuple[str, int]:
         key = (resource["resourceType"], resource["id"])
         if key in self._known or (key[0], sha) in self._shas:
             self.flush()
             outcome, rid = put_resource(self.conn, resource, source_id=self.source_id, trust=self.trust,
-                                        imported_at=self.imported_at, full_url=full_url, text=text)
+                                        imported_at=self.imported_at, full_url=full_url, text=text, person=person)
             self._known.add(key)
             return outcome, rid
         f = index_fields(resource, text)
         rid = self.conn.execute(
             "INSERT INTO rec_resources (rtype, id, content_sha256, json, source_id, trust, imported_at, date,"
-            " category, code_system, code, display, status, value_num, unit)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " category, code_system, code, display, status, value_num, unit, person)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (key[0], key[1], sha, jsonutil.compact(resource), self.source_id, self.trust, self.imported_at, f.date,
-             f.category, f.code_system, f.code, f.display, f.status, f.value_num, f.unit)).lastrowid
+             f.category, f.code_system, f.code, f.display, f.status, f.value_num, f.unit, person)).lastrowid
         self._known.add(key)
         self._fts.append((rid, f.text))
         self._ids.extend((key[0], system, value, rid) for system, value in identifiers(resource))
