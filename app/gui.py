@@ -6,9 +6,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
+from app import desktop_identity, link_inbox
 from app.main_window import MainWindow
+from app.single_instance import AlreadyRunningNotAnswering, SingleInstance
 from app.tasks import TaskRunner
 from app.unlock_window import UnlockWindow
 
@@ -33,13 +35,29 @@ class Controller:
         self.main_window.show()
 
 
-def run(vault_dir: Path, kdf_profile: str = "default") -> int:
+def run(vault_dir: Path, kdf_profile: str = "default", link: str | None = None) -> int:
+    """``link``: a share link or record file the desktop opened medvault with (see app/link_inbox.py)."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("medvault")
     app.setApplicationDisplayName("medvault")
+    desktop_identity.apply(app)
+    instance = SingleInstance(vault_dir)
+    try:
+        if not instance.claim(link):
+            return 0  # this vault is already open in a window, which took the link
+    except AlreadyRunningNotAnswering as exc:
+        QMessageBox.warning(None, "medvault", exc.user_message)
+        return 1
     controller = Controller(vault_dir, TaskRunner(), kdf_profile)
+    inbox = link_inbox.LinkInbox()
+    link_inbox.attach(inbox, controller)
+    instance.link_received.connect(inbox.put)
+    instance.activated.connect(inbox.arrived)
     controller.start()
+    if link:
+        inbox.put(link, link_inbox.AT_LAUNCH)
     code = app.exec()
+    instance.close()
     controller.runner.wait()  # a lock still closing on a worker finishes before the process ends
     window = controller.main_window
     if window is not None and window.vault is not None and window.vault.is_open:

@@ -8,9 +8,20 @@ from typing import Any
 
 def register(sub: Any) -> None:
     p = sub.add_parser("gui", help="open the desktop app (the default)")
+    p.add_argument("link", nargs="?", metavar="LINK|FILE",
+                   help="a shlink:/ or medvault:/ link to open, or a record file to import (what the desktop passes "
+                        "when one is opened with medvault); a window already open with this vault takes it over")
     p.set_defaults(func=cmd_gui)
 
 
 def cmd_gui(args: argparse.Namespace, ctx: Any) -> int:
+    link = None
+    if args.link:
+        from app.link_intake import NotALinkOrFile, classify
+        try:
+            link = classify(args.link).value  # checked before any window: a bad argument is a plain sentence
+        except NotALinkOrFile as exc:
+            ctx.warn(f"medvault: {exc.user_message}")
+            return 1
     from app.gui import run  # Qt is imported only when the window is wanted
-    return run(ctx.vault_dir)
+    return run(ctx.vault_dir, link=link)

@@ -1,0 +1,74 @@
+"""Links and files opened with medvault from the desktop (a clicked ``shlink:/`` or ``medvault:/`` link, a
+``.smart-health-card`` file), at launch or handed over by a later launch, held until a vault is unlocked.
+
+Hooks for the GUI: ``link_received(str)`` carries a share link for the receiver, ``file_received(str)`` a record
+file's absolute path for the importer; both fire only while a vault is unlocked (what arrives before is held and
+delivered right after unlocking, in order). ``attach`` wires them to the main window's import, which opens a link
+with the receiver service and keeps its records; a receiver screen can take ``link_received`` over instead.
+A line on stderr says what arrived, with a fingerprint and never the link or the file name.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from app.link_intake import Intake, NotALinkOrFile, classify
+
+AT_LAUNCH = "came with the launch"
+HANDED_OVER = "was handed over by another launch"
+
+
+class LinkInbox(QObject):
+    link_received = Signal(str)
+    file_received = Signal(str)
+    arrived = Signal()           # something came in: the window showing should come forward
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.held: list[Intake] = []
+        self.vault_open = False
+
+    def put(self, argument: str, origin: str = HANDED_OVER) -> None:
+        try:
+            intake = classify(argument)  # checked again: the socket is owner-only, but a check costs nothing
+        except NotALinkOrFile:
+            print(f"medvault: something that {origin} was neither a share link nor a file; it was ignored.",
+                  file=sys.stderr)
+            return
+        print(f"medvault: {intake.describe()} {origin}", file=sys.stderr)
+        self.held.append(intake)
+        self.arrived.emit()
+        self._deliver()
+
+    def set_vault_open(self, is_open: bool) -> None:
+        self.vault_open = is_open
+        self._deliver()
+
+    def _deliver(self) -> None:
+        while self.vault_open and self.held:
+            intake = self.held.pop(0)
+            (self.link_received if intake.kind == "link" else self.file_received).emit(intake.value)
+
+
+def attach(inbox: LinkInbox, controller: Any) -> None:
+    """Connects the inbox to the app's windows: open while a vault is unlocked, imports into the main window."""
+    from app.services import PastedText
+
+    def opened(_vault: Any) -> None:  # runs after the controller's own slot, so the main window exists
+        controller.main_window.locked.connect(lambda: inbox.set_vault_open(False))
+        inbox.set_vault_open(True)
+
+    def to_front() -> None:
+        for window in (controller.main_window, controller.unlock_window):
+            if window is not None and window.isVisible():
+                window.raise_()
+                window.activateWindow()
+                return
+
+    controller.unlock_window.unlocked.connect(opened)
+    inbox.arrived.connect(to_front)
+    inbox.file_received.connect(lambda path: controller.main_window.import_sources([path]))
+    inbox.link_received.connect(lambda link: controller.main_window.import_sources([PastedText(link)]))
