@@ -46,13 +46,15 @@ def time_ticks(x_min: float, x_max: float) -> tuple[QDateTime, QDateTime, int, s
         step = next(s for s in (1, 2, 5, 10, 20, 50) if years / s <= 8)
         y1 = last.year() + 1
         y0 = y1 - -(-(y1 - first.year()) // step) * step
-        return (QDate(y0, 1, 1).startOfDay(), QDate(y1, 1, 1).startOfDay(), (y1 - y0) // step + 1, "yyyy")
+        # ticks are evenly spaced in milliseconds and leap days push them off 1 January; starting two days in
+        # keeps every tick inside the year its label names
+        return (QDate(y0, 1, 3).startOfDay(), QDate(y1, 1, 3).startOfDay(), (y1 - y0) // step + 1, "yyyy")
     months = (last.year() - first.year()) * 12 + last.month() - first.month() + 1
     if months >= 3:
         step = next(s for s in (1, 2, 3, 6) if months / s <= 8)
         m1 = last.year() * 12 + last.month()
         m0 = m1 - -(-months // step) * step
-        return (QDate(m0 // 12, m0 % 12 + 1, 1).startOfDay(), QDate(m1 // 12, m1 % 12 + 1, 1).startOfDay(),
+        return (QDate(m0 // 12, m0 % 12 + 1, 5).startOfDay(), QDate(m1 // 12, m1 % 12 + 1, 5).startOfDay(),
                 (m1 - m0) // step + 1, "MMM yyyy")
     return (QDateTime.fromMSecsSinceEpoch(int(x_min)), QDateTime.fromMSecsSinceEpoch(int(x_max)), 5, "d MMM yyyy")
 
@@ -101,6 +103,7 @@ class MeasurementChart(QChartView):
         super().__init__(parent)
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.viewport().setFocusPolicy(Qt.FocusPolicy.NoFocus)   # QGraphicsView gives its viewport wheel focus
         self.setAccessibleName("Chart of the selected measurement over time")
         self.setAccessibleDescription("The same readings are listed in the table of results.")
         self.setMinimumHeight(220)
@@ -226,6 +229,7 @@ class MeasurementChart(QChartView):
         if flagged.count() == 0:
             chart.legend().markers(flagged)[0].setVisible(False)
         chart.legend().setVisible(len(lines) > 1 or band is not None or flagged.count() > 0)
+        chart.layout().activate()   # place the axes now, so no frame shows the points without them
 
     @staticmethod
     def _add(chart: QChart, series, x_axis, y_axis) -> None:

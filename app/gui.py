@@ -1,4 +1,8 @@
-"""Starts the desktop app: the unlock window first, then the main window; locking goes back to the start."""
+"""Starts the desktop app: the unlock window first, then the main window; locking goes back to the start.
+
+The crash hook is installed before any window exists, so an unexpected error anywhere ends as a report without
+health data (``app.crash``) and one plain sentence, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app import desktop_identity, link_inbox
+from app import crash, desktop_identity, link_inbox
 from app.main_window import MainWindow
 from app.single_instance import AlreadyRunningNotAnswering, SingleInstance
 from app.tasks import TaskRunner
@@ -31,6 +36,7 @@ class Controller:
     def _open(self, vault: Any) -> None:
         self.main_window = MainWindow(vault, self.runner)
         self.main_window.locked.connect(self.start)
+        self.main_window.quit_requested.connect(QApplication.quit)
         self.unlock_window.hide()
         self.main_window.show()
 
@@ -48,6 +54,8 @@ def run(vault_dir: Path, kdf_profile: str = "default", link: str | None = None) 
     except AlreadyRunningNotAnswering as exc:
         QMessageBox.warning(None, "medvault", exc.user_message)
         return 1
+    crash_notice = _CrashNotice()
+    hook = crash.install(crash_notice.said.emit)
     controller = Controller(vault_dir, TaskRunner(), kdf_profile)
     inbox = link_inbox.LinkInbox()
     link_inbox.attach(inbox, controller)
@@ -62,4 +70,24 @@ def run(vault_dir: Path, kdf_profile: str = "default", link: str | None = None) 
     window = controller.main_window
     if window is not None and window.vault is not None and window.vault.is_open:
         window.vault.close()  # the app is ending: nothing left to keep responsive
+    hook.uninstall()
     return code
+
+
+class _CrashNotice(QObject):
+    """Carries the crash sentence to the GUI thread (the hook runs on whichever thread failed) and shows it
+    without blocking, once at a time."""
+
+    said = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.box: QMessageBox | None = None
+        self.said.connect(self._show)
+
+    def _show(self, sentence: str) -> None:
+        if self.box is not None and self.box.isVisible():
+            return
+        self.box = QMessageBox(QMessageBox.Icon.Warning, "medvault", sentence)
+        self.box.setAccessibleName("Message")
+        self.box.open()

@@ -32,8 +32,8 @@ LIST_LIMIT = 5000
 
 _KINDS = {"application/pdf": "PDF document", "image/png": "PNG image", "image/jpeg": "JPEG image",
           "image/gif": "GIF image", "image/tiff": "TIFF image", "image/webp": "WebP image",
-          "text/plain": "text", "text/html": "web page", "application/xhtml": "web page",
-          "application/xhtml+xml": "web page", "application/msword": "Word document",
+          "text/plain": "Text", "text/html": "Web page", "application/xhtml": "Web page",
+          "application/xhtml+xml": "Web page", "application/msword": "Word document",
           "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word document",
           "application/rtf": "RTF document", "text/rtf": "RTF document", "application/dicom": "DICOM image",
           "application/xml": "XML file", "text/xml": "XML file", "application/json": "JSON file",
@@ -306,9 +306,10 @@ class DocumentsScreen(QWidget):
         self.model.removeRows(0, self.model.rowCount())
         for item in items:
             cells = [QStandardItem(local_date(item.date)), QStandardItem(item.title),
-                     QStandardItem(describe_kind(item.content_type) if item.content_type else item.kind)]
+                     QStandardItem(item.kind)]
             cells[0].setData(item, ITEM_ROLE)
-            cells[1].setToolTip(f"{item.title} ({item.kind})")
+            cells[1].setToolTip(f"{item.title} ({describe_kind(item.content_type)})" if item.content_type
+                                else item.title)
             for cell in cells:
                 cell.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
             self.model.appendRow(cells)
@@ -382,7 +383,7 @@ class DocumentsScreen(QWidget):
         self.opened = opened
         ctype = opened.content_type.split(";")[0].strip().lower()
         kind = describe_kind(ctype, len(opened.data))
-        if not kind.startswith(item.kind):
+        if not kind.startswith(item.kind):       # "Clinic note · …" but not "PDF document · … · PDF document"
             facts.insert(0, item.kind)
         facts.append(kind)
         self.heading.setText(item.title)
@@ -401,9 +402,8 @@ class DocumentsScreen(QWidget):
             self.text_view.setPlainText(readable_text(opened.data, ctype))
             self.viewer.setCurrentWidget(self.text_view)
         else:
-            self.message.setText(f"This attachment is a {describe_kind(ctype, len(opened.data))} "
-                                 f"({ctype or 'no type given'}). medvault shows PDFs, images and text; it cannot "
-                                 "show this kind of file.")
+            self.message.setText(f"{describe_kind(ctype, len(opened.data))} ({ctype or 'no type given'}): medvault "
+                                 "shows PDFs, images and text, not this kind of file.")
             self.viewer.setCurrentWidget(self.message)
 
     def _show_pdf(self, data: bytes) -> None:

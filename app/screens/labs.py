@@ -312,7 +312,7 @@ class LabsScreen(QWidget):
         body.setStretchFactor(0, 2)
         body.setStretchFactor(1, 5)
         body.setChildrenCollapsible(False)
-        body.setSizes([340, 760])
+        body.setSizes([400, 700])
         layout = QVBoxLayout(self)
         layout.addWidget(body)
         self.setFocusProxy(self.search)

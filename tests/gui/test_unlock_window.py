@@ -128,9 +128,10 @@ def test_controller_opens_main_window_and_lock_returns(qtbot, tmp_path, vault_fa
     main = controller.main_window
     assert main is not None and main.isVisible() and not controller.unlock_window.isVisible()
     qtbot.addWidget(main)
-    assert "did:key:z6Mk" in main.identity.text()
-    assert "empty" in main.summary.text() or "records" in main.summary.text()
+    assert main.windowTitle() == "medvault" and "did:key" not in main.person_label.text()
+    main.show_screen("summary")     # the screen shown first is the one left open last time
+    assert "Nothing here yet" in main.screens["summary"].status.text()
     screenshot(main, "04-unlocked")
     vault = main.vault
-    qtbot.mouseClick(main.lock_button, Qt.MouseButton.LeftButton)
+    main.lock_action.trigger()
     assert not vault.is_open and controller.unlock_window.isVisible()

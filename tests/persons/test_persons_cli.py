@@ -4,6 +4,7 @@ nothing written, kept apart with --other-person, and list, search, export and sh
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,10 @@ def test_export_is_per_person(two_people, tmp_path):
     assert [p["id"] for p in entries if p["resourceType"] == "Patient"] == [patient_id(BUSTER)]
     subjects = {e["subject"]["reference"] for e in entries if "subject" in e}
     assert subjects == {f"Patient/{patient_id(BUSTER)}"}
+    # the practitioners and organisations Buster's records name came with Ned's file first, and still travel along
+    held = {f"{e['resourceType']}/{e['id']}" for e in entries}
+    named = set(re.findall(r'"reference": "((?:Organization|Practitioner)/[^"]+)"', json.dumps(entries)))
+    assert named and named <= held
 
     ips = tmp_path / "ned-ips.json"
     assert cli(two_people, "export", "--format", "ips", "-o", str(ips)).code == 0

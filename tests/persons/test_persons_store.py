@@ -67,7 +67,8 @@ def _as_ndjson(path, out) -> None:
     """The Patient and Conditions of a Synthea bundle as bulk NDJSON (literal references, as a bulk export has)."""
     entries = [e["resource"] for e in json.loads(path.read_text())["entry"]]
     patient = next(r for r in entries if r["resourceType"] == "Patient")
-    conditions = [{**{k: v for k, v in r.items() if k != "encounter"}, "subject": {"reference": f"Patient/{patient['id']}"}}
+    subject = {"reference": f"Patient/{patient['id']}"}
+    conditions = [{**{k: v for k, v in r.items() if k != "encounter"}, "subject": subject}
                   for r in entries if r["resourceType"] == "Condition"]
     out.write_text("".join(json.dumps(r) + "\n" for r in [patient, *conditions]))
 

@@ -339,7 +339,7 @@ def name_of(resource: Any) -> str:
             name = next((n.get("name") for n in name if isinstance(n, dict)), None)
         return name.title() if isinstance(name, str) and name.isupper() else (name if isinstance(name, str) else "")
     if rtype == "Encounter":
-        what = concept(resource.get("type")) or _ENCOUNTER_CLASS.get(_class_code(resource) or "", "Visit")
+        what = _title(resource) or _ENCOUNTER_CLASS.get(_class_code(resource) or "", "Visit")
         when = local_date(index_fields(resource, "").date)
         return f"{what}, {when}" if when else what
     if rtype == "CareTeam" and isinstance(resource.get("name"), str):
@@ -437,7 +437,9 @@ def _title(resource: dict) -> str:
            "MedicationDispense": "medicationCodeableConcept", "Encounter": "type", "DocumentReference": "type",
            "Goal": "description", "ImagingStudy": "procedureCode", "Device": "type", "Media": "modality",
            "Specimen": "type"}.get(rtype, "code")
-    return concept(resource.get(key))
+    title = concept(resource.get(key))
+    # Synthea names visits "Encounter for check up": a word of the trade, not the patient's
+    return re.sub(r"^Encounter for\b", "Visit for", title) if rtype == "Encounter" else title
 
 
 def _value(element: dict) -> str:

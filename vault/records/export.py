@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from vault.records.errors import ExportFailed
+from vault.records.persons import EVERYONE
 
 NAMESPACE = uuid.UUID("3c1c3f4e-9a57-4c5e-8a3c-6d1f0f6b9e21")   # fixed: the same record always gets the same urn
 FORMATS = ("bundle", "ndjson", "ips")
@@ -48,6 +50,30 @@ def _select(conn, types: Iterable[str] | None, ids: Iterable[str] | None,
         where.append("(" + " OR ".join(clauses) + ")")
     sql = "SELECT rtype, id, json FROM rec_resources WHERE " + " AND ".join(where) + " ORDER BY rid"
     yield from conn.execute(sql, args)
+
+
+# Records about no one in particular: a person's records point at them, but they may have been stored (and so
+# owned) with someone else's file first.
+SHARED_TYPES = ("Organization", "Practitioner", "PractitionerRole", "Location", "Medication", "Device",
+                "Substance", "HealthcareService", "Endpoint")
+_SHARED_REF = re.compile(r'"reference":"(' + "|".join(SHARED_TYPES) + r')/([^"/]+)"')
+
+
+def _with_shared_references(conn, rows, person: int | None):
+    """``person``'s records followed by the shared records they refer to that belong to someone else, so one
+    person's export is as complete as their own files were."""
+    from vault.records.persons import where as person_where
+    wanted: dict[tuple[str, str], None] = {}
+    for rtype, rid, raw in rows:
+        for ref in _SHARED_REF.findall(raw):
+            wanted[ref] = None
+        yield rtype, rid, raw
+    mine, args = person_where(conn, person, use_index=False)
+    for rtype, rid in wanted:
+        row = conn.execute(f"SELECT rtype, id, json FROM rec_resources WHERE rtype = ? AND id = ? AND NOT ({mine})",
+                           (rtype, rid, *args)).fetchone()
+        if row is not None:
+            yield row
 
 
 def _with_documents(conn, rows):
@@ -127,7 +153,10 @@ def export(vault, fmt: str, out: str | Path, *, types: Iterable[str] | None = No
                 counter[t] = counter.get(t, 0) + 1
             atomic_write(Path(out), [json.dumps(doc, ensure_ascii=False, indent=1), "\n"])
         else:
-            rows = _with_documents(conn, _select(conn, types, ids, person))
+            rows = _select(conn, types, ids, person)
+            if not types and not ids and person != EVERYONE:
+                rows = _with_shared_references(conn, rows, person)
+            rows = _with_documents(conn, rows)
             chunks = bundle_chunks(rows, counter) if fmt == "bundle" else ndjson_chunks(rows, counter)
             atomic_write(Path(out), chunks)
     vault.audit("export", format=fmt, resources=sum(counter.values()), types=dict(sorted(counter.items())))

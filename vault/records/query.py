@@ -388,3 +388,12 @@ def rows_by_reference(conn, refs: list[str]) -> dict[str, RecordRow]:
         if row is not None:
             out[f"{rtype}/{rid}"] = RecordRow(*row)
     return out
+
+
+def date_bounds(conn, *, person: int | None = None) -> tuple[str | None, str | None]:
+    """The earliest and latest record dates of ``person``: where a date-range picker starts and ends."""
+    mine, args = _person_where(conn, person)
+    # two queries: SQLite answers a lone min() or max() from the end of the index, but not both at once
+    first, last = (conn.execute(f"SELECT {fn}(date) FROM rec_resources WHERE date IS NOT NULL AND {mine}",
+                                args).fetchone()[0] for fn in ("min", "max"))
+    return first, last
