@@ -71,7 +71,7 @@ def build(out: Path, work: Path, python: str) -> Path:
     pip = [venv / "bin" / "python", "-m", "pip", "--disable-pip-version-check", "-q"]
     run([*pip, "wheel", "--no-deps", "-w", work / "wheel", src])
     wheel = next((work / "wheel").glob("medvault-*.whl"))
-    run([*pip, "install", f"{wheel}[package]"])
+    run([*pip, "install", "--no-compile", f"{wheel}[package]"])  # PyInstaller compiles what it bundles
     step("wheel and build environment", t)
 
     t = time.monotonic()
