@@ -33,7 +33,11 @@ class AlreadyRunningNotAnswering(Exception):
 
 def _runtime_dir() -> Path:
     found = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.RuntimeLocation)
-    return Path(found) if found else Path(tempfile.gettempdir())
+    runtime = Path(found) if found else Path(tempfile.gettempdir())
+    sandbox = os.environ.get("FLATPAK_ID")
+    # Inside Flatpak each launch gets its own /tmp and only $XDG_RUNTIME_DIR/app/<id> is shared between the app's
+    # instances, so the socket must live there for a second launch to find the first.
+    return runtime / "app" / sandbox if sandbox else runtime
 
 
 def socket_path(vault_dir: Path) -> str:
