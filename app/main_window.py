@@ -18,9 +18,9 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QEvent, QLocale, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
-                               QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPlainTextEdit, QProgressBar,
-                               QPushButton, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel,
+                               QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPlainTextEdit,
+                               QProgressBar, QPushButton, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from app.errors import ErrorPresenter, expected, user_message
 from app.screens import ScreenContext
@@ -207,6 +207,8 @@ class ImportPanel(QWidget):
         self.summary.setText(summary)
         self.details.clear()
         self.details.addItems(lines)
+        rows = sum(self.details.sizeHintForRow(n) for n in range(min(len(lines), 8)))
+        self.details.setFixedHeight(min(150, rows + 2 * self.details.frameWidth() + 4))
         self.details_button.setVisible(bool(lines))
 
     def _toggle_details(self, shown: bool) -> None:
@@ -347,6 +349,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.resize(1100, 720)
         self._before_search: str | None = None
+        self._focus_before: QWidget | None = None
         self._last_sources: list[Any] = []
         self._restore_layout()
         self.show_screen(self._initial_screen)
@@ -532,6 +535,11 @@ class MainWindow(QMainWindow):
         if hasattr(inner, "open_record"):
             inner.open_record.connect(self.open_record)
         dialog.inner = inner                            # type: ignore[attr-defined]
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.button(QDialogButtonBox.StandardButton.Close).setAccessibleName("Close the record")
+        buttons.rejected.connect(dialog.close)
+        buttons.setContentsMargins(12, 0, 12, 12)
+        layout.addWidget(buttons)
         dialog.resize(720, 640)
         return dialog
 
@@ -546,6 +554,9 @@ class MainWindow(QMainWindow):
             if self.stack.currentWidget() is not self.search_screen:
                 self._before_search = self.current_key()
             self.stack.setCurrentWidget(self.search_screen)
+            self.nav.blockSignals(True)     # no section is shown while the results are
+            self.nav.setCurrentRow(-1)
+            self.nav.blockSignals(False)
         elif self.stack.currentWidget() is self.search_screen:
             self.show_screen(self._before_search or "summary")
 
@@ -579,7 +590,6 @@ class MainWindow(QMainWindow):
         self.persons = persons
         self.owner = next((p for p in persons if getattr(p, "is_primary", False)), persons[0] if persons else None)
         current = self.current_person()
-        self._show_person(current)
         self.person_box.blockSignals(True)
         self.person_box.clear()
         for p in persons:
@@ -588,6 +598,7 @@ class MainWindow(QMainWindow):
             self.person_box.setCurrentIndex(self.person_box.findData(current.id))
         self.person_box.blockSignals(False)
         self.person_box.setVisible(len(persons) > 1)
+        self._show_person(current)
 
     def current_person(self) -> Any:
         wanted = self.ctx.person
@@ -597,6 +608,12 @@ class MainWindow(QMainWindow):
 
     def _show_person(self, person: Any) -> None:
         from vault.records.describe import local_date
+        if len(self.persons) > 1:
+            # the switcher names the person; the label only says what it is for
+            self.person_label.setText("Showing the records of")
+            self.person_label.setAccessibleName("Showing the records of")
+            self.person_label.setBuddy(self.person_box)
+            return
         if person is None:
             self.person_label.setText("<b>Your records</b>")
             self.person_label.setAccessibleName("Your records")
@@ -689,8 +706,18 @@ class MainWindow(QMainWindow):
             self.import_panel.summary.setText("Cancelling… nothing from the file being imported will be kept.")
 
     def _set_busy(self, busy: bool) -> None:
+        if busy:
+            # disabling the focused Import button would push the focus on to the search field
+            self._focus_before = QApplication.focusWidget()
         for widget in (self.import_button, self.import_action, self.paste_action, self.lock_action):
             widget.setEnabled(not busy)
+        if not busy and self._focus_before is not None:
+            try:
+                if self._focus_before.isVisible() and self._focus_before.isEnabled():
+                    self._focus_before.setFocus()
+            except RuntimeError:    # the widget was deleted meanwhile
+                pass
+            self._focus_before = None
 
     def _imported(self, outcomes: list[Any], earlier: list[Any] | None, skipped: int) -> None:
         self._cancel = None

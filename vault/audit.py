@@ -17,7 +17,7 @@ from vault import crypto
 GENESIS = b"\0" * 32
 EVENTS = frozenset({
     "init", "unlock", "unlock_failed", "lock", "passwd", "recover", "import", "export", "share", "revoke",
-    "access", "open", "chain", "settings", "migrate",
+    "access", "open", "chain", "settings", "migrate", "recovery_key", "unlock_failed_rejected",
 })
 
 

@@ -1,6 +1,10 @@
-"""Crash-safe file writes and the single-process vault lock.
+"""Crash-safe, owner-only file handling for the vault folder, and the single-process vault lock.
 
-Files outside the database are replaced atomically (temp file 0600 in the same folder, fsync, rename, fsync the
+Every file medvault keeps in the vault folder is readable by its owner alone (0600, the folder 0700): the files
+are encrypted, but their sizes and timing still say something, and the header is what an offline guesser needs.
+Files are opened with ``O_NOFOLLOW``: a symbolic link planted under one of medvault's names must not redirect a
+write (a failed-unlock note appended to someone's ``.bashrc``) or a read (forged content taken for the vault's own).
+Files written whole are replaced atomically (a fresh temp file created with ``O_EXCL``, fsync, rename, fsync the
 folder), so a crash at any instant leaves the old file or the new one, never a mix.
 """
 
@@ -9,16 +13,32 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import secrets
+import stat
 from pathlib import Path
 
 from vault.errors import StorageUnavailable, VaultInUse
 
+OWNER_ONLY_FILE = 0o600
+OWNER_ONLY_DIR = 0o700
+_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
+class NotARegularFile(OSError):
+    """The path is a link, a folder, a device or a pipe: medvault reads and replaces only plain files."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(errno.ELOOP, "not a regular file", str(path))
+
+
 def storage_error(exc: OSError) -> StorageUnavailable:
     """Turn an OS error on the vault folder into one sentence the user can act on."""
+    if isinstance(exc, NotARegularFile) or exc.errno == errno.ELOOP:
+        return StorageUnavailable(f"The vault folder holds a link or a special file named "
+                                  f"'{Path(exc.filename or '?').name}' where medvault expects its own plain "
+                                  "file; medvault does not follow it. Remove it and try again.")
     if exc.errno in _READ_ONLY:
         return StorageUnavailable("The vault folder is read-only, so medvault cannot save changes; "
                                   "nothing was changed. Make it writable and try again.")
@@ -37,11 +57,92 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def open_private(path: Path, flags: int) -> int:
+    """Open (and with ``O_CREAT`` create, 0600) a regular file without following a link at its name.
+
+    A file that exists with wider permissions (a vault made by an older medvault) is narrowed to 0600 on the
+    way. ``O_NONBLOCK`` keeps a FIFO planted under the name from hanging the open; it is refused just after.
+    """
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(path, flags | _NOFOLLOW | os.O_NONBLOCK, OWNER_ONLY_FILE)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotARegularFile(path) from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotARegularFile(path)
+        _narrow(fd, OWNER_ONLY_FILE)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _narrow(fd: int, mode: int) -> None:
+    """Take group and other permissions off a file or folder we own; on a read-only disk there is nothing to do."""
+    info = os.fstat(fd)
+    if stat.S_IMODE(info.st_mode) & 0o077 and info.st_uid == os.geteuid():
+        try:
+            os.fchmod(fd, mode)
+        except OSError as exc:
+            if exc.errno not in _READ_ONLY:
+                raise
+
+
+def make_private(path: Path, *, create: bool = False) -> None:
+    """Narrow an existing file to 0600 (or create it empty, 0600), refusing links; a missing file is left
+    missing unless ``create``."""
+    try:
+        os.close(open_private(path, os.O_RDONLY | (os.O_CREAT if create else 0)))
+    except FileNotFoundError:
+        if create:
+            raise
+
+
+def make_private_dir(path: Path) -> None:
+    """Narrow a folder medvault owns to 0700: what lies in a vault folder is nobody else's business."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        _narrow(fd, OWNER_ONLY_DIR)
+    finally:
+        os.close(fd)
+
+
+def read_private(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of a regular file, never through a link. FileNotFoundError when missing."""
+    fd = open_private(path, os.O_RDONLY)
+    try:
+        chunks, left = [], limit
+        while left > 0:
+            chunk = os.read(fd, min(left, 65536))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: Path, data: bytes, *, only_over_regular: bool = False) -> None:
+    """Replace ``path`` with ``data`` atomically, the new file 0600. Raises OSError.
+
+    The temp name is random and created with ``O_EXCL``, so a file or link someone left under a predictable name
+    is never written through. ``rename`` replaces a link at ``path`` rather than its target; with
+    ``only_over_regular`` (a place the user chose) anything but a plain file there is refused instead.
+    """
+    path = Path(path)
+    if only_over_regular:
+        try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                raise NotARegularFile(path)
+        except FileNotFoundError:
+            pass
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, OWNER_ONLY_FILE)
+    try:
         try:
             view = memoryview(data)
             while view:
@@ -50,12 +151,20 @@ def atomic_write(path: Path, data: bytes) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-        fsync_dir(path.parent)
-    except OSError as exc:
+    except BaseException:
         try:
             tmp.unlink()
         except OSError:
             pass
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """``write_atomically`` for a file in the vault folder: failures become one sentence."""
+    try:
+        write_atomically(path, data)
+    except OSError as exc:
         raise storage_error(exc) from None
 
 
@@ -71,12 +180,12 @@ class VaultLock:
 
     def acquire(self) -> None:
         try:
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = open_private(self._path, os.O_RDWR | os.O_CREAT)
         except OSError as exc:
             if exc.errno not in _READ_ONLY:
                 raise storage_error(exc) from None
             try:  # a read-only folder can still be locked through an existing lock file
-                fd = os.open(self._path, os.O_RDONLY)
+                fd = open_private(self._path, os.O_RDONLY)
             except OSError:
                 raise storage_error(exc) from None
         try:

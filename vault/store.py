@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import threading
 import uuid
@@ -24,7 +25,8 @@ from vault import audit as audit_log
 from vault import crypto, recovery
 from vault.errors import (StorageUnavailable, VaultCorrupt, VaultError, VaultExists, FormatTooNew,
                           VaultNotFound, WeakPassphrase, WrongPassphrase, WrongRecoveryKey)
-from vault.fsutil import VaultLock, fsync_dir, storage_error
+from vault.fsutil import (NotARegularFile, VaultLock, fsync_dir, make_private, make_private_dir, open_private,
+                          read_private, storage_error)
 from vault.header import (HEADER_NAME, Header, new_kdf_params, passphrase_kek, read_header, recovery_kek,
                           write_header)
 from vault.identity import IdentityKeys, PublicIdentity
@@ -32,6 +34,10 @@ from vault.schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_NAME = "vault.db"
 FAILED_UNLOCKS_NAME = "failed-unlocks"
+# The GUI shows a new vault's recovery key once and asks the user to confirm they kept it; until then this row in
+# ``meta`` says "no", and the next unlock offers a fresh key. Vaults made before the row existed have none: their
+# users were shown the key, so they are not asked again. The CLI, which prints the key and asks nothing, says "yes".
+RECOVERY_CONFIRMED_META = "recovery_key_confirmed"
 MIN_PASSPHRASE_CHARS = 10
 Clock = Callable[[], datetime]
 
@@ -110,8 +116,11 @@ class Vault:
     # --- opening --------------------------------------------------------------------------------------------
     @classmethod
     def create(cls, folder: Path | str, passphrase: str, *, kdf_profile: str = "default",
-               clock: Clock = utc_now) -> tuple["Vault", str]:
+               clock: Clock = utc_now, recovery_key_confirmed: bool = True) -> tuple["Vault", str]:
         """Create a vault; returns it unlocked and the recovery key text, which must be shown to the user once.
+
+        ``recovery_key_confirmed=False`` when the caller will ask the user to confirm they kept the key (the
+        desktop app): until ``confirm_recovery_key`` the vault says so, and the next unlock offers a new key.
 
         Everything is built in a hidden sibling folder and renamed into place, so an interrupted create leaves
         either no vault or a complete one.
@@ -148,6 +157,8 @@ class Vault:
                 _migrate(conn)
                 with _tx(conn):
                     conn.execute("INSERT INTO meta (key, value) VALUES ('vault_id', ?)", (header.vault_id,))
+                    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
+                                 (RECOVERY_CONFIRMED_META, "yes" if recovery_key_confirmed else "no"))
                     conn.execute("INSERT INTO identity (id, ed25519_seed, secp256k1_private, created_at) "
                                  "VALUES (1, ?, ?, ?)", (keys.ed25519_seed, keys.secp256k1_private,
                                                          clock().isoformat()))
@@ -220,6 +231,7 @@ class Vault:
         vault = None
         try:
             header = read_header(folder)
+            _narrow_folder(folder)
             _require_writable(folder)
             vault = cls(folder, header, unwrap(header, folder), lock, clock)
             vault._open_db()
@@ -262,17 +274,23 @@ class Vault:
 
     def _record_unlock(self) -> None:
         failed_path = self.folder / FAILED_UNLOCKS_NAME
+        present, raw = True, b""
         try:
-            failed = failed_path.read_text(encoding="ascii", errors="replace").split()
-        except OSError:
-            failed = []
+            raw = read_private(failed_path, _MAX_FAILED_NOTES * 40)
+        except FileNotFoundError:
+            present = False
+        except OSError:  # a link or special file under the note's name: nothing in it is believed
+            raw = b"?"
+        times, rejected = _failed_unlock_times(raw)
         with self.transaction() as conn:
-            for at in failed[:1000]:
+            for at in times:
                 self.audit("unlock_failed", conn=conn, at=at)
+            if rejected:
+                self.audit("unlock_failed_rejected", conn=conn, lines=rejected)
             self.audit("unlock", conn=conn)
-        if failed:
+        if present:
             with contextlib.suppress(OSError):
-                failed_path.unlink()
+                failed_path.unlink()  # removes a planted link itself, never its target
 
     @property
     def is_open(self) -> bool:
@@ -408,6 +426,40 @@ class Vault:
         write_header(self.folder, header)
         self.header = header
 
+    # --- recovery key ---------------------------------------------------------------------------------------
+    @property
+    def recovery_key_confirmed(self) -> bool:
+        with self.read() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (RECOVERY_CONFIRMED_META,)).fetchone()
+        return row is None or row[0] != "no"
+
+    def _mark_recovery_key(self, confirmed: bool, action: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+                         "value = excluded.value", (RECOVERY_CONFIRMED_META, "yes" if confirmed else "no"))
+            self.audit("recovery_key", conn=conn, action=action)
+
+    def confirm_recovery_key(self) -> None:
+        """The user showed they kept the recovery key (typed its last group back)."""
+        self._mark_recovery_key(True, "confirmed")
+
+    def rotate_recovery_key(self) -> str:
+        """Wrap the vault key under a new random recovery key and return its text, to be shown once; the old
+        recovery key no longer opens the header. The vault key itself stays, so a copy of the old header kept
+        elsewhere still opens with the old recovery key.
+
+        The key is marked unconfirmed before the header changes: a crash in between makes the next unlock offer
+        a key again, instead of leaving the user with a key that stopped working without their knowing.
+        """
+        self._mark_recovery_key(False, "rotating")
+        secret, salt = recovery.new_secret(), crypto.random_bytes(16)
+        header = self.header.with_recovery_kek(recovery_kek(secret, salt), self._vault_key, salt)
+        with self.transaction() as conn:
+            write_header(self.folder, header)
+            self.header = header
+            self.audit("recovery_key", conn=conn, action="rotated")
+        return recovery.format_key(secret)
+
     # --- closing --------------------------------------------------------------------------------------------
     def close(self) -> None:
         # The two connections are closed one after the other, never holding both locks, so a worker that reads on
@@ -442,6 +494,12 @@ class Vault:
 # --- helpers -----------------------------------------------------------------------------------------------------
 
 def _connect(path: Path, db_key: bytes) -> Any:
+    try:
+        make_private(path, create=True)  # SQLite gives the -wal and -shm files the database file's mode
+        for companion in ("-wal", "-shm"):
+            make_private(path.with_name(path.name + companion))
+    except OSError as exc:
+        raise storage_error(exc) from None
     conn = sqlcipher.connect(str(path), isolation_level=None, check_same_thread=False)
     try:
         # A raw key: SQLCipher's own PBKDF2 would only add seconds on top of Argon2id.
@@ -513,14 +571,59 @@ def _require_writable(folder: Path) -> None:
 
 def _note_failed_unlock(folder: Path, clock: Clock) -> None:
     """Remember a failed unlock outside the database (which it cannot open); the next unlock audits it."""
-    try:
-        fd = os.open(folder / FAILED_UNLOCKS_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    path = folder / FAILED_UNLOCKS_NAME
+    line = (clock().isoformat() + "\n").encode("ascii", "replace")
+    for _attempt in range(2):
         try:
-            os.write(fd, (clock().isoformat() + "\n").encode("ascii"))
+            fd = open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        except NotARegularFile:
+            # A link or special file planted under the note's name: removed, never written through.
+            with contextlib.suppress(OSError):
+                path.unlink()
+            continue
+        except OSError:
+            return  # a read-only vault still refuses the passphrase; there is just nowhere to note it
+        try:
+            os.write(fd, line)
+        except OSError:
+            pass
         finally:
             os.close(fd)
-    except OSError:
-        pass  # a read-only vault still refuses the passphrase; there is just nowhere to note it
+        return
+
+
+_MAX_FAILED_NOTES = 1000
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?([+-]\d{2}:\d{2}|Z)")
+
+
+def _failed_unlock_times(raw: bytes) -> tuple[list[str], int]:
+    """The well-formed timestamps in the failed-unlock note, and how many lines were anything else.
+
+    The note lies outside the encrypted database, so anyone who can write to the folder can write it: only a
+    timestamp, re-formatted by us, passes into the authenticated audit log, never text from the file.
+    """
+    times: list[str] = []
+    rejected = 0
+    for line in raw.split(b"\n"):
+        if not line:
+            continue
+        text = line.decode("ascii", "replace")
+        try:
+            at = datetime.fromisoformat(text) if _TIMESTAMP.fullmatch(text) else None
+        except ValueError:
+            at = None
+        if at is not None and len(times) < _MAX_FAILED_NOTES:
+            times.append(at.isoformat())
+        else:
+            rejected += 1
+    return times, rejected
+
+
+def _narrow_folder(folder: Path) -> None:
+    try:
+        make_private_dir(folder)  # a vault made by an older medvault was left 0755
+    except OSError as exc:
+        raise storage_error(exc) from None
 
 
 def _remove_abandoned_drafts(parent: Path) -> None:

@@ -186,21 +186,9 @@ def cmd_card(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, ctx: Any) -> int:
-    from urllib.parse import urlsplit
-
-    from sync import shares
-    from sync.gateway import Gateway
-    from sync.errors import SyncError
+    from app.services import sharing
     with ctx.open_vault() as vault:
-        base = shares.gateway_setting(vault)
-        port = args.port if args.port is not None else (urlsplit(base).port or 8421)
-        host = "0.0.0.0" if args.lan else "127.0.0.1"
-        advertised = urlsplit(base).hostname if args.lan else None
-        try:
-            gateway = Gateway(shares.gateway_lookup(vault), host=host, port=port, allow_lan=args.lan,
-                              advertised_host=advertised).start()
-        except OSError:
-            raise SyncError(f"medvault could not listen on port {port}; it may be in use by another program.") from None
+        gateway = sharing.serve(vault, port=args.port, lan=args.lan)
         stop = threading.Event()
         # Ctrl-C and a plain kill both stop cleanly; SIGINT is set explicitly because a shell starts background
         # jobs with it ignored, and Python then never raises KeyboardInterrupt.

@@ -125,6 +125,10 @@ class Session:
     def use_embedded_backend(self) -> None:
         sharing.use_embedded(self.vault)
 
+    def serve(self, *, port: int | None = None, lan: bool = False) -> Any:
+        """Start the embedded gateway receivers fetch this vault's shares from; call ``.stop()`` on it when done."""
+        return sharing.serve(self.vault, port=port, lan=lan)
+
     def card(self, name: str | None = None) -> str:
         return sharing.card(self.vault, name)
 

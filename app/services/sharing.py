@@ -124,3 +124,20 @@ def card(vault: Any, name: str | None = None) -> str:
     from sync import links
     return links.build_card(vault.identity_keys.ed25519_seed, name=name or "medvault user",
                             address=vault.identity.eth_address, iat=int(vault.now().timestamp()))
+
+
+def serve(vault: Any, *, port: int | None = None, lan: bool = False) -> Any:
+    """Start the embedded gateway for this vault's active shares (``sync.gateway.Gateway``; stop it when done).
+    The port defaults to the remembered gateway address's; ``lan`` also serves the local network."""
+    from urllib.parse import urlsplit
+
+    from sync import shares
+    from sync.errors import SyncError
+    from sync.gateway import Gateway
+    base = shares.gateway_setting(vault)
+    port = port if port is not None else (urlsplit(base).port or 8421)
+    try:
+        return Gateway(shares.gateway_lookup(vault), host="0.0.0.0" if lan else "127.0.0.1", port=port,
+                       allow_lan=lan, advertised_host=urlsplit(base).hostname if lan else None).start()
+    except OSError:
+        raise SyncError(f"medvault could not listen on port {port}; it may be in use by another program.") from None

@@ -46,6 +46,7 @@ def test_import_with_progress_then_one_summary_line(qtbot, unlocked_vault, tmp_p
     assert lines[-1].startswith(f"{NED}: Imported ") and len(lines) == 3
     qtbot.waitUntil(lambda: summary.summary is not None and not summary.summary.is_empty(), timeout=10000)
     assert "Ned" in window.person_label.text()
+    qtbot.wait(100)     # the header's new text is laid out on the next pass of the event loop
     screenshot(window, "05-imported")
 
 

@@ -176,7 +176,8 @@ def test_paste_a_health_card_text(qtbot, unlocked_vault, settings):
 
 def test_a_hundred_files_are_one_line_with_details_folded(qtbot, unlocked_vault, settings):
     us_core = FIXTURES / "us-core"
-    files = [*sorted(us_core.glob("*.json"))[:98], us_core / "patient-example.json", us_core / "patient-child-example.json"]
+    files = [*sorted(us_core.glob("*.json"))[:98], us_core / "patient-example.json",
+             us_core / "patient-child-example.json"]
     asked: list[int] = []
     window = _window(qtbot, unlocked_vault, settings, choose_files=lambda parent: [str(p) for p in files],
                      ask_other_person=lambda parent, n, owner: asked.append(n) or False)
@@ -210,11 +211,13 @@ def test_a_file_about_someone_else_asks_and_can_be_kept_apart(qtbot, vault_facto
     assert window.person_box.accessibleName() == "Whose records to show"
     window.person_box.setCurrentIndex(1)
     window.person_box.activated.emit(1)
-    assert "Ned" in window.person_label.text() and window.ctx.person is not None
+    assert "Ned" in window.person_box.currentText() and window.ctx.person is not None
+    assert window.person_label.text() == "Showing the records of" and "born" in window.person_box.currentText()
     summary = window.screens["summary"].summary
     assert summary.allergies == [] and summary.immunizations
+    window.person_box.setCurrentIndex(0)
     window.person_box.activated.emit(0)
-    assert "Juliette" in window.person_label.text() and window.ctx.person is None
+    assert window.person_box.currentText().startswith("Juliette Padberg (born ") and window.ctx.person is None
     assert {i.label for i in window.screens["summary"].summary.allergies} == {"Shellfish allergy",
                                                                                "Allergy to mould"}
 
@@ -234,3 +237,19 @@ def test_skipping_a_file_about_someone_else_keeps_nothing_of_it(qtbot, vault_fac
     with vault.read_only() as conn:
         assert conn.execute("SELECT count(*) FROM rec_resources").fetchone()[0] == before
     assert window.person_box.isHidden()
+
+
+def test_a_pasted_link_that_cannot_be_used_says_why_in_one_sentence(qtbot, unlocked_vault, settings, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    links = iter(["shlink:/bm90IGpzb24",       # not a link's JSON
+                  (FIXTURES / "shl-shc" / "validation-sdk" / "shlink-link-direct.txt").read_text().strip()])
+    window = _window(qtbot, unlocked_vault, settings, ask_text=lambda parent: next(links))
+    window.paste_and_import()
+    assert window.import_panel.summary.text() == "This SMART Health Link is damaged: its content cannot be decoded."
+    window.paste_and_import()
+    assert window.import_panel.summary.text() == "This share has expired; ask the sender for a new one."
+    assert window.said == [] and not (tmp_path / "state").exists()      # expected errors: no crash report
+    with unlocked_vault.read_only() as conn:
+        assert conn.execute("SELECT count(*) FROM rec_resources").fetchone()[0] == 0
+    assert window.import_action.isEnabled() and window.lock_action.isEnabled()

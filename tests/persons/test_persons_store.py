@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.conftest import FIXTURES, PASSPHRASE
 from vault.records import query
-from vault.records.errors import OtherPerson
 from vault.records.importer import ImportOptions, ImportService
 from vault.records.persons import EVERYONE, persons
-from vault.records.store import row_counts
+
+from persons_support import refused_then_kept
 
 SYNTHEA = FIXTURES / "synthea"
 SUPPORT = sorted(SYNTHEA.glob("*Information*.json"))
@@ -45,22 +43,11 @@ def test_a_file_about_two_people_is_refused_whole_in_an_empty_vault(unlocked_vau
     f = tmp_path / "both.json"
     f.write_text(json.dumps(both))
     ImportService(unlocked_vault).import_paths(SUPPORT)
-    before = _counts(unlocked_vault)
-    with pytest.raises(OtherPerson):
-        ImportService(unlocked_vault).import_file(f)
-    assert _counts(unlocked_vault) == before
-    ImportService(unlocked_vault, ImportOptions(other_person=True)).import_file(f)
+    refused_then_kept(unlocked_vault, f)
     with unlocked_vault.read() as conn:
         people = persons(conn)
         assert [(p.display_name, p.is_primary) for p in people] == [("Ned Hintz", True), ("Buster Hoeger", False)]
         assert conn.execute("SELECT count(*) FROM rec_resources WHERE person IS NULL").fetchone()[0] == 0
-
-
-def _counts(vault) -> dict:
-    with vault.read() as conn:
-        counts = row_counts(conn)
-        counts["persons"] = conn.execute("SELECT count(*) FROM persons").fetchone()[0]
-    return counts
 
 
 def _as_ndjson(path, out) -> None:
@@ -79,11 +66,7 @@ def test_ndjson_of_someone_else_is_refused_and_kept_on_request(unlocked_vault, t
     _as_ndjson(NED, ned)
     _as_ndjson(BUSTER, buster)
     ImportService(vault).import_file(ned)
-    before = _counts(vault)
-    with pytest.raises(OtherPerson):
-        ImportService(vault).import_file(buster)
-    assert _counts(vault) == before
-    ImportService(vault, ImportOptions(other_person=True)).import_file(buster)
+    refused_then_kept(vault, buster)
     with vault.read() as conn:
         assert query.type_counts(conn)["Condition"] == sum(
             1 for line in ned.read_text().splitlines() if '"resourceType": "Condition"' in line)

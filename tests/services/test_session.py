@@ -117,13 +117,11 @@ def test_pasted_card_text_imports(session):
 
 
 def test_share_open_and_revoke_round_trip(session):
-    from sync import shares
     from sync.errors import SyncError
-    from sync.gateway import Gateway
     session.import_sources([*map(str, SUPPORT), str(NED)])
     with session.read() as conn:
         conditions = {f"Condition/{r.id}" for r in query.list_records(conn, rtype="Condition", limit=1000)}
-    gateway = Gateway(shares.gateway_lookup(session.vault)).start()
+    gateway = session.serve(port=0)
     try:
         outcome = session.create_share(sharing.selection(types=["Condition"]), expires="1d", label="For my GP",
                                        gateway=gateway.base_url)

@@ -174,7 +174,8 @@ class _Reader:
         out = {}
         for ref in describe.references(resource):
             rtype, rid = ref.split("/", 1)
-            row = self.conn.execute("SELECT json FROM rec_resources WHERE rtype = ? AND id = ?", (rtype, rid)).fetchone()
+            row = self.conn.execute("SELECT json FROM rec_resources WHERE rtype = ? AND id = ?",
+                                    (rtype, rid)).fetchone()
             if row:
                 out[ref] = describe.name_of(json.loads(row[0]))
         return out

@@ -42,7 +42,8 @@ def test_problems_are_the_active_conditions_once_each(fletcher):
     conditions = [r for r in _resources(FLETCHER) if r["resourceType"] == "Condition"]
     active = {list_label("Condition", r["code"]["text"]) for r in conditions
               if _code(r["clinicalStatus"]) not in _INACTIVE}
-    resolved = {list_label("Condition", r["code"]["text"]) for r in conditions if _code(r["clinicalStatus"]) == "resolved"}
+    resolved = {list_label("Condition", r["code"]["text"]) for r in conditions
+                if _code(r["clinicalStatus"]) == "resolved"}
     assert {i.label for i in s.problems} == active
     assert len(s.problems) == len(active) == 17
     assert not resolved & {i.label for i in s.problems} - active
