@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from app.services.importing import is_link
-
 MAX_LINK = 16 * 1024  # far above any real link; a longer argument is not one
 
 
@@ -40,6 +38,7 @@ class Intake:
 
 def classify(argument: str, cwd: Path | None = None) -> Intake:
     """The intake an argument stands for: a link, a ``file://`` URL or a path to an existing file."""
+    from app.services.importing import is_link  # loads the importer: only when there is something to classify
     text = argument.strip()
     if not text or len(text) > MAX_LINK:
         raise NotALinkOrFile()
