@@ -47,6 +47,21 @@ def stage_sources(dest: Path) -> None:
             shutil.copy2(source, target)
 
 
+def strip_debug_info(folder: Path) -> int:
+    """Drops the debug sections some wheels ship in their libraries (libpython, SQLCipher, libsodium, cytoolz: tens
+    of MiB). Only debug sections: symbol tables the loader or Qt's plugin metadata need stay. Returns bytes saved."""
+    libraries = [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and _is_elf(p)]
+    before = sum(p.stat().st_size for p in libraries)
+    for i in range(0, len(libraries), 200):
+        run(["strip", "--strip-debug", *libraries[i:i + 200]])
+    return before - sum(p.stat().st_size for p in libraries)
+
+
+def _is_elf(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"\x7fELF"
+
+
 def version_of(src: Path) -> str:
     scope: dict = {}
     exec((src / "app" / "version.py").read_text(), scope)
@@ -81,7 +96,8 @@ def build(out: Path, work: Path, python: str) -> Path:
         shutil.copy2(HERE / name, spec_dir / name)
     run([venv / "bin" / "pyinstaller", "--noconfirm", "--log-level", "WARN", "--distpath", work / "dist",
          "--workpath", work / "pyinstaller", spec_dir / "medvault.spec"], cwd=spec_dir)
-    step("PyInstaller", t)
+    saved = strip_debug_info(work / "dist" / "medvault" / "_internal")
+    step(f"PyInstaller (debug info stripped: {saved / 2**20:.0f} MiB less)", t)
 
     t = time.monotonic()
     name = f"medvault-{version}-linux-{platform.machine()}"
