@@ -8,6 +8,7 @@ screen readers, so the chart view itself takes no focus.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -21,6 +22,7 @@ from vault.records.describe import local_date, unit_text
 from vault.records.ranges import Line, Range, Reading, format_value
 
 DAY_MS = 86_400_000
+MARKERS_UP_TO = 150     # more points than this and a marker on each is clutter (and slow to paint)
 
 
 def epoch_ms(date: str) -> float:
@@ -88,12 +90,17 @@ def reading_text(reading: Reading, line_name: str | None = None, digits: int | N
     lines.append(f"{line_name}: {value}" if line_name else value)
     if reading.flag_label:
         rng = reading.range.describe() if reading.range is not None else ""
-        lines.append(reading.flag_label + (f" (reference range {_unit_in(rng, reading.unit)})" if rng else ""))
+        lines.append(reading.flag_label + (f" (reference range {_unit_in(rng, reading.range.unit)})" if rng else ""))
     return "\n".join(lines)
 
 
 def _unit_in(text: str, unit: str | None) -> str:
     return text.replace(unit, unit_text(unit)) if unit else text
+
+
+def range_text(rng: Range) -> str:
+    """A reference range as people write it: "13.5–17.5 g/dL", "up to 200 mg/dL"."""
+    return _unit_in(rng.describe(), rng.unit)
 
 
 class MeasurementChart(QChartView):
@@ -185,7 +192,7 @@ class MeasurementChart(QChartView):
             area = QAreaSeries(upper, lower)
             upper.setParent(area)
             lower.setParent(area)
-            area.setName(f"Reference range {_unit_in(band.describe(), band.unit)}")
+            area.setName("Reference range")
             area.setBrush(colours.band)
             edge = QColor(colours.lines[0])
             edge.setAlphaF(0.35)
@@ -207,21 +214,27 @@ class MeasurementChart(QChartView):
             if i % 2:
                 pen.setStyle(Qt.PenStyle.DashLine)
             series.setPen(pen)
-            points = QScatterSeries()
-            points.setMarkerShape(QScatterSeries.MarkerShape.MarkerShapeCircle if i % 2 == 0
-                                  else QScatterSeries.MarkerShape.MarkerShapeRectangle)
-            points.setMarkerSize(8)
-            points.setColor(colour)
-            points.setBorderColor(colours.background)
-            for r in line.readings:
-                p = QPointF(epoch_ms(r.date), r.value)
-                series.append(p)
-                (flagged if r.flag else points).append(p)
-                self.readings_by_point[(int(p.x()), p.y())] = (line.name if len(lines) > 1 else "", r, line.digits)
+            xy = [QPointF(epoch_ms(r.date), r.value) for r in line.readings]
+            series.replace(xy)          # one call: a thousand appends would each redraw
+            name = line.name if len(lines) > 1 else ""
+            for p, r in zip(xy, line.readings):
+                self.readings_by_point[(int(p.x()), p.y())] = (name, r, line.digits)
+            flagged.append([p for p, r in zip(xy, line.readings) if r.flag])
             self._add(chart, series, x_axis, y_axis)
-            self._add(chart, points, x_axis, y_axis)
-            points.hovered.connect(self._hovered)
-            chart.legend().markers(points)[0].setVisible(False)
+            # hovering near the line names the closest reading, so long series need no marker per point
+            xs = [p.x() for p in xy]
+            series.hovered.connect(lambda p, state, xy=xy, xs=xs: self._line_hovered(xy, xs, p, state))
+            if len(xy) <= MARKERS_UP_TO:
+                points = QScatterSeries()
+                points.setMarkerShape(QScatterSeries.MarkerShape.MarkerShapeCircle if i % 2 == 0
+                                      else QScatterSeries.MarkerShape.MarkerShapeRectangle)
+                points.setMarkerSize(8)
+                points.setColor(colour)
+                points.setBorderColor(colours.background)
+                points.append([p for p, r in zip(xy, line.readings) if not r.flag])
+                self._add(chart, points, x_axis, y_axis)
+                points.hovered.connect(self._hovered)
+                chart.legend().markers(points)[0].setVisible(False)
             self.value_lines.append(series)
         self._add(chart, flagged, x_axis, y_axis)
         flagged.hovered.connect(self._hovered)
@@ -244,6 +257,14 @@ class MeasurementChart(QChartView):
         found = self.readings_by_point.get((int(point.x()), point.y()))
         if found is not None:
             QToolTip.showText(QCursor.pos(), reading_text(found[1], found[0] or None, found[2]), self)
+
+    def _line_hovered(self, xy: list[QPointF], xs: list[float], point: QPointF, state: bool) -> None:
+        if not state or not xy:
+            self._hovered(point, state)
+            return
+        i = bisect.bisect_left(xs, point.x())
+        nearest = min((j for j in (i - 1, i) if 0 <= j < len(xy)), key=lambda j: abs(xs[j] - point.x()))
+        self._hovered(xy[nearest], True)
 
     def select(self, dates: set[str]) -> None:
         """Mark the points of the readings selected in the table, so eye and keyboard meet."""

@@ -285,8 +285,9 @@ class MainWindow(QMainWindow):
         from app.services import Session
         self.setWindowTitle("medvault")  # never anything from the records
         self.setAcceptDrops(True)
-        self.vault = vault
-        self.session = Session(vault)
+        # the unlock window hands over the unlocked vault; a caller that already has the session may pass it
+        self.session = vault if isinstance(vault, Session) else Session(vault)
+        self.vault = vault = self.session.vault
         self._runner = runner
         self._choose_files = choose_files or _ask_for_files
         self._ask_text = ask_text or _ask_for_text
@@ -294,6 +295,7 @@ class MainWindow(QMainWindow):
         self._settings = settings if settings is not None else QSettings("medvault", "medvault")
         self.presenter = ErrorPresenter(self, tell)
         self._cancel: Any = None
+        self.before_lock: list[Callable[[Any], None]] = []   # run with the vault on the worker that locks it
         self._stale: set[str] = set()
         self.persons: list[Any] = []
         self.owner: Any = None              # the vault's own person, once known
@@ -802,8 +804,17 @@ class MainWindow(QMainWindow):
             self.locked.emit()
             self.close()
 
+        hooks = list(self.before_lock)
+
+        def close() -> None:
+            try:
+                for hook in hooks:      # on the worker, while the vault is still open (serving keeps its files)
+                    hook(vault)
+            finally:
+                vault.close()
+
         if vault is not None and vault.is_open:
-            self._runner.run(vault.close, done, lambda exc: done())
+            self._runner.run(close, done, lambda exc: done())
         else:
             done()
 

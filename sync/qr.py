@@ -64,6 +64,22 @@ def _read(image) -> str:
     return texts[0]
 
 
+def decode_all_gray(data: bytes, width: int, height: int, stride: int | None = None) -> list[str]:
+    """The text of every QR code in an 8-bit grayscale picture (a camera frame, a screen grab, a picture the app
+    loaded), in the order found; none found is an empty list, as most camera frames are. A health card split over
+    several codes may be on one screenshot, hence all of them."""
+    stride = stride or width
+    if width <= 0 or height <= 0 or width * height > MAX_IMAGE_PIXELS or stride < width \
+            or len(data) < stride * (height - 1) + width:
+        raise QrUnreadable("This picture is too large, or not a picture, so no QR code was looked for.")
+    view = zxingcpp.ImageView(data, width, height, zxingcpp.ImageFormat.Lum, stride, 1)
+    try:
+        found = zxingcpp.read_barcodes(view, formats=zxingcpp.BarcodeFormat.QRCode)
+    except (ValueError, RuntimeError) as exc:
+        raise QrUnreadable() from exc
+    return [b.text for b in found if b.valid and b.text]
+
+
 def decode_bytes(data: bytes) -> str:
     """Text of the first QR code in PNG/JPEG (or any format Pillow reads) bytes."""
     try:

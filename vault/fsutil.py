@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import secrets
 import stat
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from vault.errors import StorageUnavailable, VaultInUse
@@ -168,17 +171,69 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise storage_error(exc) from None
 
 
+# What this process is, written into the lock file so that a second process can say who holds the vault.
+HOLDER_APP = "app"                # the desktop app, unlocked
+HOLDER_APP_LOCKED = "app-locked"  # the desktop app, locked, still serving shares
+HOLDER_SERVE = "serve"            # 'medvault serve'
+HOLDER_COMMAND = "command"        # any other command
+_NOTE_BYTES = 256
+_role = HOLDER_COMMAND
+_shared_guard = threading.Lock()
+_shared: dict[Path, "_SharedLock"] = {}   # lock files this process holds for more than one holder
+
+IN_USE = {
+    HOLDER_APP: "This vault is open in the medvault app; use it there, or quit the app (File, Quit) and try again.",
+    HOLDER_APP_LOCKED: ("The medvault app keeps this vault while it serves your shares, even though it is locked; "
+                        "unlock it there, or quit the app (File, Quit) and try again."),
+    HOLDER_SERVE: "'medvault serve' is serving this vault's shares; stop it (Ctrl+C) and try again.",
+    HOLDER_COMMAND: "Another medvault command is using this vault; wait for it to finish and try again.",
+}
+
+
+def set_holder_role(role: str) -> str:
+    """Say what this process is (one of the ``HOLDER_*`` names) before it opens a vault; returns what it was."""
+    global _role
+    if role not in IN_USE:
+        raise ValueError(f"unknown vault holder {role!r}")
+    previous, _role = _role, role
+    return previous
+
+
+@dataclass
+class _SharedLock:
+    fd: int
+    holders: list["VaultLock"]
+
+
 class VaultLock:
     """An exclusive advisory lock on the vault folder, held while the vault is open.
 
-    flock() locks die with the process, so a crashed medvault never leaves a stale lock behind.
+    flock() locks die with the process, so a crashed medvault never leaves a stale lock behind. The holder writes
+    what it is (the desktop app, 'medvault serve', another command) and its process id into the lock file, so a
+    second process is told who has the vault instead of a guess. That note is the whole content of the file: no
+    names, no paths.
+
+    ``keep()`` gives a second holder of the same lock, which lasts until both are released: the desktop app keeps
+    the folder locked while it serves shares with the vault itself closed, so no other process can revoke a share
+    it is still serving. A vault opened later in this same process joins such a kept lock instead of being
+    refused by it.
     """
 
     def __init__(self, folder: Path) -> None:
         self._path = Path(folder) / ".lock"
         self._fd: int | None = None
+        self._shared: _SharedLock | None = None
+        self._role = _role
 
     def acquire(self) -> None:
+        self._role = _role
+        with _shared_guard:
+            kept = _shared.get(self._path)
+            if kept is not None:
+                kept.holders.append(self)
+                self._fd, self._shared = kept.fd, kept
+                _write_note(kept.fd, self._role)
+                return
         try:
             fd = open_private(self._path, os.O_RDWR | os.O_CREAT)
         except OSError as exc:
@@ -191,12 +246,62 @@ class VaultLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            holder = _read_note(fd)
             os.close(fd)
-            raise VaultInUse() from None
+            raise VaultInUse(IN_USE.get(holder or "")) from None
         self._fd = fd
+        _write_note(fd, self._role)
+
+    def keep(self, role: str | None = None) -> "VaultLock":
+        """A second holder of this (held) lock, whose ``release()`` the lock also waits for; ``role`` is what the
+        note says while it is the one left holding."""
+        with _shared_guard:
+            if self._fd is None:
+                raise RuntimeError("the vault lock is not held")
+            if self._shared is None:
+                self._shared = _shared[self._path] = _SharedLock(self._fd, [self])
+            other = VaultLock(self._path.parent)
+            other._fd, other._shared, other._role = self._fd, self._shared, role or self._role
+            self._shared.holders.append(other)
+            return other
 
     def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        with _shared_guard:
+            fd, shared = self._fd, self._shared
+            self._fd = self._shared = None
+            if fd is None:
+                return
+            if shared is not None:
+                shared.holders.remove(self)
+                if shared.holders:
+                    _write_note(fd, shared.holders[-1]._role)
+                    return
+                _shared.pop(self._path, None)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _write_note(fd: int, role: str) -> None:
+    note = json.dumps({"by": role, "pid": os.getpid()}).encode("ascii")
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, note, 0)
+    except OSError:
+        pass  # a read-only folder: the second process falls back to the general sentence
+
+
+def _read_note(fd: int) -> str | None:
+    """Who holds the lock, from its note; None when the note is missing, damaged, or left by a process that is
+    gone (a holder on a read-only disk cannot write its own)."""
+    try:
+        note = json.loads(os.pread(fd, _NOTE_BYTES, 0).decode("ascii"))
+        by, pid = note["by"], int(note["pid"])
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return by if by in IN_USE else None

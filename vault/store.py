@@ -61,10 +61,23 @@ class VerifyReport:
     def intact(self) -> bool:
         return self.pages_ok and self.audit.intact
 
+    @property
+    def broken_pages(self) -> list[int]:
+        """The database pages whose authentication code is wrong: where the file was damaged or edited."""
+        pages = []
+        for problem in self.page_problems:
+            head, _, number = problem.rpartition(" page ")
+            if head.startswith("HMAC verification failed") and number.strip().isdigit():
+                pages.append(int(number))
+        return pages
+
     def sentence(self) -> str:
         if not self.pages_ok:
-            return ("The database file was damaged or tampered with: "
-                    f"{len(self.page_problems)} page check(s) failed.")
+            pages = self.broken_pages
+            where = (f" at page {pages[0]:,}" if len(pages) == 1 else
+                     f" at {len(pages):,} pages, the first page {pages[0]:,}" if pages else "")
+            checks = "" if pages else f": {len(self.page_problems)} page check(s) failed"
+            return f"The database file was damaged or tampered with{where}{checks}; restore it from a backup."
         return self.audit.sentence()
 
 
@@ -399,14 +412,21 @@ class Vault:
         with self.read() as conn:
             return audit_log.entries(conn, limit)
 
-    def verify(self) -> VerifyReport:
-        """Check every database page (SQLCipher's per-page HMAC), SQLite's structure, and the audit chain."""
+    VERIFY_STEPS = ("every page of the database", "the database's structure", "the audit log")
+
+    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
+        """Check every database page (SQLCipher's per-page HMAC), SQLite's structure, and the audit chain;
+        ``progress(step)`` is told each step (an index into ``VERIFY_STEPS``) as it starts."""
+        step = progress or (lambda _n: None)
         with self._mutex:
             try:
+                step(0)
                 problems = [str(r[0]) for r in self.conn.execute("PRAGMA cipher_integrity_check")]
+                step(1)
                 structure = [str(r[0]) for r in self.conn.execute("PRAGMA integrity_check")]
                 if structure != ["ok"]:
                     problems += structure
+                step(2)
                 report = audit_log.verify(self.conn, self.subkey("audit-mac"))
             except sqlcipher.Error:
                 return VerifyReport(False, ["the database could not be read"],
@@ -414,9 +434,16 @@ class Vault:
         return VerifyReport(not problems, problems, report)
 
     # --- passphrase -----------------------------------------------------------------------------------------
-    def change_passphrase(self, new_passphrase: str) -> None:
-        """Rewrap the vault key under a new passphrase: only the header changes, atomically."""
+    def change_passphrase(self, new_passphrase: str, *, old_passphrase: str | None = None) -> None:
+        """Rewrap the vault key under a new passphrase: only the header changes, atomically. With
+        ``old_passphrase`` (the window asks for it: an unlocked vault left unattended is not a licence to lock its
+        owner out) a wrong one changes nothing."""
         check_passphrase(new_passphrase)
+        if old_passphrase is not None:
+            try:
+                self.header.unwrap_with_kek(passphrase_kek(old_passphrase, self.header.kdf), "passphrase")
+            except crypto.CryptoError:
+                raise WrongPassphrase("The current passphrase is wrong; it was not changed.") from None
         self._rewrap_passphrase(new_passphrase)
         self.audit("passwd")
 
@@ -461,6 +488,15 @@ class Vault:
         return recovery.format_key(secret)
 
     # --- closing --------------------------------------------------------------------------------------------
+    def keep_folder_locked(self, role: str | None = None) -> VaultLock:
+        """A hold on the vault folder's lock that outlasts ``close()`` until it is released itself: no other
+        process can open the vault meanwhile (``role``, a ``vault.fsutil.HOLDER_*`` name, is what it is told)."""
+        with self._mutex:
+            if self._conn is None:
+                from vault.errors import VaultLocked
+                raise VaultLocked()
+            return self._lock.keep(role)
+
     def close(self) -> None:
         # The two connections are closed one after the other, never holding both locks, so a worker that reads on
         # one while waiting for the other cannot deadlock with closing. Once the key is gone, no reader reopens.

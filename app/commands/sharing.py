@@ -186,6 +186,15 @@ def cmd_card(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, ctx: Any) -> int:
+    from vault.fsutil import HOLDER_SERVE, set_holder_role
+    previous = set_holder_role(HOLDER_SERVE)   # another process that wants the vault is told who has it
+    try:
+        return _serve(args, ctx)
+    finally:
+        set_holder_role(previous)
+
+
+def _serve(args: argparse.Namespace, ctx: Any) -> int:
     from app.services import sharing
     with ctx.open_vault() as vault:
         gateway = sharing.serve(vault, port=args.port, lan=args.lan)

@@ -6,7 +6,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QLocale, QModelIndex, QPersistentModelIndex, Qt, Signal
 
-from app.errors import user_message
+from app.errors import expected, user_message
 from vault.records import describe, query
 
 Index = QModelIndex | QPersistentModelIndex
@@ -57,6 +57,8 @@ class CategoryListModel(QAbstractListModel):
 
     def _failed(self, generation: int, exc: BaseException) -> None:
         if generation == self._generation:
+            if not expected(exc):
+                self.ctx.show_error(exc)        # a bug: the presenter keeps a crash report
             self.failed.emit(user_message(exc))
 
     def category(self, row: int) -> describe.Category:

@@ -1,16 +1,19 @@
-"""What a list row shows of a record, computed on a worker from one page of rows (Qt-free)."""
+"""What a list row shows of a record, computed on a worker from one page of rows (Qt-free).
+
+Rows are tuples of strings and numbers on purpose: Python's garbage collector stops tracking such tuples, so a
+timeline holding tens of thousands of them adds nothing to each collection's work (a pause on the GUI thread)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+import time
+from typing import Any, NamedTuple
 
 from vault.records import describe, query
+from vault.records.summary import list_label
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
     rid: int
     rtype: str
     id: str
@@ -28,24 +31,29 @@ class Row:
 
 def labelled(conn: Any, rows: list[query.RecordRow]) -> list[Row]:
     """The page's rows in words. Titles come from the record itself (a claim or a care plan has no coded display
-    in the index), so this reads the JSON of just these rows."""
-    docs: dict[int, dict] = {}
+    in the index), so this reads the JSON of just these rows, one record parsed at a time."""
+    raw: dict[int, str] = {}
     rids = [r.rid for r in rows]
     for start in range(0, len(rids), 500):
         chunk = rids[start:start + 500]
-        for rid, raw in conn.execute(f"SELECT rid, json FROM rec_resources WHERE rid IN ({','.join('?' * len(chunk))})",
-                                     chunk):
-            docs[rid] = json.loads(raw)
+        raw.update(conn.execute(f"SELECT rid, json FROM rec_resources WHERE rid IN ({','.join('?' * len(chunk))})",
+                                chunk))
     out = []
-    for r in rows:
-        kind = describe.kind_label(r.rtype, r.category)
-        title, result = describe.plain(r.display) or kind, ""
-        doc = docs.get(r.rid)
-        if doc is not None:
-            said = describe.describe(doc)
-            title, result = said.title, describe.result_text(doc)
+    for n, r in enumerate(rows):
+        if n % 8 == 7:
+            # let the GUI thread, which needs the interpreter for every cell it paints, in between rows
+            time.sleep(0)
+        text = raw.pop(r.rid, None)
+        if text is None:
+            kind = describe.kind_label(r.rtype, r.category)
+            title, result = describe.plain(r.display) or kind, ""
+        else:
+            doc = json.loads(text)
+            title, kind = describe.headline(doc, r.category)
+            title = list_label(r.rtype, title)
+            result = describe.result_text(doc)
             if r.rtype == "Encounter":
-                kind = said.value("Kind of visit") or kind
-        out.append(Row(r.rid, r.rtype, r.id, r.date, kind, title, result, describe.plain_status(r.status),
+                kind = describe.visit_kind(doc) or kind
+        out.append(Row(r.rid, r.rtype, r.id, r.date, kind, title, result, describe.status_words(r.rtype, r.status),
                        describe.TRUST_SHORT.get(r.trust, "Not verified")))
     return out

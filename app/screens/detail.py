@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QTabWidget, QTextBrowser, QVBoxLayout, QWidget
 
-from app.errors import user_message
+from app.errors import expected, user_message
 from app.screens import ScreenContext
 from vault.records import describe, query
 
@@ -32,6 +32,7 @@ class Loaded:
     description: describe.Description
     sources: list[tuple[str, str]]
     raw: str                                    # the stored JSON, indented for reading
+    links: dict[str, str] = field(default_factory=dict)    # a value naming one record in the vault -> "Type/id"
 
 
 def load(conn: Any, rtype: str, rid: str) -> Loaded | None:
@@ -44,26 +45,41 @@ def load(conn: Any, rtype: str, rid: str) -> Loaded | None:
         if target is not None:
             names[ref] = describe.name_of(target)
     sources = query.provenance(conn, resource["resourceType"], resource["id"])
-    return Loaded(resource["resourceType"], resource["id"], describe.describe(resource, names),
-                  describe.describe_sources(sources), json.dumps(resource, indent=2, ensure_ascii=False))
+    said = describe.describe(resource, names)
+    # a value that is the name of exactly one record the vault holds opens that record
+    by_name: dict[str, list[str]] = {}
+    for ref, name in names.items():
+        by_name.setdefault(describe.plain(name), []).append(ref)
+    links = {value: refs[0] for _label, value in said.lines
+             if len(refs := by_name.get(value, [])) == 1 and refs[0] != f"{resource['resourceType']}/{resource['id']}"}
+    return Loaded(resource["resourceType"], resource["id"], said, describe.describe_sources(sources),
+                  json.dumps(resource, indent=2, ensure_ascii=False), links)
 
 
-def _rows(lines: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> str:
+def _value(value: str, links: dict[str, str]) -> str:
+    text = html.escape(value).replace("\n", "<br>")
+    ref = links.get(value)
+    return f"<a href='record:{html.escape(ref, quote=True)}'>{text}</a>" if ref else text
+
+
+def _rows(lines: list[tuple[str, str]] | tuple[tuple[str, str], ...], links: dict[str, str] | None = None) -> str:
     cells = "".join(
-        f"<tr><td valign='top' style='padding:3px 16px 3px 0'><b>{html.escape(label)}</b></td>"
-        f"<td valign='top' style='padding:3px 0'>{html.escape(value).replace(chr(10), '<br>')}</td></tr>"
+        f"<tr><td valign='top' width='150' style='padding:3px 12px 3px 0'><b>{html.escape(label)}</b></td>"
+        f"<td valign='top' style='padding:3px 0'>{_value(value, links or {})}</td></tr>"
         for label, value in lines)
     return f"<table cellspacing='0'>{cells}</table>"
 
 
 def letter_html(loaded: Loaded) -> str:
-    """The description as HTML: every value escaped (records come from files), no colours (the palette's)."""
+    """The description as HTML: every value escaped (records come from files), no colours (the palette's), and a
+    value that names another record of the vault (the visit, the prescriber) a link that opens it."""
     d = loaded.description
-    body = _rows(d.lines) if d.lines else "<p>This record says nothing more than its title.</p>"
+    body = _rows(d.lines, loaded.links) if d.lines else "<p>This record says nothing more than its title.</p>"
     return (f"{body}<h3 style='margin-top:18px'>Where this record came from</h3>{_rows(loaded.sources)}")
 
 
 class RecordDetail(QWidget):
+    open_record = Signal(str, str)              # a link to another record was followed
     shown = Signal(str, str)                    # a record's words are on screen (rtype, id)
     failed = Signal(str)
 
@@ -87,6 +103,9 @@ class RecordDetail(QWidget):
         self.letter.setObjectName("record-letter")
         self.letter.setAccessibleName("Record details")
         self.letter.setOpenLinks(False)
+        self.letter.setAccessibleDescription("Links open the record they name; Tab moves between them, Enter "
+                                             "follows one.")
+        self.letter.anchorClicked.connect(self._follow)
         self.raw = QPlainTextEdit()
         self.raw.setObjectName("record-raw-json")
         self.raw.setAccessibleName("Original record data (FHIR JSON)")
@@ -139,6 +158,11 @@ class RecordDetail(QWidget):
     def raw_text(self) -> str:
         return self.raw.toPlainText()
 
+    def _follow(self, url: QUrl) -> None:
+        target = url.toString()
+        if target.startswith("record:") and "/" in target:
+            self.open_record.emit(*target[len("record:"):].split("/", 1))
+
     # --- results --------------------------------------------------------------------------------------------------
     def _show(self, generation: int, loaded: Loaded | None) -> None:
         if generation != self._generation:
@@ -164,4 +188,5 @@ class RecordDetail(QWidget):
             return
         self.subtitle.setText(user_message(exc))
         self.failed.emit(user_message(exc))
-        self.ctx.show_error(exc)
+        if not expected(exc):
+            self.ctx.show_error(exc)            # a bug: the presenter keeps a crash report

@@ -1,7 +1,7 @@
 """Documents: the PDFs, images and notes in the vault, listed by date and shown inside the app.
 
 A document's bytes are decrypted by the database on a worker and handed to the viewer in memory: a PDF is read by
-QtPdf from a ``QBuffer``, an image by ``QImage.fromData``. Nothing is written to disk on the way (no temporary
+QtPdf from a ``QBuffer``, an image is decoded by ``QImage.fromData`` on the worker. Nothing is written to disk on the way (no temporary
 file, no cache), so a document is in clear only in this process's memory while it is shown. An attachment the
 app cannot show is described (its kind and size) instead. QtPdf lives in this module only.
 """
@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPlainTex
                                QStackedWidget, QTableView, QVBoxLayout, QWidget)
 
 from app.errors import user_message
-from app.screens import ScreenContext
+from app.screens import LatestQuery, ScreenContext
 from vault.records import query, sources, store
 from vault.records.describe import concept, local_date
 from vault.records.documents import ATTACHMENT_URL
@@ -57,6 +57,12 @@ class Opened:
     content_type: str           # from the bytes when they say (magic numbers), else as the record claims
     data: bytes | None          # None: nothing the app can fetch
     note: str = ""              # why there are no bytes
+    image: QImage | None = None     # decoded on the worker: a camera photo takes longer than a frame to decode
+    text: str | None = None
+
+
+# wider than any screen shows it; a 12-megapixel photo scaled down once on the worker, not at every resize
+IMAGE_MAX_WIDTH = 2400
 
 
 def _attachments(resource: dict) -> list[dict]:
@@ -90,8 +96,7 @@ def _items(conn: Any, rtype: str, person: int | None) -> list[DocumentItem]:
 
 def load_documents(conn: Any, person: int | None) -> list[DocumentItem]:
     """Every document of the person, newest first: DocumentReferences and the presented forms of reports."""
-    items = _items(conn, "DocumentReference", person) + [
-        i for i in _items(conn, "DiagnosticReport", person)]
+    items = _items(conn, "DocumentReference", person) + _items(conn, "DiagnosticReport", person)
     return sorted(items, key=lambda i: (i.date or "", i.id, i.index), reverse=True)
 
 
@@ -123,7 +128,16 @@ def load_document(conn: Any, item: DocumentItem) -> Opened:
         note = ("The record points to a document kept elsewhere; medvault does not fetch it." if url else
                 "The record describes a document but does not include it.")
         return Opened(item, item.content_type, None, note)
-    return Opened(item, sources.document_type(data[:64]) or item.content_type or "application/octet-stream", data)
+    ctype = sources.document_type(data[:64]) or item.content_type or "application/octet-stream"
+    base = ctype.split(";")[0].strip().lower()
+    if base.startswith("image/"):
+        image = QImage.fromData(data)
+        if image.width() > IMAGE_MAX_WIDTH:
+            image = image.scaledToWidth(IMAGE_MAX_WIDTH, Qt.TransformationMode.SmoothTransformation)
+        return Opened(item, ctype, data, image=image)
+    if base.startswith("text/") or "xhtml" in base:
+        return Opened(item, ctype, data, text=readable_text(data, base))
+    return Opened(item, ctype, data)
 
 
 def describe_kind(content_type: str, size: int | None = None) -> str:
@@ -179,13 +193,16 @@ class ImageView(QScrollArea):
         self.setWidgetResizable(True)
         self.setAccessibleName("Image of the selected document")
         self.image = QImage()
+        self._pixmap = QPixmap()
 
     def show_image(self, image: QImage) -> None:
         self.image = image
+        self._pixmap = QPixmap.fromImage(image)
         self._fit()
 
     def clear(self) -> None:
         self.image = QImage()
+        self._pixmap = QPixmap()
         self.label.clear()
 
     def resizeEvent(self, event: Any) -> None:
@@ -196,7 +213,7 @@ class ImageView(QScrollArea):
         if self.image.isNull():
             return
         width = max(self.viewport().width() - 8, 50)
-        pix = QPixmap.fromImage(self.image)
+        pix = self._pixmap
         if pix.width() > width:
             pix = pix.scaledToWidth(width, Qt.TransformationMode.SmoothTransformation)
         self.label.setPixmap(pix)
@@ -210,8 +227,8 @@ class DocumentsScreen(QWidget):
         super().__init__()
         self.ctx = ctx
         self.setAccessibleName("Documents")
-        self._list_generation = 0
-        self._open_generation = 0
+        self._list_read = LatestQuery(ctx)
+        self._open_read = LatestQuery(ctx)
         self.opened: Opened | None = None
         self._buffer: QBuffer | None = None
 
@@ -287,21 +304,14 @@ class DocumentsScreen(QWidget):
 
     # --- the list -----------------------------------------------------------------------------------------------
     def refresh(self) -> None:
-        self._list_generation += 1
-        generation, person = self._list_generation, self.ctx.person
-        self.ctx.query(lambda conn: load_documents(conn, person),
-                       lambda items: self._show_list(generation, items),
-                       lambda exc: self._list_failed(generation, exc))
+        person = self.ctx.person
+        self._list_read.run(lambda conn: load_documents(conn, person), self._show_list, self._list_failed)
 
-    def _list_failed(self, generation: int, exc: BaseException) -> None:
-        if generation == self._list_generation:
-            self.list_note.setText(user_message(exc))
-            self.list_note.show()
-        self.ctx.show_error(exc)
+    def _list_failed(self, exc: BaseException) -> None:
+        self.list_note.setText(user_message(exc))
+        self.list_note.show()
 
-    def _show_list(self, generation: int, items: list[DocumentItem]) -> None:
-        if generation != self._list_generation:
-            return
+    def _show_list(self, items: list[DocumentItem]) -> None:
         keep = self.opened.item if self.opened else None
         self.model.removeRows(0, self.model.rowCount())
         for item in items:
@@ -328,9 +338,6 @@ class DocumentsScreen(QWidget):
         else:
             self._show_message("", "", "Choose a document on the left to read it here." if items else "")
 
-    def select_row(self, row: int) -> None:
-        self.table.selectRow(row)
-
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         item = current.siblingAtColumn(0).data(ITEM_ROLE) if current.isValid() else None
         if item is not None:
@@ -338,18 +345,10 @@ class DocumentsScreen(QWidget):
 
     # --- one document -------------------------------------------------------------------------------------------
     def _open(self, item: DocumentItem) -> None:
-        self._open_generation += 1
-        generation = self._open_generation
         self.heading.setText(item.title)
         self.about.setText("Opening…")
-        self.ctx.query(lambda conn: load_document(conn, item),
-                       lambda opened: self._show(generation, opened),
-                       lambda exc: self._open_failed(generation, exc))
-
-    def _open_failed(self, generation: int, exc: BaseException) -> None:
-        if generation == self._open_generation:
-            self._show_message(self.heading.text(), "", user_message(exc))
-        self.ctx.show_error(exc)
+        self._open_read.run(lambda conn: load_document(conn, item), self._show,
+                            lambda exc: self._show_message(self.heading.text(), "", user_message(exc)))
 
     def _release(self) -> None:
         """Drop the previous document's bytes from the viewers."""
@@ -369,9 +368,7 @@ class DocumentsScreen(QWidget):
         self.message.setText(message)
         self.viewer.setCurrentWidget(self.message)
 
-    def _show(self, generation: int, opened: Opened) -> None:
-        if generation != self._open_generation:
-            return
+    def _show(self, opened: Opened) -> None:
         item = opened.item
         facts = [local_date(item.date)]
         if opened.data is None:
@@ -390,16 +387,16 @@ class DocumentsScreen(QWidget):
         self.about.setText(" · ".join(f for f in facts if f))
         if ctype == "application/pdf":
             self._show_pdf(opened.data)
-        elif ctype.startswith("image/"):
-            image = QImage.fromData(opened.data)
+        elif opened.image is not None:
+            image = opened.image
             if image.isNull():
                 self._show_message(item.title, self.about.text(), "This image is damaged or in a format the app "
                                    "cannot draw, so it cannot be shown.")
                 return
             self.image_view.show_image(image)
             self.viewer.setCurrentWidget(self.image_view)
-        elif ctype.startswith("text/") or "xhtml" in ctype:
-            self.text_view.setPlainText(readable_text(opened.data, ctype))
+        elif opened.text is not None:
+            self.text_view.setPlainText(opened.text)
             self.viewer.setCurrentWidget(self.text_view)
         else:
             self.message.setText(f"{describe_kind(ctype, len(opened.data))} ({ctype or 'no type given'}): medvault "

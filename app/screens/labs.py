@@ -19,9 +19,9 @@ from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QLineEdit, QSplitter, QStackedWidget,
                                QTableView, QTreeView, QVBoxLayout, QWidget)
 
-from app.charts import MeasurementChart
+from app.charts import MeasurementChart, range_text
 from app.errors import user_message
-from app.screens import ScreenContext
+from app.screens import LatestQuery, ScreenContext
 from vault.records import query, ranges
 from vault.records.describe import local_date, unit_text
 from vault.records.ranges import Line, Measurement, Range, format_value
@@ -37,6 +37,7 @@ class ChartData:
     lines: list[Line]
     band: Range | None
     ids: dict[int, str]             # rid -> Observation id, to open a reading's record
+    bands: list[Range | None]       # each line's own range
 
 
 def load_measurements(conn: Any, person: int | None) -> list[Measurement]:
@@ -47,7 +48,11 @@ def load_chart(conn: Any, measurement: Measurement, person: int | None) -> Chart
     lines = ranges.lines(conn, measurement, person=person)
     readings = [r for line in lines for r in line.readings]
     rows = query.rows_by_rid(conn, sorted({r.rid for r in readings}), person=person)
-    return ChartData(measurement, lines, ranges.band(readings), {row.rid: row.id for row in rows})
+    # one band behind several lines only when it is every line's range: a systolic range drawn behind the
+    # diastolic line would say something about it that no source said
+    bands = [ranges.band(line.readings) for line in lines]
+    band = bands[0] if bands and all(b == bands[0] for b in bands) else None
+    return ChartData(measurement, lines, band, {row.rid: row.id for row in rows}, bands)
 
 
 def value_text(values: tuple[tuple[float, str | None], ...]) -> str:
@@ -62,22 +67,27 @@ def value_text(values: tuple[tuple[float, str | None], ...]) -> str:
 
 
 def change_text(lines: list[Line]) -> str:
-    """The latest value and how it moved since the reading before it, in words."""
-    readings = [line.readings for line in lines if line.readings]
-    if not readings:
+    """The latest value and how it moved since the reading before it, in words. Series not measured on the
+    latest day (a systolic pressure taken alone) are left out of "latest" rather than paired with an older one."""
+    pairs = [(line, line.readings) for line in lines if line.readings]
+    if not pairs:
         return "No readings."
-    latest = [r[-1] for r in readings]
-    when = max(r.date for r in latest)
+    when = max(rs[-1].date for _, rs in pairs)
+    current = [(line, rs) for line, rs in pairs if rs[-1].date == when]
+    latest = [rs[-1] for _, rs in current]
+    if len(current) == len(pairs):
+        shown = value_text(tuple((r.value, r.unit) for r in latest))
+    else:
+        shown = ", ".join(f"{line.name.lower()} {format_value(rs[-1].value, unit_text(rs[-1].unit) or None)}"
+                          for line, rs in current)
     flags = [r.flag_label for r in latest if r.flag]
-    text = f"Latest: {value_text(tuple((r.value, r.unit) for r in latest))} on {local_date(when)}"
+    text = f"Latest: {shown} on {local_date(when)}"
     text += f" ({', '.join(flags).lower()})." if flags else "."
-    moves = []
-    before = None
-    for line, rs in zip(lines, readings):
+    moves: list[tuple[str, str]] = []
+    for line, rs in current:
         if len(rs) < 2:
             continue
         prev, last = rs[-2], rs[-1]
-        before = prev.date
         # the change between the values as shown, so 154 -> 164 reads "up 10", not "up 9.75"
         digits = line.digits
         delta = round(last.value, digits) - round(prev.value, digits)
@@ -86,12 +96,15 @@ def change_text(lines: list[Line]) -> str:
             move = "unchanged"
         else:
             move = f"{'up' if delta > 0 else 'down'} {format_value(abs(delta), unit or None, digits)}"
-        moves.append(f"{line.name.lower() if moves else line.name} {move}" if len(lines) > 1
-                     else move[0].upper() + move[1:])
-    if moves and before:
-        text += f" {', '.join(moves)} since {local_date(before)}."
-    count = max(len(rs) for rs in readings)
-    first = min(rs[0].date for rs in readings)
+        moves.append((f"{line.name.lower()} {move}" if len(pairs) > 1 else move, prev.date))
+    if moves:
+        if len({d for _, d in moves}) == 1:
+            said = f"{', '.join(m for m, _ in moves)} since {local_date(moves[0][1])}."
+        else:
+            said = ", ".join(f"{m} since {local_date(d)}" for m, d in moves) + "."
+        text += " " + said[0].upper() + said[1:]
+    count = max(len(rs) for _, rs in pairs)
+    first = min(rs[0].date for _, rs in pairs)
     if count > 1:
         years = (first[:4], when[:4])
         span = f"in {years[0]}" if years[0] == years[1] else f"from {years[0]} to {years[1]}"
@@ -195,8 +208,7 @@ class ReadingsModel(QAbstractTableModel):
         if column == "Date":
             return local_date(date)
         if column == "Reference range":
-            texts = {r.range.describe().replace(r.range.unit or "\0", unit_text(r.range.unit))
-                     for r in by.values() if r.range is not None}
+            texts = {range_text(r.range) for r in by.values() if r.range is not None}
             return "; ".join(sorted(texts))
         if column == "Flag":
             if n > 1:
@@ -216,8 +228,8 @@ class LabsScreen(QWidget):
         super().__init__()
         self.ctx = ctx
         self.setAccessibleName("Labs and vital signs")
-        self._list_generation = 0
-        self._chart_generation = 0
+        self._list_read = LatestQuery(ctx)
+        self._chart_read = LatestQuery(ctx)
         self.current: Measurement | None = None
         self.chart_data: ChartData | None = None
 
@@ -282,10 +294,12 @@ class LabsScreen(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # sized from the first rows, not every one of a thousand readings: the values all look alike
+        self.table.horizontalHeader().setResizeContentsPrecision(60)
         self.table.activated.connect(self._open_reading)
         self.table.selectionModel().selectionChanged.connect(self._table_selection)
 
-        detail = QWidget()
+        self.detail = detail = QWidget()
         detail_layout = QVBoxLayout(detail)
         detail_layout.setContentsMargins(0, 0, 0, 0)
         detail_layout.addWidget(self.heading)
@@ -319,25 +333,19 @@ class LabsScreen(QWidget):
         self._pending_search = QTimer(self)
         self._pending_search.setSingleShot(True)
         self._pending_search.setInterval(150)   # one chart per pause in typing, not one per key
-        self._pending_search.timeout.connect(self._choose_first_unless_visible)
+        self._pending_search.timeout.connect(self._show_best_match)
 
     # --- the list -----------------------------------------------------------------------------------------------
     def refresh(self) -> None:
-        self._list_generation += 1
-        generation, person = self._list_generation, self.ctx.person
-        self.ctx.query(lambda conn: load_measurements(conn, person),
-                       lambda result: self._show_measurements(generation, result),
-                       lambda exc: self._list_failed(generation, exc))
+        person = self.ctx.person
+        self._list_read.run(lambda conn: load_measurements(conn, person), self._show_measurements,
+                            self._list_failed)
 
-    def _list_failed(self, generation: int, exc: BaseException) -> None:
-        if generation == self._list_generation:
-            self.list_note.setText(user_message(exc))
-            self.list_note.show()
-        self.ctx.show_error(exc)
+    def _list_failed(self, exc: BaseException) -> None:
+        self.list_note.setText(user_message(exc))
+        self.list_note.show()
 
-    def _show_measurements(self, generation: int, found: list[Measurement]) -> None:
-        if generation != self._list_generation:
-            return
+    def _show_measurements(self, found: list[Measurement]) -> None:
         keep = self.current.key if self.current else None
         self.source.removeRows(0, self.source.rowCount())
         groups: dict[str, QStandardItem] = {}
@@ -412,11 +420,11 @@ class LabsScreen(QWidget):
         if text.strip():
             self._pending_search.start()
 
-    def _choose_first_unless_visible(self) -> None:
-        """While typing, show the best match; a measurement the user picked stays while it still matches."""
-        first = self._first_visible()
-        if first.isValid() and first != self.tree.currentIndex():
-            self.tree.setCurrentIndex(first)
+    def _show_best_match(self) -> None:
+        """While typing, show the best match; a measurement already shown stays while it still matches (the
+        filter drops the current index of one that no longer does)."""
+        if not self.tree.currentIndex().isValid():
+            self._choose_first()
 
     def _choose_first(self) -> None:
         self._pending_search.stop()
@@ -441,35 +449,30 @@ class LabsScreen(QWidget):
 
     def _load(self, m: Measurement) -> None:
         self.current = m
-        self._chart_generation += 1
-        generation, person = self._chart_generation, self.ctx.person
+        person = self.ctx.person
         self.heading.setText(m.name)
         self.change.setText("Reading…")
         self.pages.setCurrentIndex(1)
-        self.ctx.query(lambda conn: load_chart(conn, m, person),
-                       lambda data: self._show_chart(generation, data),
-                       lambda exc: self._chart_failed(generation, exc))
+        self._chart_read.run(lambda conn: load_chart(conn, m, person), self._show_chart,
+                             lambda exc: self.change.setText(user_message(exc)))
 
-    def _chart_failed(self, generation: int, exc: BaseException) -> None:
-        if generation == self._chart_generation:
-            self.change.setText(user_message(exc))
-        self.ctx.show_error(exc)
-
-    def _show_chart(self, generation: int, data: ChartData) -> None:
-        if generation != self._chart_generation:
-            return
+    def _show_chart(self, data: ChartData) -> None:
         self.chart_data = data
         self.heading.setText(data.measurement.name)
         self.heading.setToolTip(data.measurement.full_name)
         self.change.setText(change_text(data.lines))
+        flagged = sum(1 for line in data.lines for r in line.readings if r.flag)
+        readings = f"{flagged} reading{'s' if flagged != 1 else ''}"
         if data.band is not None:
-            rng = data.band.describe().replace(data.band.unit or "\0", unit_text(data.band.unit))
-            flagged = sum(1 for line in data.lines for r in line.readings if r.flag)
-            self.range_note.setText(f"Reference range from your records: {rng}. "
-                                    + (f"{flagged} reading{'s' if flagged != 1 else ''} outside it, marked ▲."
-                                       if flagged else "Every reading is within it."))
+            self.range_note.setText(f"Reference range from your records: {range_text(data.band)}. "
+                                    + (f"{readings} outside it, marked ▲." if flagged else
+                                       "Every reading is within it."))
+        elif any(data.bands):
+            each = "; ".join(f"{line.name.lower()} {range_text(b)}" for line, b in zip(data.lines, data.bands) if b)
+            self.range_note.setText(f"Reference ranges from your records: {each}. "
+                                    + (f"{readings} outside their range, marked ▲." if flagged else
+                                       "Every reading is within its range."))
         else:
-            flagged = sum(1 for line in data.lines for r in line.readings if r.flag)
             self.range_note.setText(f"{flagged} reading{'s' if flagged != 1 else ''} marked ▲ as outside the "
                                     "normal range by the lab." if flagged else
                                     "Your records give no reference range for this measurement.")
@@ -477,11 +480,12 @@ class LabsScreen(QWidget):
         self.chart.setAccessibleName(f"Chart of {data.measurement.name} over time")
         self.readings.set_data(data)
         self.table.setAccessibleName(f"Readings of {data.measurement.name}, newest first")
+        self.detail.layout().activate()     # the new texts' heights now, not on a later pass of the loop
 
     def _show_nothing(self) -> None:
         self.current = None
         self.chart_data = None
-        self._chart_generation += 1
+        self._chart_read.drop()
         self.readings.set_data(None)
         self.chart.clear()
         self.pages.setCurrentIndex(0)
@@ -498,4 +502,5 @@ class LabsScreen(QWidget):
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
-        self.search.setFocus(Qt.FocusReason.OtherFocusReason)
+        if not event.spontaneous():     # opened by the user, not the window coming back from minimised
+            self.search.setFocus(Qt.FocusReason.OtherFocusReason)

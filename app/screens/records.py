@@ -6,8 +6,6 @@ in the pane beside the table; Enter or a double click opens it (``open_record``)
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import QItemSelection, QLocale, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListView, QSplitter, QTableView, QVBoxLayout,
                                QWidget)
@@ -24,6 +22,15 @@ _NOUNS = {"conditions": "condition", "medications": "medication record", "allerg
           "immunizations": "immunization", "procedures": "procedure", "labs": "lab result", "vitals": "vital sign",
           "encounters": "encounter", "careplans": "care plan record", "documents": "document",
           OTHER_KEY: "other record", INSURANCE.key: "insurance record"}
+
+
+def compact_rows(table: QTableView) -> None:
+    """One line of text per row, all rows the same height: readable, and a long table scrolls without measuring
+    every row."""
+    rows = table.verticalHeader()
+    rows.hide()
+    rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    rows.setDefaultSectionSize(table.fontMetrics().height() + 10)
 
 
 def _plural(n: int, noun: str) -> str:
@@ -51,6 +58,7 @@ class RecordsScreen(QWidget):
         self.categories.setModel(self.categories_model)
         self.categories.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.categories.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.categories.setSpacing(3)
         self.categories.selectionModel().currentChanged.connect(self._category_chosen)
 
         self.heading = QLabel()
@@ -71,7 +79,7 @@ class RecordsScreen(QWidget):
         self.table.setTabKeyNavigation(False)   # Tab leaves the table; arrows move within it
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
+        compact_rows(self.table)
         header = self.table.horizontalHeader()
         header.setSectionsClickable(True)
         header.setSortIndicatorShown(True)
@@ -102,11 +110,12 @@ class RecordsScreen(QWidget):
         self.detail: RecordDetail | None = None
         if detail_pane:
             self.detail = RecordDetail(ctx)
+            self.detail.open_record.connect(self.open_record)
             self.splitter.addWidget(self.detail)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setStretchFactor(2, 2)
-        self.splitter.setSizes([190, 560, 420])
+        self.splitter.setSizes([180, 680, 400])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
@@ -161,7 +170,7 @@ class RecordsScreen(QWidget):
 
     # --- the table ------------------------------------------------------------------------------------------------
     def _page_loaded(self) -> None:
-        if self.current_key is None or self.model.loading:
+        if self.current_key is None or self.model.loading or self.model.error:
             return
         n = self.categories_model.count(self.current_key)
         label = self.categories_model.category(self.categories_model.row_of(self.current_key)).label

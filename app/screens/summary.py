@@ -94,7 +94,6 @@ class SectionView(QTableWidget):
         self.setAccessibleDescription("Press Enter or click a row to read the record in full.")
         self.setHorizontalHeaderLabels(list(section.columns))
         self.verticalHeader().hide()
-        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.setShowGrid(False)
         self.setAlternatingRowColors(True)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -119,6 +118,10 @@ class SectionView(QTableWidget):
 
     def fill(self, items: list[Item], limit: int | None) -> None:
         shown = items if limit is None else items[:limit]
+        header = self.horizontalHeader()
+        # a column sized to its contents is measured again at every item set: measure once, at the end
+        for column in range(1, self.columnCount()):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
         self.clearContents()
         self.setRowCount(len(shown))
         for row, item in enumerate(shown):
@@ -135,6 +138,8 @@ class SectionView(QTableWidget):
                 cell.setToolTip(f"{item.flag_label}: outside the range the source gave for this test")
             if item.previous and self.columnCount() > 3:
                 self.item(row, 3).setToolTip(f"The measurement before the latest one: {_before(item)}")
+        for column in range(1, self.columnCount()):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self._fit()
 
     def _fit(self) -> None:
@@ -280,6 +285,10 @@ class SummaryScreen(QWidget):
             return
         self.status.setText(f"From {QLocale().toString(result.records)} records. Select a line to read the record "
                             "in full.")
-        for key, card in self.cards.items():
-            card.show_items(getattr(result, key))
-        self.body.show()
+        self.setUpdatesEnabled(False)   # one layout and one paint for all seven sections, not one each
+        try:
+            for key, card in self.cards.items():
+                card.show_items(getattr(result, key))
+            self.body.show()
+        finally:
+            self.setUpdatesEnabled(True)

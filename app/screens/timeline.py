@@ -1,18 +1,20 @@
 """Timeline: everything in the person's records by date, newest first, each visit a heading with the records made
-in it beneath. A category and a date range narrow it down. The tree loads a page at a time as it scrolls, so it
+in it beneath. A category and a date range narrow it down. The table loads a page at a time as it scrolls, so it
 opens at once on any vault; Enter or a double click opens a record (on a heading: the visit)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QDate, QLocale, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, QLocale, QModelIndex, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDateEdit, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QPushButton, QTreeView, QVBoxLayout, QWidget)
+                               QLineEdit, QPushButton, QTableView, QVBoxLayout, QWidget)
 
+from app.errors import expected, user_message
 from app.models.categories import category_counts
-from app.models.timeline_tree import PAGE, TimelineModel
+from app.models.timeline_table import PAGE, TimelineModel
 from app.screens import ScreenContext
+from app.screens.records import compact_rows
 from vault.records import describe, query
 
 EVERYTHING = ""                 # the category key of "everything but insurance"
@@ -65,36 +67,36 @@ class TimelineScreen(QWidget):
 
         self.status = QLabel("Reading your records…")
         self.status.setWordWrap(True)
-        self.tree = QTreeView()
-        self.tree.setObjectName("timeline")
-        self.tree.setAccessibleName("Timeline of your records")
-        self.tree.setAccessibleDescription("Newest first, grouped by visit. Press Enter or double-click a record "
-                                           "to open it.")
-        self.tree.setModel(self.model)
-        self.tree.setUniformRowHeights(True)     # lets the view scroll a long timeline without measuring every row
-        self.tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.tree.setAlternatingRowColors(True)
-        self.tree.setAllColumnsShowFocus(True)
-        header = self.tree.header()
+        self.table = QTableView()
+        self.table.setObjectName("timeline")
+        self.table.setAccessibleName("Timeline of your records")
+        self.table.setAccessibleDescription("Newest first; each visit is a heading with its records beneath. "
+                                            "Press Enter or double-click a record to open it.")
+        self.table.setModel(self.model)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setTabKeyNavigation(False)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        compact_rows(self.table)
+        header = self.table.horizontalHeader()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(TimelineModel.WHAT, QHeaderView.ResizeMode.Stretch)
-        header.resizeSection(TimelineModel.DATE, 190)
-        header.resizeSection(TimelineModel.RESULT, 160)
+        header.resizeSection(TimelineModel.DATE, 170)
+        header.resizeSection(TimelineModel.RESULT, 150)
         header.resizeSection(TimelineModel.TYPE, 150)
-        self.tree.activated.connect(self._activated)
-        self.model.rowsInserted.connect(self._expand_new)
+        self.table.activated.connect(self._activated)
         self.model.page_loaded.connect(self._page_loaded)
         self.model.failed.connect(self.status.setText)
-        self.status.setBuddy(self.tree)
+        self.status.setBuddy(self.table)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
         layout.addLayout(bar)
         layout.addWidget(self.status)
-        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.table, 1)
         self.refresh()
 
     def _date_edit(self, name: str, tip: str) -> QDateEdit:
@@ -115,10 +117,10 @@ class TimelineScreen(QWidget):
         generation, person = self._generation, self.ctx.person
 
         self.ctx.query(lambda conn: query.date_bounds(conn, person=person),
-                       lambda bounds: self._bounds_read(generation, bounds), self.ctx.show_error)
+                       lambda bounds: self._bounds_read(generation, bounds), self._failed)
         # counts can take a moment on a large vault: the timeline does not wait for them
         self.ctx.query(lambda conn: category_counts(conn, person), lambda r: self._counted(generation, r),
-                       self.ctx.show_error)
+                       self._failed)
         self._apply(force=True)
 
     def set_category(self, key: str) -> None:
@@ -138,6 +140,11 @@ class TimelineScreen(QWidget):
 
     def reset_dates(self) -> None:
         self.set_dates(None, None)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.status.setText(user_message(exc))
+        if not expected(exc):
+            self.ctx.show_error(exc)            # a bug: the presenter keeps a crash report
 
     def current_filter(self) -> tuple[list[query.Kind] | None, str | None, str | None]:
         """(kinds, date_from, date_to) as the timeline queries them."""
@@ -203,24 +210,17 @@ class TimelineScreen(QWidget):
         self.status.setText("Reading your records…")
         self.model.set_filter(*wanted)
 
-    # --- the tree -------------------------------------------------------------------------------------------------
-    def _expand_new(self, parent: QModelIndex, first: int, last: int) -> None:
-        if parent.isValid():
-            return
-        for row in range(first, last + 1):
-            index = self.model.index(row, 0)
-            if self.model.is_heading(index):
-                self.tree.expand(index)
-
+    # --- the table ----------------------------------------------------------------------------------------------
     def _page_loaded(self) -> None:
-        if self.model.loading:
+        if self.model.loading or self.model.error:
             return
         if self.model.rowCount() == 0 and self.model.at_end:
             kinds, date_from, date_to = self.current_filter()
             self.status.setText("No records match these choices." if kinds is not None or date_from or date_to
                                 else "There are no records here yet. Import your files to see them.")
         else:
-            self.status.setText("Newest first, grouped by visit. Press Enter or double-click a record to open it.")
+            self.status.setText("Newest first; each visit is a heading with its records beneath. "
+                                "Press Enter or double-click a record to open it.")
 
     def _activated(self, index: QModelIndex) -> None:
         ref = self.model.data(index, TimelineModel.REF_ROLE)

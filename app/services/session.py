@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from app.services import chain, importing, receiving, sharing
+from app.services import activity, chain, importing, preferences, receiving, sharing
 from app.services.importing import ImportOutcome, Progress
 from vault.records.importer import CancelToken
 
@@ -104,10 +104,23 @@ class Session:
     # --- sharing --------------------------------------------------------------------------------------------
     def create_share(self, what: Any, *, expires: timedelta | str | None = "7d", label: str | None = None,
                      recipient: Any = None, gateway: str | None = None,
-                     person: int | None = None) -> sharing.ShareOutcome:
-        """Share ``what`` (``sharing.selection(ips=…, types=…, ids=…)``) of ``person``'s records (default: the
-        current person); the consent is queued and sent to the chain now when one is set up."""
+                     person: int | None = None, backend: str | None = None) -> sharing.ShareOutcome:
+        """Share ``what`` (``sharing.selection(ips=…, types=…, ids=…)``, or a ``preview_share`` result, sent
+        exactly as previewed) of ``person``'s records (default: the current person); the consent is queued and
+        sent to the chain now when one is set up. ``backend``: "embedded" or "ipfs" for this share only."""
         return sharing.create(self.vault, what, expires=expires, label=label, recipient=recipient, gateway=gateway,
+                              person=self._whose(person), backend=backend)
+
+    def preview_share(self, what: Any, *, describe: str | None = None, put_back: Any = (),
+                      person: int | None = None) -> Any:
+        """What sharing ``what`` would send, with sensitive records left out and flagged unless in ``put_back``
+        (``app.services.share_preview.SharePreview``; ``share_preview.with_put_back`` changes the choice)."""
+        return sharing.preview(self.vault, what, person=self._whose(person), describe=describe, put_back=put_back)
+
+    def choose_records(self, *, categories: Any = (), date_from: str | None = None, date_to: str | None = None,
+                       person: int | None = None) -> list[str]:
+        """"Type/id" of the current person's records in these categories and dates, for a share."""
+        return sharing.choose(self.vault, categories=categories, date_from=date_from, date_to=date_to,
                               person=self._whose(person))
 
     def revoke_share(self, share_id: str) -> sharing.RevokeOutcome:
@@ -115,6 +128,15 @@ class Session:
 
     def list_shares(self) -> list[dict]:
         return sharing.list_all(self.vault)
+
+    def share_link(self, share_id: str) -> str | None:
+        """The link of a share, kept in the vault, to show its QR again (None: revoked, or made before links
+        were kept)."""
+        return sharing.link(self.vault, share_id)
+
+    def share_accesses(self) -> sharing.AccessLog:
+        """Who opened which share, as recorded on the consent network."""
+        return sharing.accesses(self.vault)
 
     def share_backend(self) -> dict:
         return sharing.backend(self.vault)
@@ -125,9 +147,10 @@ class Session:
     def use_embedded_backend(self) -> None:
         sharing.use_embedded(self.vault)
 
-    def serve(self, *, port: int | None = None, lan: bool = False) -> Any:
-        """Start the embedded gateway receivers fetch this vault's shares from; call ``.stop()`` on it when done."""
-        return sharing.serve(self.vault, port=port, lan=lan)
+    def serve(self, *, port: int | None = None, lan: bool = False, lookup: Any = None) -> Any:
+        """Start the embedded gateway receivers fetch this vault's shares from; call ``.stop()`` on it when done.
+        ``lookup``: where the files are read instead of the vault (``app.services.serving``)."""
+        return sharing.serve(self.vault, port=port, lan=lan, lookup=lookup)
 
     def card(self, name: str | None = None) -> str:
         return sharing.card(self.vault, name)
@@ -146,12 +169,58 @@ class Session:
     def chain_status(self) -> chain.ChainStatus:
         return chain.status(self.vault)
 
-    def verify(self) -> Any:
-        """Every database page and the audit chain checked (``vault.store.VerifyReport``)."""
-        return self.vault.verify()
+    def chain_deploy(self, rpc: str, *, pay_with_node_account: bool = False) -> Any:
+        """Deploy a new consent registry through ``rpc`` and use it (``sync.consent_service.ChainSettings``)."""
+        return chain.deploy(self.vault, rpc, pay_with_node_account=pay_with_node_account)
+
+    def chain_connect(self, rpc: str, contract: str, *, pay_with_node_account: bool = False) -> tuple[Any, bool]:
+        """Use an existing consent registry; returns its settings and whether this vault is a member."""
+        return chain.connect(self.vault, rpc, contract, pay_with_node_account=pay_with_node_account)
+
+    def verify(self, progress: Any = None) -> Any:
+        """Every database page and the audit chain checked (``vault.store.VerifyReport``); ``progress(step)``."""
+        return self.vault.verify(progress)
+
+    def check_integrity(self, progress: Any = None) -> activity.Integrity:
+        """The full check in words, with ``progress(step, steps, words)`` as each step starts."""
+        return activity.check_integrity(self.vault, progress)
 
     def audit_entries(self, limit: int = 1000) -> list[Any]:
         return self.vault.audit_entries(limit)
+
+    def activity(self, *, before: int | None = None, limit: int = activity.PAGE) -> activity.Page:
+        """A page of the audit log in words, newest first, with each consent's state on the chain."""
+        with self.read() as conn:
+            return activity.page(conn, before=before, limit=limit)
+
+    # --- preferences and keys ---------------------------------------------------------------------------------
+    def preferences(self) -> preferences.Preferences:
+        return preferences.load(self.vault)
+
+    def set_autolock_minutes(self, minutes: int) -> None:
+        preferences.set_autolock_minutes(self.vault, minutes)
+
+    def set_serve_when_locked(self, serve: bool) -> None:
+        preferences.set_serve_when_locked(self.vault, serve)
+
+    def set_local_network(self, on: bool) -> str:
+        """Serve shares kept in the vault to the local network too, or this computer only; the new address."""
+        return preferences.set_local_network(self.vault, on)
+
+    @staticmethod
+    def test_ipfs(api: str, gateway: str) -> preferences.IpfsProbe:
+        """Add a probe through the IPFS node and fetch it back through its gateway (nothing about the vault)."""
+        return preferences.test_ipfs(api, gateway)
+
+    def change_passphrase(self, old: str, new: str) -> None:
+        self.vault.change_passphrase(new, old_passphrase=old)
+
+    def new_recovery_key(self) -> str:
+        """A new recovery key (the old one stops working), to be shown once and confirmed."""
+        return self.vault.rotate_recovery_key()
+
+    def confirm_recovery_key(self) -> None:
+        self.vault.confirm_recovery_key()
 
     # --- closing --------------------------------------------------------------------------------------------
     def close(self) -> None:

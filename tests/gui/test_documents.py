@@ -18,7 +18,7 @@ from PySide6.QtPdf import QPdfDocument
 from PySide6.QtWidgets import QWidget
 
 from app.screens import vault_context
-from app.screens.documents import DocumentsScreen
+from app.screens.documents import IMAGE_MAX_WIDTH, DocumentsScreen
 from app.tasks import TaskRunner
 from tests.conftest import FIXTURES, PASSPHRASE, TEST_PROFILE
 from vault.records.importer import ImportService
@@ -26,6 +26,8 @@ from vault.records.importer import ImportService
 FLETCHER = "Fletcher_Hyatt_fe0562b5-f517-4951-8366-32fdab088930.json"
 PDF_PAGES = 3
 NOTE = "Follow-up in two weeks; keep taking the tablets with food."
+REPORT = (b"<html><head><title>Report</title><script>alert('x')</script></head>"
+          b"<body><h1>Chest X-ray</h1><p>Lungs clear.</p><p>No effusion.</p></body></html>")
 
 
 def _pdf() -> bytes:
@@ -47,8 +49,8 @@ def _pdf() -> bytes:
     return bytes(buffer.data())
 
 
-def _png() -> bytes:
-    image = QImage(320, 200, QImage.Format.Format_RGB32)
+def _png(width: int = 320, height: int = 200) -> bytes:
+    image = QImage(width, height, QImage.Format.Format_RGB32)
     image.fill(QColor(250, 250, 245))
     painter = QPainter(image)
     painter.fillRect(40, 40, 240, 120, QColor(20, 60, 120))
@@ -77,11 +79,16 @@ def docs(tmp_path_factory):
     pdf, png = _pdf(), _png()
     assert ImportService(v).import_data(pdf, "discharge-letter.pdf").added == 1
     assert ImportService(v).import_data(png, "wound-photo.png").added == 1
+    assert ImportService(v).import_data(_png(3000, 400), "panorama.png").added == 1
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
         {"resource": _reference(1, patient, "Clinic note", "text/plain", NOTE.encode(), "1995-03-01T10:00:00Z")},
         {"resource": _reference(2, patient, "Referral letter", "application/msword", b"\xd0\xcf\x11\xe0" * 300,
-                                "1994-05-02T09:30:00Z")}]}
-    assert ImportService(v).import_data(json.dumps(bundle).encode(), "notes.json").added == 2
+                                "1994-05-02T09:30:00Z")},
+        {"resource": {"resourceType": "DiagnosticReport", "id": "test-report", "status": "final",
+                      "code": {"text": "Chest X-ray report"}, "subject": {"reference": f"Patient/{patient}"},
+                      "effectiveDateTime": "1996-02-03", "issued": "1996-02-03T12:00:00Z",
+                      "presentedForm": [{"contentType": "text/html", "data": base64.b64encode(REPORT).decode()}]}}]}
+    assert ImportService(v).import_data(json.dumps(bundle).encode(), "notes.json").added == 3
     yield v, pdf, png
     v.close()
 
@@ -94,7 +101,7 @@ def screen(qtbot, docs):
     s.resize(1100, 700)
     s.show()
     s.refresh()
-    qtbot.waitUntil(lambda: s.model.rowCount() == 4, timeout=20000)
+    qtbot.waitUntil(lambda: s.model.rowCount() == 6, timeout=20000)
     yield s
     runner.wait()
 
@@ -163,6 +170,14 @@ def test_an_image_is_drawn(qtbot, screen, docs, screenshot):
     screenshot(screen, "documents-image")
 
 
+def test_a_photo_wider_than_any_screen_is_shown_scaled_to_the_view(qtbot, screen):
+    _open(qtbot, screen, "panorama.png")
+    assert screen.opened.image.width() == IMAGE_MAX_WIDTH            # made smaller once, on the worker
+    pixmap = screen.image_view.label.pixmap()
+    assert pixmap.width() <= screen.image_view.viewport().width()
+    assert abs(pixmap.width() / pixmap.height() - 3000 / 400) < 0.05   # not stretched
+
+
 def test_a_text_note_is_readable_and_an_unknown_kind_is_named(qtbot, screen):
     _open(qtbot, screen, "Clinic note")
     assert screen.viewer.currentWidget() is screen.text_view
@@ -170,6 +185,13 @@ def test_a_text_note_is_readable_and_an_unknown_kind_is_named(qtbot, screen):
     _open(qtbot, screen, "Referral letter")
     assert screen.viewer.currentWidget() is screen.message
     assert "Word document" in screen.message.text() and "application/msword" in screen.message.text()
+
+
+def test_a_reports_presented_form_is_listed_and_read_as_text(qtbot, screen):
+    _open(qtbot, screen, "Chest X-ray report")
+    assert screen.opened.item.rtype == "DiagnosticReport"
+    assert screen.viewer.currentWidget() is screen.text_view
+    assert screen.text_view.toPlainText() == "Chest X-ray\nLungs clear.\nNo effusion."   # no script, no title
 
 
 def test_list_is_newest_first_and_read_only(screen):

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QToolTip, QWidget
 
 from app.charts import epoch_ms
 from app.screens import vault_context
-from app.screens.labs import LabsScreen
+from app.screens.labs import MEASUREMENT_ROLE, LabsScreen
 from app.tasks import TaskRunner
 from tests.conftest import FIXTURES, PASSPHRASE, TEST_PROFILE
 from vault.records import ranges
@@ -24,6 +24,7 @@ FLETCHER = "Fletcher_Hyatt_fe0562b5-f517-4951-8366-32fdab088930.json"
 CHOLESTEROL = "2093-3"
 HEMOGLOBIN = "718-7"
 # (date, g/dL, interpretation the lab wrote or None); the range is 13.5-17.5 g/dL on every one of them
+BP_PANEL_DATE, SYSTOLIC_ALONE_DATE = "2005-06-01", "2006-01-10"
 HEMOGLOBIN_READINGS = [("2001-03-01", 14.2, None), ("2002-02-11", 18.4, None), ("2002-09-20", 16.1, None),
                        ("2003-05-02", 12.9, None), ("2004-01-10", 17.9, "N"), ("2004-06-10", 15.0, "H")]
 
@@ -44,6 +45,30 @@ def _observation(i: int, patient: str, date: str, value: float, interpretation: 
     return obs
 
 
+def _blood_pressures(patient: str) -> list[dict]:
+    """A blood pressure as US Core writes it (panel 85354-9, the systolic above the range the source gave), and
+    later a systolic pressure taken on its own."""
+    loinc = "http://loinc.org"
+
+    def part(code: str, value: float, **extra) -> dict:
+        return {"code": {"coding": [{"system": loinc, "code": code}]},
+                "valueQuantity": {"value": value, "unit": "mm[Hg]", "code": "mm[Hg]"}, **extra}
+
+    vital = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                          "code": "vital-signs"}]}]
+    panel = {"resourceType": "Observation", "id": "test-bp-panel", "status": "final", "category": vital,
+             "code": {"coding": [{"system": loinc, "code": "85354-9",
+                                  "display": "Blood pressure panel with all children optional"}]},
+             "subject": {"reference": f"Patient/{patient}"}, "effectiveDateTime": BP_PANEL_DATE,
+             "component": [part("8480-6", 128, referenceRange=[{"high": {"value": 120, "unit": "mm[Hg]"}}]),
+                           part("8462-4", 84)]}
+    alone = {"resourceType": "Observation", "id": "test-systolic", "status": "final", "category": vital,
+             "code": {"coding": [{"system": loinc, "code": "8480-6", "display": "Systolic blood pressure"}]},
+             "subject": {"reference": f"Patient/{patient}"}, "effectiveDateTime": SYSTOLIC_ALONE_DATE,
+             "valueQuantity": {"value": 118, "unit": "mm[Hg]", "code": "mm[Hg]"}}
+    return [panel, alone]
+
+
 @pytest.fixture(scope="module")
 def vault(tmp_path_factory):
     from vault.store import Vault
@@ -57,8 +82,9 @@ def vault(tmp_path_factory):
     bundle = {"resourceType": "Bundle", "type": "collection",
               "entry": [{"resource": _observation(i, patient, d, value, interp)}
                         for i, (d, value, interp) in enumerate(HEMOGLOBIN_READINGS)]}
-    report = ImportService(v).import_data(json.dumps(bundle).encode(), "hemoglobin.json")
-    assert report.added == len(HEMOGLOBIN_READINGS)
+    bundle["entry"] += [{"resource": r} for r in _blood_pressures(patient)]
+    report = ImportService(v).import_data(json.dumps(bundle).encode(), "more-readings.json")
+    assert report.added == len(HEMOGLOBIN_READINGS) + 2
     yield v
     v.close()
 
@@ -115,6 +141,20 @@ def test_last_cholesterol_and_its_change_by_typing_one_word(qtbot, screen, vault
     screenshot(screen, "labs-cholesterol")
 
 
+def test_typing_slowly_ends_on_the_closest_match_and_keeps_a_choice_that_still_matches(qtbot, screen):
+    for letter in "chol":
+        qtbot.keyClicks(screen.search, letter)
+        qtbot.wait(250)             # longer than the pause after which the best match is shown
+    qtbot.waitUntil(lambda: screen.chart_data is not None and screen.chart_data.measurement.code == CHOLESTEROL,
+                    timeout=20000)
+    hdl = screen._index_of(("2085-9", None))
+    screen.tree.setCurrentIndex(hdl)
+    qtbot.waitUntil(lambda: screen.chart_data.measurement.code == "2085-9", timeout=20000)
+    qtbot.keyClicks(screen.search, "esterol")
+    qtbot.wait(250)
+    assert screen.current.code == "2085-9"      # the user's pick still matches, so it stays
+
+
 def test_one_click_on_the_list_shows_a_measurement(qtbot, screen):
     index = screen._index_of((CHOLESTEROL, None))
     screen.tree.scrollTo(index)
@@ -144,21 +184,39 @@ def test_chart_points_are_exactly_the_vaults_observations(qtbot, screen, vault):
 
 def test_blood_pressure_shows_systolic_and_diastolic(qtbot, screen, vault, screenshot):
     with vault.read() as conn:
-        panels = [json.loads(raw) for (raw,) in conn.execute(
-            "SELECT json FROM rec_resources WHERE rtype = 'Observation' AND code = '55284-4' ORDER BY date")]
-    assert len(panels) == 10
+        panels = [(d, json.loads(raw)) for d, raw in conn.execute(
+            "SELECT date, json FROM rec_resources WHERE rtype = 'Observation' AND code IN ('55284-4', '85354-9')"
+            " ORDER BY date")]
+    assert len(panels) == 11        # Synthea's ten (55284-4) and the US Core one (85354-9)
 
     def component(obs: dict, code: str) -> float:
         return next(c["valueQuantity"]["value"] for c in obs["component"] if c["code"]["coding"][0]["code"] == code)
 
-    _show(qtbot, screen, "55284-4")
+    # one entry for every panel of the pair, counting the systolic taken alone too; no separate "Systolic" entry
+    listed = [screen.source.item(g).child(r).data(MEASUREMENT_ROLE) for g in range(screen.source.rowCount())
+              for r in range(screen.source.item(g).rowCount())]
+    pressures = [m for m in listed if {c[0] for c in m.components} == {"8480-6", "8462-4"}]
+    assert len(pressures) == 1 and pressures[0].count == 12
+    assert not any(m.code in ("8480-6", "8462-4") for m in listed)
+
+    _show(qtbot, screen, pressures[0].code)
     assert [s.name() for s in screen.chart.value_lines] == ["Systolic", "Diastolic"]
-    assert [y for _, y in _chart_points(screen, 0)] == [component(p, "8480-6") for p in panels]
-    assert [y for _, y in _chart_points(screen, 1)] == [component(p, "8462-4") for p in panels]
+    systolic = sorted([(epoch_ms(d), component(p, "8480-6")) for d, p in panels] +
+                      [(epoch_ms(SYSTOLIC_ALONE_DATE), 118.0)])
+    assert _chart_points(screen, 0) == systolic
+    assert _chart_points(screen, 1) == [(epoch_ms(d), component(p, "8462-4")) for d, p in panels]
+    # the source's range on the systolic part flags its 128, and is not drawn behind the diastolic line
+    assert {(p.x(), p.y()) for p in screen.chart.flagged_points.points()} == {(epoch_ms(BP_PANEL_DATE), 128.0)}
+    assert screen.chart.band_series is None
+    assert "systolic up to 120 mmHg" in screen.range_note.text()
     assert screen.readings.headerData(1, Qt.Orientation.Horizontal) == "Systolic"
     assert screen.readings.headerData(2, Qt.Orientation.Horizontal) == "Diastolic"
-    latest = panels[-1]
-    assert f"{round(component(latest, '8480-6'))}/{round(component(latest, '8462-4'))} mmHg" in screen.change.text()
+    table = _table(screen)
+    assert len(table) == 12 and table[0][:3] == [local_date(SYSTOLIC_ALONE_DATE), "118 mmHg", ""]
+    assert table[1][:3] == [local_date(BP_PANEL_DATE), "128 mmHg", "84 mmHg"] and table[1][-1] == "Systolic: high"
+    # the latest day had only a systolic reading: it is not paired with an older diastolic one
+    assert screen.change.text().startswith(f"Latest: systolic 118 mmHg on {local_date(SYSTOLIC_ALONE_DATE)}. "
+                                           f"Systolic down 10 mmHg since {local_date(BP_PANEL_DATE)}.")
     screenshot(screen, "labs-blood-pressure")
 
 
@@ -196,6 +254,25 @@ def test_hovering_a_point_shows_date_value_and_unit(qtbot, screen):
     screen.chart.flagged_points.hovered.emit(point, False)
 
 
+def test_a_long_series_has_no_marker_per_point_but_hovering_the_line_names_the_closest(qtbot):
+    from app.charts import MARKERS_UP_TO, MeasurementChart
+    days = [f"{2000 + i // 365:04d}-{(i // 28) % 12 + 1:02d}-{i % 28 + 1:02d}" for i in range(0, 3000, 7)]
+    readings = [ranges.Reading(d, 100.0 + i % 17, "mg/dL", i, None, "high" if i == 5 else None)
+                for i, d in enumerate(sorted(set(days)))]
+    assert len(readings) > MARKERS_UP_TO
+    chart = MeasurementChart()
+    qtbot.addWidget(chart)
+    chart.show_lines([ranges.Line("x", None, "Glucose", "mg/dL", readings)], None)
+    scatters = [s for s in chart.chart().series() if isinstance(s, QScatterSeries)]
+    assert scatters == [chart.flagged_points] and chart.flagged_points.count() == 1   # flags keep their triangle
+    target = readings[40]
+    near = QPointF(epoch_ms(target.date) + 3600_000.0, target.value + 0.4)   # an hour off, on the line
+    chart.value_lines[0].hovered.emit(near, True)
+    qtbot.waitUntil(lambda: QToolTip.isVisible(), timeout=5000)
+    assert local_date(target.date) in QToolTip.text() and ranges.format_value(target.value, "mg/dL") in QToolTip.text()
+    chart.value_lines[0].hovered.emit(near, False)
+
+
 def test_activating_a_reading_opens_its_record(qtbot, screen, vault):
     _show(qtbot, screen, CHOLESTEROL)
     opened = []
@@ -204,6 +281,37 @@ def test_activating_a_reading_opens_its_record(qtbot, screen, vault):
     screen.table.setCurrentIndex(screen.readings.index(0, 0))
     qtbot.keyClick(screen.table, Qt.Key.Key_Return)
     assert opened == [("Observation", _db_readings(vault, CHOLESTEROL)[-1][2])]
+
+
+class _HeldRunner:
+    """Runs each read only when the test says, in the order it chooses: answers arriving out of order."""
+
+    def __init__(self) -> None:
+        self.held: list = []
+
+    def run(self, fn, on_done, on_error) -> None:
+        self.held.append((fn, on_done, on_error))
+
+    def deliver(self, index: int) -> None:
+        fn, on_done, on_error = self.held.pop(index)
+        try:
+            result = fn()
+        except BaseException as exc:
+            on_error(exc)
+        else:
+            on_done(result)
+
+
+def test_an_answer_that_arrives_after_the_user_moved_on_is_dropped(qtbot, vault):
+    runner = _HeldRunner()
+    s = LabsScreen(vault_context(vault, runner))
+    qtbot.addWidget(s)
+    s.refresh()
+    runner.deliver(0)                               # the list
+    assert s.select(CHOLESTEROL) and s.select(HEMOGLOBIN)
+    runner.deliver(1)                               # hemoglobin's readings come first...
+    runner.deliver(0)                               # ...cholesterol's, asked for earlier, come last
+    assert s.chart_data.measurement.code == HEMOGLOBIN and s.heading.text() == "Hemoglobin in Blood"
 
 
 def test_search_narrows_the_list_and_an_unknown_word_empties_it(qtbot, screen):

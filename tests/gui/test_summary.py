@@ -44,7 +44,7 @@ def test_sections_read_in_plain_words(qtbot, juliette):
                                                                 ["Allergy to mould", "Low risk"]]
     assert _rows(cards["problems"].view)[0][0] == "Normal pregnancy"
     medicines = {r[0]: r[1] for r in _rows(cards["medications"].view)}
-    assert medicines["DiphenhydrAMINE Hydrochloride 25 MG Oral Tablet"] == "As needed"
+    assert medicines["diphenhydrAMINE Hydrochloride 25 MG Oral Tablet"] == "As needed"
     vaccines = {r[0]: r[1] for r in _rows(cards["immunizations"].view)}
     assert vaccines["Influenza, seasonal, injectable, preservative free"] == "4"
     results = {r[0]: r for r in _rows(cards["results"].view)}

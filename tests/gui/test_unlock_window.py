@@ -178,7 +178,7 @@ def test_the_error_reads_in_light_and_dark_themes(qtbot, tmp_path, vault_factory
         qtbot.keyClicks(window.pass_field, "not the passphrase")
         qtbot.keyClick(window.pass_field, Qt.Key.Key_Return)
         assert "passphrase is wrong" in window.unlock_message.text()
-        screenshot(_settled(qtbot, window), f"03-wrong-passphrase-{theme}")
+        screenshot(_settled(qtbot, window), f"03b-wrong-passphrase-{theme}")
         image = window.unlock_message.label.grab().toImage()
         background = app.palette().color(QPalette.ColorRole.Window)
         best = max(_contrast(image.pixelColor(x, y), background)
@@ -226,7 +226,7 @@ def test_recover_sets_a_new_passphrase(qtbot, tmp_path, vault_factory, screensho
     assert "not a medvault recovery key" in window.recovery_field_message.text()
     assert window.recovery_field.hasFocus() and window.recovery_field.selectedText() == "AAAA-BBBB"
     assert 0 <= _below(window.recovery_field, window.recovery_field_message, window) < 20
-    screenshot(_settled(qtbot, window), "05-recover")
+    screenshot(_settled(qtbot, window), "03c-recover")
     window.recovery_field.clear()
     qtbot.keyClicks(window.recovery_field, key)
     with qtbot.waitSignal(window.unlocked) as signal:
@@ -252,12 +252,12 @@ def test_closed_on_the_recovery_key_page_the_next_unlock_offers_a_new_key(qtbot,
     qtbot.mouseClick(again.unlock_button, Qt.MouseButton.LeftButton)
     assert again.pages.currentWidget() is again.offer_page
     assert again.new_key_button.hasFocus()
-    screenshot(_settled(qtbot, again), "06-offer-new-recovery-key")
+    screenshot(_settled(qtbot, again), "02b-offer-new-recovery-key")
     qtbot.mouseClick(again.new_key_button, Qt.MouseButton.LeftButton)
     assert again.pages.currentWidget() is again.recovery_page
     new_key = again._recovery_key
     assert new_key and new_key != old_key and again.recovery_title.text() == "Your new recovery key"
-    assert _qr_text(screenshot(_settled(qtbot, again), "07-new-recovery-key")) == [new_key]
+    assert _qr_text(screenshot(_settled(qtbot, again), "02c-new-recovery-key")) == [new_key]
     vault = _confirm(qtbot, again)
     assert vault.recovery_key_confirmed
     vault.close()

@@ -57,7 +57,7 @@ def test_the_bundle_holds_its_own_python_and_nothing_of_the_checkout(bundle):
     assert texts and all(str(ROOT) not in p.read_text() for p in texts)
     qt = bundle / "_internal" / "PySide6"
     assert not list(qt.glob("QtWebEngine*")) and not list((qt / "Qt" / "lib").glob("libQt6WebEngine*"))
-    for used in ("QtCharts", "QtPdf", "QtPdfWidgets", "QtPrintSupport", "QtMultimedia", "QtSvg", "QtNetwork"):
+    for used in ("QtCharts", "QtPdf", "QtPdfWidgets", "QtPrintSupport", "QtMultimedia", "QtSvg", "QtNetwork", "QtDBus"):
         assert list(qt.glob(f"{used}.*.so")), used
     for size in (16, 32, 48, 128, 256):
         assert (bundle / "share" / "icons" / "hicolor" / f"{size}x{size}" / "apps" / f"{APP_ID}.png").is_file()

@@ -9,6 +9,7 @@ from tests.conftest import FIXTURES, PASSPHRASE
 from vault.records import query
 from vault.records.importer import ImportOptions, ImportService
 from vault.records.persons import EVERYONE, persons
+from vault.schema import SCHEMA_VERSION
 
 from persons_support import refused_then_kept
 
@@ -111,12 +112,14 @@ def test_migration_gives_an_older_vault_its_persons(vault_factory):
         conn.execute("DROP INDEX rec_resources_person_date")
         conn.execute("ALTER TABLE rec_resources DROP COLUMN person")
         conn.execute("DROP TABLE persons")
+        conn.execute("ALTER TABLE shares DROP COLUMN link")     # and before shares-v2
+        conn.execute("ALTER TABLE shares DROP COLUMN what")
     with vault.read() as conn:
         conn.execute("PRAGMA user_version = 4")
     folder = vault.folder
     vault.close()
     with Vault.unlock(folder, PASSPHRASE) as reopened, reopened.read() as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert [(p.id, p.display_name, p.birth_date, p.is_primary) for p in persons(conn)] == [
             (1, "Ned Hintz", "1993-12-08", True), (2, "Buster Hoeger", "1988-03-16", False)]
         assert dict(conn.execute("SELECT rid, person FROM rec_resources").fetchall()) == expected

@@ -174,3 +174,20 @@ def test_an_empty_vault_says_so(unlocked_vault):
     with unlocked_vault.read_only() as conn:
         s = summary(conn)
     assert s.is_empty() and s.problems == [] and s.results == []
+
+
+def test_the_newest_record_of_a_problem_decides_whether_it_is_current(vault_factory):
+    from tests.gui.synthea_vault import synthea_vault
+    vault = synthea_vault(vault_factory("j").folder.parent / "juliette", JULIETTE)
+    try:
+        pregnancies = sorted((r for r in _resources(JULIETTE) if r["resourceType"] == "Condition"
+                              and r["code"]["text"] == "Normal pregnancy"), key=lambda r: r["onsetDateTime"])
+        assert len(pregnancies) > 5 and _code(pregnancies[-1]["clinicalStatus"]) == "active"
+        assert all(_code(r["clinicalStatus"]) == "resolved" for r in pregnancies[:-1])
+        with vault.read_only() as conn:
+            s = summary(conn)
+        assert [(i.label, i.id) for i in s.problems] == [("Normal pregnancy", pregnancies[-1]["id"])]
+        assert {i.label for i in s.medications} == {"NDA020800 0.3 ML Epinephrine 1 MG/ML Auto-Injector",
+                                                    "diphenhydrAMINE Hydrochloride 25 MG Oral Tablet"}
+    finally:
+        vault.close()

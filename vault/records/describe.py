@@ -95,6 +95,7 @@ _SEMANTIC_TAG = re.compile(
     r"body structure|event|environment|person|product|physical object|record artifact|morphologic abnormality|"
     r"assessment scale|social concept|medicinal product|clinical drug|occupation|specimen|navigational concept|"
     r"attribute|organism|life style|ethnic group|cell structure)\)\s*$", re.IGNORECASE)
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")     # zero-width spaces in Synthea's LOINC names
 # LOINC's trailing method notes ("... in last 2 weeks [Reported.PHQ]")
 _TRAILING_NOTE = re.compile(r"\s*\[[A-Za-z.]+\]$")
 
@@ -153,20 +154,27 @@ _CONTENT_TYPES = {"application/pdf": "PDF document", "image/png": "PNG image", "
                   "text/plain": "Text", "text/html": "Web page", "application/xml": "XML document"}
 _SOURCE_KIND = {"fhir-json": "A FHIR file you imported", "fhir-ndjson": "A bulk FHIR file (NDJSON) you imported",
                 "smart-health-card": "A SMART Health Card", "document": "A document you imported",
-                "generated": "Created by medvault"}
+                "generated": "Created by medvault", "received-share": "A share you received"}
 
 
 def plain(text: Any) -> str:
     """A display text as a patient would write it: no SNOMED semantic tag, no stray spaces."""
     if not isinstance(text, str):
         return ""
-    return _TRAILING_NOTE.sub("", _SEMANTIC_TAG.sub("", " ".join(text.split())))
+    return _TRAILING_NOTE.sub("", _SEMANTIC_TAG.sub("", " ".join(_INVISIBLE.sub("", text).split())))
 
 
 def plain_status(code: Any) -> str:
     if not isinstance(code, str) or not code:
         return ""
     return _STATUS.get(code) or code.replace("-", " ").capitalize()
+
+
+def status_words(rtype: str, code: Any) -> str:
+    """A record's status as the patient would say it for that kind of record (a vaccine "completed" was given)."""
+    if rtype == "Immunization" and code in ("completed", "not-done"):
+        return "Given" if code == "completed" else "Not given"
+    return plain_status(code)
 
 
 def plain_trust(trust: Any) -> str:
@@ -221,7 +229,7 @@ def period(p: Any, with_time: bool = True) -> str:
     return f"Until {end}" if end else ""
 
 
-_UNITS = (("mm[Hg]", "mmHg"), ("[lb_av]", "lb"), ("[in_i]", "in"), ("[degF]", "°F"), ("Cel", "°C"),
+_UNITS = (("{1.73_m2}", "1.73 m²"), ("mm[Hg]", "mmHg"), ("[lb_av]", "lb"), ("[in_i]", "in"), ("[degF]", "°F"), ("Cel", "°C"),
           ("kg/m2", "kg/m²"), ("10*3", "×10³"), ("10*6", "×10⁶"), ("10*9", "×10⁹"), ("10*12", "×10¹²"), ("uL", "µL"),
           ("ug", "µg"), ("umol", "µmol"))
 
@@ -438,8 +446,12 @@ def _title(resource: dict) -> str:
            "Goal": "description", "ImagingStudy": "procedureCode", "Device": "type", "Media": "modality",
            "Specimen": "type"}.get(rtype, "code")
     title = concept(resource.get(key))
+    return _visit_words(title) if rtype == "Encounter" else title
+
+
+def _visit_words(text: str) -> str:
     # Synthea names visits "Encounter for check up": a word of the trade, not the patient's
-    return re.sub(r"^Encounter for\b", "Visit for", title) if rtype == "Encounter" else title
+    return re.sub(r"^Encounter for\b", "Visit for", text)
 
 
 def _value(element: dict) -> str:
@@ -597,8 +609,7 @@ def _medication(r: dict, out: _Lines) -> None:
 
 
 def _immunization(r: dict, out: _Lines) -> None:
-    status = r.get("status")
-    out.add("Status", "Given" if status == "completed" else "Not given" if status == "not-done" else plain_status(status))
+    out.add("Status", status_words("Immunization", r.get("status")))
     out.add("Why not", concept(r.get("statusReason")))
     out.add("Given", _first(local_date(r.get("occurrenceDateTime"), True),
                             r.get("occurrenceString") if isinstance(r.get("occurrenceString"), str) else ""))
@@ -622,7 +633,7 @@ def _immunization(r: dict, out: _Lines) -> None:
 
 
 def _encounter(r: dict, out: _Lines) -> None:
-    out.add("Kind of visit", _ENCOUNTER_CLASS.get(_class_code(r) or "", concept(r.get("class"))))
+    out.add("Kind of visit", visit_kind(r))
     out.add("When", period(r.get("period")))
     out.add("Status", plain_status(r.get("status")))
     out.add("Seen by", out.ref([p.get("individual") for p in r.get("participant") or [] if isinstance(p, dict)]))
@@ -762,10 +773,7 @@ def _careteam(r: dict, out: _Lines) -> None:
 
 def _imaging(r: dict, out: _Lines) -> None:
     out.add("Started", local_date(r.get("started"), True))
-    series = [s for s in r.get("series") or [] if isinstance(s, dict)]
-    out.add("What was imaged", ", ".join(dict.fromkeys(
-        filter(None, (" of the ".join(filter(None, [concept(s.get("modality")), concept(s.get("bodySite")).lower()]))
-                      for s in series)))))
+    out.add("What was imaged", _imaged(r))
     n = r.get("numberOfInstances")
     out.add("Images", str(n) if isinstance(n, int) and not isinstance(n, bool) else "")
     out.add("Status", plain_status(r.get("status")))
@@ -787,7 +795,7 @@ def _claim(r: dict, out: _Lines) -> None:
     out.add("Provider", out.ref(r.get("provider")))
     out.add("Insurer", out.ref(r.get("insurer")))
     out.add("Covered by", out.ref([i.get("coverage") for i in r.get("insurance") or [] if isinstance(i, dict)]))
-    items = [concept(i.get("productOrService")) for i in r.get("item") or [] if isinstance(i, dict)]
+    items = [_visit_words(concept(i.get("productOrService"))) for i in r.get("item") or [] if isinstance(i, dict)]
     out.add("Items", "\n".join(dict.fromkeys(filter(None, items))))
     out.add("Outcome", plain_status(r.get("outcome")))
 
@@ -901,6 +909,46 @@ def _strip_html(div: Any) -> str:
     return "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
 
 
+def _imaged(resource: dict) -> str:
+    series = [s for s in resource.get("series") or [] if isinstance(s, dict)]
+    return ", ".join(dict.fromkeys(filter(None, (
+        " of the ".join(filter(None, [concept(s.get("modality")), concept(s.get("bodySite")).lower()]))
+        for s in series))))
+
+
+def headline(resource: dict, category: str | None = None) -> tuple[str, str]:
+    """(title, kind) of a record, without the rest of its description: what a list row shows. ``category``: the
+    index category when the caller has it (saves reading it from the record again)."""
+    rtype = resource.get("resourceType") if isinstance(resource.get("resourceType"), str) else ""
+    if category is None:
+        category = _category(resource)
+    kind = kind_label(rtype, category)
+    if rtype == "Claim" or rtype == "ExplanationOfBenefit":
+        what = _visit_words(next((concept(i.get("productOrService")) for i in resource.get("item") or []
+                                  if isinstance(i, dict)), ""))
+        title = f"{kind} for {what[0].lower() + what[1:]}" if what else kind
+    elif rtype in ("Patient", "Practitioner", "RelatedPerson", "Organization", "Location"):
+        title = name_of(resource)
+    elif rtype == "CarePlan":
+        title = _first(resource.get("title") if isinstance(resource.get("title"), str) else "",
+                       concept([c for c in resource.get("category") or [] if _code(c) != "assess-plan"]))
+    elif rtype == "ImagingStudy":
+        title = _first(_title(resource), _imaged(resource))
+    elif rtype == "DocumentReference":
+        title = _first(resource.get("description") if isinstance(resource.get("description"), str) else "",
+                       _title(resource))
+    else:
+        title = _title(resource)
+    title = title or kind
+    # a medicine's name keeps its lettering ("diphenhydrAMINE" tells it apart from a similar name)
+    return (title if rtype.startswith("Medication") else title[0].upper() + title[1:]), kind
+
+
+def visit_kind(resource: dict) -> str:
+    """A visit's kind in plain words ("Outpatient visit", "Hospital stay"); "" when the record does not say."""
+    return _ENCOUNTER_CLASS.get(_class_code(resource) or "", concept(resource.get("class")))
+
+
 def describe(resource: dict, names: Mapping[str, str] | None = None) -> Description:
     """A record as a title, its kind and date, and lines of (label, value) in plain words."""
     if not isinstance(resource, dict):
@@ -908,40 +956,21 @@ def describe(resource: dict, names: Mapping[str, str] | None = None) -> Descript
     rtype = resource.get("resourceType") if isinstance(resource.get("resourceType"), str) else ""
     out = _Lines(names or {})
     fields = index_fields(resource, "")
-    kind = kind_label(rtype, fields.category)
+    title, kind = headline(resource, fields.category)
     describer = _DESCRIBERS.get(rtype)
     if describer is not None:
         describer(resource, out)
     else:
         out.add("Date", local_date(fields.date, True))
         out.add("Status", plain_status(fields.status))
-    if rtype == "Claim" or rtype == "ExplanationOfBenefit":
-        what = next((concept(i.get("productOrService")) for i in resource.get("item") or [] if isinstance(i, dict)),
-                    "")
-        title = f"{kind} for {what[0].lower() + what[1:]}" if what else kind
-    elif rtype in ("Patient", "Practitioner", "RelatedPerson", "Organization", "Location"):
-        title = name_of(resource) or kind
-    elif rtype == "CarePlan":
-        title = _first(resource.get("title") if isinstance(resource.get("title"), str) else "",
-                       concept([c for c in resource.get("category") or [] if _code(c) != "assess-plan"]), kind)
-    elif rtype == "ImagingStudy":
-        title = _first(_title(resource), out.items[1][1] if len(out.items) > 1 and out.items[1][0] == "What was imaged"
-                       else "", kind)
-    elif rtype == "DocumentReference":
-        title = _first(resource.get("description") if isinstance(resource.get("description"), str) else "",
-                       _title(resource), kind)
-    else:
-        title = _title(resource) or kind
-    if rtype not in ("Encounter",):
+    if rtype != "Encounter":
         out.add("During the visit", out.ref(resource.get("encounter")) or out.ref(
             (resource.get("context") or {}).get("encounter") if isinstance(resource.get("context"), dict) else None))
     out.notes(resource)
     if not out.items:
         out.add("Summary", _strip_html((resource.get("text") or {}).get("div")
                                        if isinstance(resource.get("text"), dict) else None))
-    when = local_date(fields.date)
-    title = title or kind
-    return Description(title[0].upper() + title[1:], kind, when, tuple(out.items))
+    return Description(title, kind, local_date(fields.date), tuple(out.items))
 
 
 def describe_sources(sources: list[dict]) -> list[tuple[str, str]]:

@@ -21,6 +21,7 @@ from vault.records.errors import (DanglingReference, FileTooLarge, ImportCancell
 from vault.records.fhir_models import is_resource_type, validate_resource
 
 MiB = 1 << 20
+RECEIVED_KIND = "received-share"
 ProgressFn = Callable[[int, int], None]
 
 
@@ -47,6 +48,8 @@ class ImportOptions:
     max_ndjson_line_bytes: int = 16 * MiB
     max_document_bytes: int = 64 * MiB
     trust: str | None = None                  # e.g. "clinician-signed" when the sharing receiver checked a signature
+    received: dict | None = None              # records from a share someone handed over: the source is kept as
+                                              # RECEIVED_KIND with what the receiver verified (no PHI)
     workers: int = 1                          # >1: full validation of big files in that many worker processes
     other_person: bool = False                # a file about someone else: keep it as a separate person (True)
                                               # or refuse it whole with OtherPerson (False)
@@ -212,6 +215,9 @@ class ImportService:
                 prepared = _Prepared(kind.value, entries, self.options.trust or "unverified")
         if self.options.trust and prepared.trust == "unverified":
             prepared.trust = self.options.trust
+        if self.options.received is not None:
+            prepared.kind = RECEIVED_KIND
+            prepared.verification = {**(prepared.verification or {}), "received": self.options.received}
         return self._store_prepared(prepared, data, name_sha, payload_sha, progress, cancel)
 
     def _existing_source(self, payload_sha: str) -> int | None:

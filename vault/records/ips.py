@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 
 from vault.records.errors import ExportFailed
@@ -146,9 +147,11 @@ def _value(r: dict) -> str:
     return ""
 
 
-def build_ips(conn, *, patient: str | None = None, person: int | None = None, now: datetime) -> dict:
+def build_ips(conn, *, patient: str | None = None, person: int | None = None, now: datetime,
+              exclude: Collection[str] = ()) -> dict:
     """The summary of ``person`` (None: the vault's own; see ``vault.records.persons``), or of one Patient record
-    named by ``patient``."""
+    named by ``patient``. ``exclude`` ("Type/id") leaves records out before anything is chosen, so they appear
+    nowhere in the document, not even in a section's narrative."""
     pat = _pick_patient(conn, patient, person)
     pref = f"Patient/{pat['id']}"
     types = ("Condition", "AllergyIntolerance", "MedicationRequest", "MedicationStatement", "Immunization",
@@ -164,7 +167,7 @@ def build_ips(conn, *, patient: str | None = None, person: int | None = None, no
     for rtype, raw in conn.execute(f"SELECT rtype, json FROM rec_resources WHERE rtype IN ({','.join('?' * len(types))})"
                                    f" AND {cond} ORDER BY rid", (*types, *args)):
         r = json.loads(raw)
-        if ours(r):
+        if ours(r) and f"{rtype}/{r.get('id')}" not in exclude:
             mine[rtype].append(r)
     chosen = {
         "problems": [r for r in mine["Condition"] if _active_condition(r)],

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vault.records import persons, query
@@ -82,11 +82,11 @@ class Line:
     name: str
     unit: str | None
     readings: list[Reading]
+    digits: int = 2                 # one precision for the whole series, set by its largest value: 92 beside 152
 
-    @property
-    def digits(self) -> int:
-        """One precision for the whole series, set by its largest value: 92 beside 152, not 92.3."""
-        return decimals(max((abs(r.value) for r in self.readings), default=0.0))
+
+def _line(code: str, system: str | None, name: str, unit: str | None, readings: list[Reading]) -> Line:
+    return Line(code, system, name, unit, readings, decimals(max((abs(r.value) for r in readings), default=0.0)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +117,15 @@ class Measurement:
 
 _LOINC_PROPERTY = re.compile(r"\s*\[[^\]]*\]")
 _METHOD = re.compile(r"\s+by (automated count|calculation|manual count|automated)$", re.IGNORECASE)
+_PANEL = re.compile(r"\s+panel( with all children optional)?$", re.IGNORECASE)
 
 
 def plain_name(display: str) -> str:
     """A LOINC long name as a patient reads it: "Hemoglobin [Mass/volume] in Blood by Automated count" ->
-    "Hemoglobin in Blood". The property in brackets and the counting method say nothing to them."""
+    "Hemoglobin in Blood", "Blood pressure panel with all children optional" -> "Blood pressure". The property
+    in brackets, the counting method and the word panel say nothing to them."""
     text = display.replace("\u200b", "")
-    text = _METHOD.sub("", _LOINC_PROPERTY.sub("", text))
+    text = _PANEL.sub("", _METHOD.sub("", _LOINC_PROPERTY.sub("", text)))
     return " ".join(text.split()) or display
 
 
@@ -239,8 +241,9 @@ def _resources(conn, rids: list[int]) -> dict[int, dict]:
 
 
 def line(conn, code: str, system: str | None = None, name: str | None = None, *,
-         person: int | None = None) -> Line:
-    """``query.series`` with each point's reference range and flag."""
+         person: int | None = None, panel: str | None = None) -> Line:
+    """``query.series`` with each point's reference range and flag. Without a ``name``, the readings' own
+    display names it; under a ``panel`` it is shortened ("Systolic" beneath "Blood pressure")."""
     s = query.series(conn, code, system, person=person)
     resources = _resources(conn, sorted({p.rid for p in s.points}))
     readings = []
@@ -249,12 +252,14 @@ def line(conn, code: str, system: str | None = None, name: str | None = None, *,
         rng = reference_range(element)
         readings.append(Reading(p.date, p.value, p.unit, p.rid, rng,
                                 flag_for(p.value, p.unit, rng, interpretation_flag(element))))
-    return Line(code, system, name or plain_name(s.display or code), s.unit, readings)
+    name = name or plain_name(s.display or code)
+    return _line(code, system, component_name(name, panel) if panel else name, s.unit, readings)
 
 
 def lines(conn, measurement: Measurement, *, person: int | None = None) -> list[Line]:
     if measurement.components:
-        return [line(conn, code, system, component_name(name, measurement.name), person=person)
+        # a component without a display of its own (only its code) takes the one its readings carry elsewhere
+        return [line(conn, code, system, None if name == code else name, person=person, panel=measurement.name)
                 for code, system, name in measurement.components]
     return [line(conn, measurement.code, measurement.system, measurement.name, person=person)]
 
@@ -313,19 +318,36 @@ def measurements(conn, *, person: int | None = None) -> list[Measurement]:
         " WHERE rtype = 'Observation' AND code IS NOT NULL AND date IS NOT NULL AND value_num IS NULL"
         f" AND json LIKE '%\"component\"%'{extra} GROUP BY code, code_system", args).fetchall()
     latest = _resources(conn, [r[7] for r in plain] + [r[5] for r in panels])
+    # Panels measuring the same things are one measurement: a blood pressure is 85354-9 from one source and
+    # 55284-4 from Synthea, and its chart (series by component) holds the readings of both. Newest panel first,
+    # so the merged one carries the latest reading.
+    merged: dict[tuple, Measurement] = {}
+    for code, system, date, display, category, rid, n in sorted(panels, key=lambda r: r[2], reverse=True):
+        comps = _numeric_components(latest.get(rid, {}))
+        if not comps:
+            continue
+        key = tuple(sorted((c[0], c[1]) for c in comps))
+        if key in merged:
+            merged[key] = replace(merged[key], count=merged[key].count + n)
+            continue
+        flags = [flag_for(c[3], c[4], reference_range(c[5]), interpretation_flag(c[5])) for c in comps]
+        merged[key] = Measurement(code, system, plain_name(display or code), category, n, date,
+                                  tuple((c[3], c[4]) for c in comps), next((f for f in flags if f), None),
+                                  tuple((c[0], c[1], plain_name(c[2])) for c in comps), full_name=display or code)
+    # A code measured alone and inside a panel (a systolic pressure on its own) charts with the panel too, so it
+    # is listed once, under the panel, whose count takes its readings in.
+    in_panels = {part: key for key in merged for part in key}
+    alone: dict[tuple, int] = {}
     out = []
     for code, system, date, value, unit, display, category, rid, n in plain:
+        if (code, system) in in_panels:
+            key = in_panels[(code, system)]
+            alone[key] = max(alone.get(key, 0), n)
+            continue
         element = _element_for(latest.get(rid, {}), code, system)
         flag = flag_for(value, unit, reference_range(element), interpretation_flag(element))
         out.append(Measurement(code, system, plain_name(display or code), category, n, date, ((value, unit),), flag,
                                full_name=display or code))
-    for code, system, date, display, category, rid, n in panels:
-        comps = _numeric_components(latest.get(rid, {}))
-        if not comps:
-            continue
-        flags = [flag_for(c[3], c[4], reference_range(c[5]), interpretation_flag(c[5])) for c in comps]
-        out.append(Measurement(code, system, plain_name(display or code), category, n, date,
-                               tuple((c[3], c[4]) for c in comps), next((f for f in flags if f), None),
-                               tuple((c[0], c[1], plain_name(c[2])) for c in comps), full_name=display or code))
+    out.extend(replace(m, count=m.count + alone.get(key, 0)) for key, m in merged.items())
     order = {"Vital signs": 0, "Lab results": 1}
     return sorted(out, key=lambda m: (order.get(m.group, 2), m.name.casefold(), m.code))

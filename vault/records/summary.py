@@ -67,10 +67,12 @@ SECTIONS = ("problems", "allergies", "medications", "immunizations", "vitals", "
 def list_label(rtype: str, text: str | None) -> str:
     """A coded display as a list shows it: ``describe.plain``, and for a test also without LOINC's bracketed
     property and counting method ("Hemoglobin [Mass/volume] in Blood by Automated count" -> "Hemoglobin in
-    Blood"). A medicine keeps its brackets: "[Toprol]" is its brand."""
+    Blood"). A medicine's name stays as written: "[Toprol]" is its brand, and "diphenhydrAMINE" is lettered so
+    it is not mistaken for a similar name."""
     text = " ".join(_INVISIBLE.sub("", text or "").split())
-    if not rtype.startswith("Medication"):
-        text = describe.plain(text)
+    if rtype.startswith("Medication"):
+        return text
+    text = describe.plain(text)
     if rtype == "Observation":
         text = _LOINC_METHOD.sub("", " ".join(_LOINC_PROPERTY.sub(" ", text).split())) or text
     return text[:1].upper() + text[1:]
@@ -150,15 +152,99 @@ def out_of_range(resource: dict) -> str | None:
 
 
 # --- reading the vault ------------------------------------------------------------------------------------------
+_ROW = "rid, rtype, id, date, display, status, category, person, code"
+_VOID = "(status IS NULL OR status NOT IN ('entered-in-error', 'cancelled'))"
+_MEDICATIONS = ("MedicationRequest", "MedicationStatement")
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    rid: int
+    rtype: str
+    id: str
+    date: str | None
+    display: str | None
+    status: str | None
+    category: str | None
+    person: int | None
+    code: str | None
+
+
 class _Reader:
+    """Reads for one person. The index columns sit behind each record's JSON in its row, so reading them costs a
+    walk through the record; what is current is therefore found from the code index (which holds each code's
+    dates) plus one row per code, never by reading every record of a kind."""
+
     def __init__(self, conn: Any, person: Any) -> None:
         self.conn = conn
+        self.person = persons.resolve(conn, person)
         condition, self.args = persons.where(conn, person, use_index=False)
         self.where = f" AND {condition}"
+        self._newest: list[_Row] | None = None
+        self._uncoded: list[tuple[int, str]] | None = None
 
     def rows(self, sql: str, *args: Any, after: tuple = ()) -> list[tuple]:
         """``{person}`` in ``sql`` becomes the person condition; ``args`` bind before it, ``after`` behind it."""
         return self.conn.execute(sql.replace("{person}", self.where), [*args, *self.args, *after]).fetchall()
+
+    def mine(self, row: _Row) -> bool:
+        return self.person == persons.EVERYONE or row.person == self.person
+
+    def _fetch(self, rids: list[int]) -> list[_Row]:
+        out: list[_Row] = []
+        for start in range(0, len(rids), 500):
+            chunk = rids[start:start + 500]
+            out += [_Row(*r) for r in self.conn.execute(
+                f"SELECT {_ROW} FROM rec_resources WHERE rid IN ({','.join('?' * len(chunk))})", chunk)]
+        return out
+
+    def newest_per_code(self) -> list[_Row]:
+        """The newest record of every code in the vault (SQLite takes the bare ``rid`` from the row holding the
+        ``max``), read from the code index alone, then one row each."""
+        if self._newest is None:
+            rids = [r[1] for r in self.conn.execute(
+                "SELECT max(date), rid FROM rec_resources INDEXED BY rec_resources_code WHERE code IS NOT NULL"
+                " GROUP BY code")]
+            self._newest = self._fetch(rids)
+        return self._newest
+
+    def current(self, rtypes: tuple[str, ...], *, usable: str = "1", looked_past: tuple[str, ...] = ()) -> list[_Row]:
+        """Per code, the person's newest record of one of ``rtypes`` that meets the SQL condition ``usable``.
+
+        Coding systems give conditions, medicines, tests and visit kinds codes of their own, so a code whose
+        newest record is of another kind is left alone; ``looked_past`` names kinds that do share codes with
+        ``rtypes`` (a lab report and its tests share LOINC codes). Records without a code come from the code
+        index's NULL entries."""
+        kinds = ",".join("?" * len(rtypes))
+        out = []
+        for row in self.newest_per_code():
+            if row.rtype not in rtypes and row.rtype not in looked_past:
+                continue
+            if row.rtype in rtypes and self.mine(row) and self._meets(row, usable):
+                out.append(row)
+                continue
+            found = self.rows(f"SELECT {_ROW} FROM rec_resources WHERE code = ? AND rtype IN ({kinds})"
+                              f" AND {usable}{{person}} ORDER BY date DESC, rid DESC LIMIT 1", row.code, *rtypes)
+            out += [_Row(*r) for r in found]
+        uncoded = [rid for rid, rtype in self.uncoded() if rtype in rtypes]
+        for start in range(0, len(uncoded), 500):
+            chunk = uncoded[start:start + 500]
+            out += [_Row(*r) for r in self.rows(f"SELECT {_ROW} FROM rec_resources WHERE rid IN"
+                                                f" ({','.join('?' * len(chunk))}) AND {usable}{{person}}", *chunk)]
+        return out
+
+    def uncoded(self) -> list[tuple[int, str]]:
+        """(rid, type) of the records without a code; the type sits before the JSON in a row, so this is cheap."""
+        if self._uncoded is None:
+            self._uncoded = self.conn.execute("SELECT rid, rtype FROM rec_resources INDEXED BY rec_resources_code"
+                                              " WHERE code IS NULL").fetchall()
+        return self._uncoded
+
+    def _meets(self, row: _Row, usable: str) -> bool:
+        if usable == "1":
+            return True
+        return self.conn.execute(f"SELECT 1 FROM rec_resources WHERE rid = ? AND {usable}", (row.rid,)).fetchone() \
+            is not None
 
     def docs(self, rids: list[int]) -> dict[int, dict]:
         out: dict[int, dict] = {}
@@ -193,20 +279,25 @@ class _Reader:
         return list_label(rtype, title or fallback)
 
 
+def _newest_first(rows: list[_Row]) -> list[_Row]:
+    return sorted(rows, key=lambda row: (row.date or "", row.rid), reverse=True)
+
+
 def _problems(r: _Reader) -> list[Item]:
-    rows = r.rows("SELECT rid, id, date, display, status FROM rec_resources WHERE rtype = 'Condition'{person}"
-                  " ORDER BY date IS NULL, date DESC, rid DESC")
-    docs = r.docs([row[0] for row in rows if (row[4] or "active") not in _INACTIVE])
+    """Conditions whose newest record says they are current: a problem recorded at every visit is one problem,
+    and one recorded as resolved later is no longer a problem."""
+    rows = _newest_first(r.current(("Condition",)))
+    docs = r.docs([row.rid for row in rows if (row.status or "active") not in _INACTIVE])
     out, seen = [], set()
-    for rid, rec_id, date, display, _status in rows:
-        doc = docs.get(rid)
+    for row in rows:
+        doc = docs.get(row.rid)
         if doc is None or (_codes(doc.get("clinicalStatus")) | _codes(doc.get("verificationStatus"))) & _INACTIVE:
             continue
-        label = r.label(doc, display)
-        if label.casefold() in seen:    # the same problem recorded at several visits is still one problem
+        label = r.label(doc, row.display)
+        if label.casefold() in seen:
             continue
         seen.add(label.casefold())
-        out.append(Item("Condition", rec_id, label, date))
+        out.append(Item("Condition", row.id, label, row.date))
     return out
 
 
@@ -228,22 +319,24 @@ def _allergies(r: _Reader) -> list[Item]:
 
 
 def _medications(r: _Reader) -> list[Item]:
-    rows = r.rows("SELECT rid, rtype, id, date, display FROM rec_resources WHERE ((rtype = 'MedicationRequest'"
-                  " AND status IN ('active', 'on-hold')) OR (rtype = 'MedicationStatement' AND status IN"
-                  " ('active', 'intended', 'on-hold'))){person} ORDER BY date IS NULL, date DESC, rid DESC")
-    docs = r.docs([row[0] for row in rows])
+    """Medicines whose newest prescription or statement is current (a renewed prescription speaks for the
+    medicine; one stopped since is no longer taken)."""
+    rows = [row for row in _newest_first(r.current(_MEDICATIONS))
+            if row.status in (("active", "on-hold") if row.rtype == "MedicationRequest"
+                              else ("active", "intended", "on-hold"))]
+    docs = r.docs([row.rid for row in rows])
     out, seen = [], set()
-    for rid, rtype, rec_id, date, display in rows:
-        doc = docs[rid]
-        label = r.label(doc, display)
-        if label.casefold() in seen:    # renewed prescriptions: the newest speaks for the medicine
+    for row in rows:
+        doc = docs[row.rid]
+        label = r.label(doc, row.display)
+        if label.casefold() in seen:
             continue
         seen.add(label.casefold())
         how = describe.describe(doc).value("How to take it")
         value = how.splitlines()[0] if how else None
         if doc.get("status") == "on-hold":
             value = f"{value}; paused" if value else "Paused"
-        out.append(Item(rtype, rec_id, label, date, value))
+        out.append(Item(row.rtype, row.id, label, row.date, value))
     return out
 
 
@@ -261,25 +354,24 @@ def _immunizations(r: _Reader) -> list[Item]:
 def _latest_observations(r: _Reader, categories: tuple[str, ...]) -> list[Item]:
     """Per code, the newest observation and the newest one from an earlier day (the same test entered twice at
     one visit is no change), newest first."""
-    marks = ",".join("?" * len(categories))
-    rows = r.rows("SELECT rid, id, date, key, display, newest FROM (SELECT *, row_number() OVER"
-                  " (PARTITION BY key, newest ORDER BY date DESC, rid DESC) AS n FROM (SELECT rid, id, date, display,"
-                  " key, substr(date, 1, 10) = substr(max(date) OVER (PARTITION BY key), 1, 10) AS newest FROM"
-                  " (SELECT rid, id, date, display, coalesce(code, id) AS key FROM rec_resources WHERE"
-                  f" rtype = 'Observation' AND category IN ({marks}) AND date IS NOT NULL AND (status IS NULL OR"
-                  " status NOT IN ('entered-in-error', 'cancelled')){person}))) WHERE n = 1", *categories)
-    docs = r.docs([row[0] for row in rows])
-    latest: dict[str, tuple] = {}
-    before: dict[str, tuple] = {}
-    for rid, rec_id, date, key, display, newest in rows:
-        (latest if newest else before)[key] = (rid, rec_id, date, display)
+    latest = [row for row in r.current(("Observation",), usable=_VOID, looked_past=("DiagnosticReport",))
+              if row.category in categories and row.date]
+    before: dict[int, _Row] = {}
+    for row in latest:
+        if row.code is None:
+            continue
+        found = r.rows(f"SELECT {_ROW} FROM rec_resources WHERE code = ? AND rtype = 'Observation' AND date < ?"
+                       f" AND {_VOID}{{person}} ORDER BY date DESC, rid DESC LIMIT 1", row.code, row.date[:10])
+        if found:
+            before[row.rid] = _Row(*found[0])
+    docs = r.docs([row.rid for row in latest] + [row.rid for row in before.values()])
     out = []
-    for key, (rid, rec_id, date, display) in latest.items():
-        doc = docs[rid]
-        prev = before.get(key)
-        prev_value = value_text(docs[prev[0]]) if prev else None
-        out.append(Item("Observation", rec_id, r.label(doc, display), date, value_text(doc), out_of_range(doc),
-                        prev_value, prev[2] if prev_value else None))
+    for row in latest:
+        doc = docs[row.rid]
+        prev = before.get(row.rid)
+        prev_value = value_text(docs[prev.rid]) if prev else None
+        out.append(Item("Observation", row.id, r.label(doc, row.display), row.date, value_text(doc),
+                        out_of_range(doc), prev_value, prev.date if prev and prev_value else None))
     out.sort(key=lambda i: i.label.casefold())
     return sorted(out, key=lambda i: (i.date or "")[:10], reverse=True)
 
@@ -303,7 +395,8 @@ def _encounters(r: _Reader, limit: int) -> list[Item]:
 def summary(conn, *, person: int | None = None, encounters: int = RECENT_ENCOUNTERS) -> Summary:
     """The summary of ``person``'s records (the vault's own person when None)."""
     r = _Reader(conn, person)
-    records = r.rows("SELECT count(*) FROM rec_resources WHERE 1 = 1{person}")[0][0]
+    mine, args = persons.where(conn, person)        # on the person index: a count that reads no record
+    records = conn.execute(f"SELECT count(*) FROM rec_resources WHERE {mine}", args).fetchone()[0]
     if records == 0:
         return Summary()
     return Summary(problems=_problems(r), allergies=_allergies(r), medications=_medications(r),
