@@ -109,7 +109,8 @@ def test_install_and_uninstall_for_one_user(tmp_path, folder_name, quoted):
     assert subprocess.run([_tool("desktop-file-validate"), entry], capture_output=True).returncode == 0
     assert (tmp_path / "data" / "icons" / "hicolor" / "scalable" / "apps" / f"{APP_ID}.svg").is_file()
     assert "smart-health-card" in (tmp_path / "data" / "mime" / "globs2").read_text()
-    assert "x-scheme-handler/shlink=org.medvault.Medvault.desktop" in (tmp_path / "config" / "mimeapps.list").read_text()
+    defaults = (tmp_path / "config" / "mimeapps.list").read_text()
+    assert f"x-scheme-handler/shlink={APP_ID}.desktop" in defaults
     undone = subprocess.run(["sh", program.parent / "uninstall-desktop.sh"], env=env, capture_output=True, text=True)
     assert undone.returncode == 0 and not entry.exists()
     assert not list((tmp_path / "data" / "icons").rglob(f"{APP_ID}.*"))

@@ -25,7 +25,8 @@ def test_the_demo_bundle_is_a_real_file_while_in_use():
 
 
 def test_the_icon_is_an_svg():
-    assert medvault_resources.app_icon_svg().lstrip().startswith(b"<?xml") and b"<svg" in medvault_resources.app_icon_svg()
+    svg = medvault_resources.app_icon_svg()
+    assert svg.lstrip().startswith(b"<?xml") and b"<svg" in svg
 
 
 def test_no_code_builds_data_paths_from_its_own_location():
