@@ -64,6 +64,19 @@ def wait_for_window(display: str, proc: subprocess.Popen, shot: Path, timeout: f
     return drawn
 
 
+def assert_window_appears(cmd: list, env: dict[str, str], cwd: Path, shot: Path) -> None:
+    """Starts the program on the X server ``env["DISPLAY"]``, sees its window drawn, stops it: no traceback."""
+    app = subprocess.Popen([str(c) for c in cmd], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        drawn = wait_for_window(env["DISPLAY"], app, shot)
+        assert app.poll() is None, app.stderr.read().decode()
+        assert drawn > 5000
+    finally:
+        app.terminate()
+        _out, err = app.communicate(timeout=30)
+    assert b"Traceback" not in err
+
+
 @pytest.fixture
 def runtime_dir(tmp_path, monkeypatch) -> Path:
     """A private XDG_RUNTIME_DIR, where the app's single-instance socket lives."""

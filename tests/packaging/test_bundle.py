@@ -18,7 +18,8 @@ import pytest
 
 from app.version import __version__
 from tests.conftest import FIXTURES, PASSPHRASE, ROOT
-from tests.packaging.conftest import outside_checkout, run_program, user_env, wait_for_window
+from tests.packaging.conftest import (assert_window_appears, outside_checkout, run_program, user_env,
+                                     wait_for_window)
 from tests.peers.xvfb import running_xvfb
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(1500)]
@@ -94,17 +95,8 @@ def _desktop_env(tmp_path: Path, display: str) -> dict[str, str]:
 
 def test_the_window_appears_under_xvfb(bundle, tmp_path):
     with running_xvfb() as display:
-        env = _desktop_env(tmp_path, display)
-        app = subprocess.Popen([bundle / "medvault"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
-        try:
-            drawn = wait_for_window(display, app, tmp_path / "screen.png")
-            assert app.poll() is None, app.stderr.read().decode()
-            assert drawn > 5000
-        finally:
-            app.terminate()
-            _out, err = app.communicate(timeout=30)
-    assert b"Traceback" not in err
+        assert_window_appears([bundle / "medvault"], _desktop_env(tmp_path, display), tmp_path,
+                              tmp_path / "screen.png")
 
 
 def _bundle_processes(bundle: Path) -> list[int]:

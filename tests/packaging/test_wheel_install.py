@@ -14,7 +14,7 @@ import pytest
 
 from app.version import __version__
 from tests.conftest import FIXTURES, PASSPHRASE, ROOT
-from tests.packaging.conftest import outside_checkout, run_program, user_env, wait_for_window
+from tests.packaging.conftest import assert_window_appears, outside_checkout, run_program, user_env
 from tests.peers.ganache import Ganache
 from tests.peers.xvfb import running_xvfb
 
@@ -85,12 +85,4 @@ def test_the_desktop_window_opens(installed, tmp_path):
     with running_xvfb() as display:
         env = user_env(home, DISPLAY=display, XDG_RUNTIME_DIR=str(tmp_path), MEDVAULT_VAULT=str(tmp_path / "v"))
         os.chmod(tmp_path, 0o700)
-        app = subprocess.Popen([program, "gui"], env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            drawn = wait_for_window(display, app, tmp_path / "screen.png")
-            assert app.poll() is None, app.stderr.read().decode()
-            assert drawn > 5000
-        finally:
-            app.terminate()
-            _out, err = app.communicate(timeout=30)
-    assert b"Traceback" not in err
+        assert_window_appears([program, "gui"], env, home, tmp_path / "screen.png")
