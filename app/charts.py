@@ -27,7 +27,7 @@ MARKERS_UP_TO = 150     # more points than this and a marker on each is clutter 
 
 def epoch_ms(date: str) -> float:
     """Where a FHIR date sits on the time axis: instants exactly, a bare date at local midnight (so it is shown
-    on its own day in every time zone), a year or month at its first day."""
+    on its own day in every time zone), a year or month at its first day. ``ranges.placeable`` dates only."""
     if len(date) <= 10:
         parts = [int(p) for p in date.split("-")] + [1, 1]
         return float(QDate(parts[0], parts[1], parts[2]).startOfDay().toMSecsSinceEpoch())
@@ -45,9 +45,9 @@ def time_ticks(x_min: float, x_max: float) -> tuple[QDateTime, QDateTime, int, s
     years = last.year() - first.year() + 1
     if years >= 3:
         # end just after the last reading and step back, so the spare room is before the first at most
-        step = next(s for s in (1, 2, 5, 10, 20, 50) if years / s <= 8)
+        step = next((s for s in (1, 2, 5, 10, 20, 50) if years / s <= 8), -(-years // 8))
         y1 = last.year() + 1
-        y0 = y1 - -(-(y1 - first.year()) // step) * step
+        y0 = max(1, y1 - -(-(y1 - first.year()) // step) * step)     # year 1 at the earliest, as in FHIR
         # ticks are evenly spaced in milliseconds and leap days push them off 1 January; starting two days in
         # keeps every tick inside the year its label names
         return (QDate(y0, 1, 3).startOfDay(), QDate(y1, 1, 3).startOfDay(), (y1 - y0) // step + 1, "yyyy")

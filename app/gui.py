@@ -30,8 +30,9 @@ class Controller:
 
     def __init__(self, vault_dir: Path, runner: Any, kdf_profile: str = "default", *,
                  serving: Serving | None = None, idle: IdleLock | None = None,
-                 session_watch: SessionWatch | None = None) -> None:
+                 session_watch: SessionWatch | None = None, window_settings: Any = None) -> None:
         self.runner = runner
+        self._window_settings = window_settings      # QSettings for the window's layout; tests pass their own
         self.unlock_window = UnlockWindow(vault_dir, runner, kdf_profile)
         self.unlock_window.unlocked.connect(self._open)
         self.main_window: MainWindow | None = None
@@ -49,10 +50,10 @@ class Controller:
         self.unlock_window.show()
 
     def _open(self, vault: Any) -> None:
-        window = self.main_window = MainWindow(vault, self.runner)
+        window = self.main_window = MainWindow(vault, self.runner, settings=self._window_settings)
         window.ctx.extras.update(serving=self.serving, idle=self.idle)
         window.before_lock.append(self.serving.before_lock)
-        window.statusBar().addWidget(ServingNotice(self.serving), 1)
+        window.statusBar().addWidget(ServingNotice(self.serving, wrap=False), 1)
         window.locked.connect(self.start)
         window.quit_requested.connect(QApplication.quit)
         self.unlock_window.hide()

@@ -3,8 +3,8 @@
 
 Hooks for the GUI: ``link_received(str)`` carries a share link for the receiver, ``file_received(str)`` a record
 file's absolute path for the importer; both fire only while a vault is unlocked (what arrives before is held and
-delivered right after unlocking, in order). ``attach`` wires them to the main window's import, which opens a link
-with the receiver service and keeps its records; a receiver screen can take ``link_received`` over instead.
+delivered right after unlocking, in order). ``attach`` wires links to the receiver window (File > Open a shared
+record: verified, read in memory, kept only if the user chooses) and files to the main window's import.
 A line on stderr says what arrived, with a fingerprint and never the link or the file name.
 """
 
@@ -55,8 +55,6 @@ class LinkInbox(QObject):
 
 def attach(inbox: LinkInbox, controller: Any) -> None:
     """Connects the inbox to the app's windows: open while a vault is unlocked, imports into the main window."""
-    from app.services import PastedText
-
     def opened(_vault: Any) -> None:  # runs after the controller's own slot, so the main window exists
         controller.main_window.locked.connect(lambda: inbox.set_vault_open(False))
         inbox.set_vault_open(True)
@@ -71,4 +69,12 @@ def attach(inbox: LinkInbox, controller: Any) -> None:
     controller.unlock_window.unlocked.connect(opened)
     inbox.arrived.connect(to_front)
     inbox.file_received.connect(lambda path: controller.main_window.import_sources([path]))
-    inbox.link_received.connect(lambda link: controller.main_window.import_sources([PastedText(link)]))
+    inbox.link_received.connect(lambda link: receive(controller.main_window, link))
+
+
+def receive(main_window: Any, link: str) -> None:
+    """Opens a link in the receiver (the window behind File > Open a shared record): verified and read in memory,
+    keeping a copy stays the user's choice there."""
+    main_window.open_shared_record()
+    if main_window.shared_window is not None:
+        main_window.shared_window.open_text(link)

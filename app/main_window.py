@@ -300,6 +300,7 @@ class MainWindow(QMainWindow):
         self.persons: list[Any] = []
         self.owner: Any = None              # the vault's own person, once known
         self.detail: QWidget | None = None
+        self.shared_window: QWidget | None = None   # a share someone handed over, read in memory
         self.ctx = ScreenContext(runner=runner, read=self.session.read, person=None,
                                  show_error=self._show_error, extras={"session": self.session, "vault": vault})
         self.screens: dict[str, QWidget] = {}
@@ -400,6 +401,8 @@ class MainWindow(QMainWindow):
                                           self.choose_and_import)
         self.paste_action = self._action(file_menu, "Import from &text or link…", "Ctrl+Shift+V",
                                          self.paste_and_import)
+        self.open_shared_action = self._action(file_menu, "&Open a shared record…", "Ctrl+Shift+O",
+                                               self.open_shared_record)
         file_menu.addSeparator()
         self.lock_action = self._action(file_menu, "&Lock", "Ctrl+L", self.lock)
         self.quit_action = self._action(file_menu, "&Quit", "Ctrl+Q", self.quit)
@@ -748,6 +751,19 @@ class MainWindow(QMainWindow):
         self.refresh_all()
         self.load_persons()
 
+    # --- a shared record ----------------------------------------------------------------------------------------
+    def open_shared_record(self) -> None:
+        """Scan or paste a share someone handed over (a clinician's note, say) and read it in memory with what was
+        checked; keeping a copy is a choice made there (app.clinician)."""
+        if self.vault is None:
+            return
+        if self.shared_window is None:
+            from app.clinician.window import ClinicianWindow
+            self.shared_window = ClinicianWindow(self.session, self._runner)
+        self.shared_window.show()
+        self.shared_window.raise_()
+        self.shared_window.activateWindow()
+
     # --- errors -----------------------------------------------------------------------------------------------
     def _show_error(self, exc: BaseException) -> None:
         if self.vault is not None:      # a read that failed because the vault was just locked is no news
@@ -799,6 +815,8 @@ class MainWindow(QMainWindow):
         self.import_button.setEnabled(False)
         if self.detail is not None:
             self.detail.close()
+        if self.shared_window is not None:
+            self.shared_window.close()
 
         def done(_result: Any = None) -> None:
             self.locked.emit()
@@ -833,6 +851,8 @@ class MainWindow(QMainWindow):
             self.vault.close()
         if self.detail is not None:
             self.detail.close()
+        if self.shared_window is not None:
+            self.shared_window.close()
         super().closeEvent(event)
 
 

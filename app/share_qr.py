@@ -49,9 +49,10 @@ def modules_of(image: QImage) -> int:
 
 
 def module_px(image: QImage, room: QSize) -> int:
-    """The whole number of pixels per module that fits ``room`` (never below ``MIN_MODULE_PX``)."""
+    """The whole number of pixels per module that fits ``room``, up to ``MAX_MODULE_PX``. The view asks for room
+    for ``MIN_MODULE_PX``; should a window still be smaller, a smaller code beats one cut off at its edge."""
     fits = min(room.width(), room.height()) // max(1, modules_of(image))
-    return max(MIN_MODULE_PX, min(MAX_MODULE_PX, fits))
+    return max(1, min(MAX_MODULE_PX, fits))
 
 
 class QrView(QLabel):
@@ -67,6 +68,7 @@ class QrView(QLabel):
 
     def set_image(self, image: QImage | None) -> None:
         self._image = image
+        self.px = 0                      # another code of the same size must still be drawn
         self._redraw()
 
     def has_code(self) -> bool:
@@ -302,7 +304,6 @@ class QrPanel(QWidget):
         self.view = QrView()
         self.caption = QLabel()
         self.caption.setWordWrap(True)
-        self.caption.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.notice = InlineMessage("Warning about this link")
         self.message = InlineMessage("What happened")
@@ -317,18 +318,25 @@ class QrPanel(QWidget):
         self.copy_button.clicked.connect(self.copy_link)
         self.save_button.clicked.connect(lambda: self._ask_save_path(self, self.save_to))
         self.print_button.clicked.connect(lambda: self._ask_printer(self, self.print_to))
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignLeft)
+        # The code on the left, the words and actions beside it: a laptop screen is wider than tall, and a long
+        # directed link's code needs all the height there is.
+        side = QVBoxLayout()
+        side.addWidget(self.caption)
+        side.addWidget(self.notice)
+        side.addSpacing(12)
         for b in (self.copy_button, self.save_button, self.print_button):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
-        layout = QVBoxLayout(self)
+            side.addWidget(b)
+        side.addWidget(self.message)
+        side.addStretch(1)
+        column = QWidget()
+        column.setLayout(side)
+        column.setMinimumWidth(240)
+        column.setMaximumWidth(320)
+        layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view, 1)
-        layout.addWidget(self.caption)
-        layout.addWidget(self.notice)
-        layout.addLayout(buttons)
-        layout.addWidget(self.message)
+        layout.addWidget(column)
 
     @property
     def guard(self) -> ClipboardGuard:
@@ -379,5 +387,8 @@ class QrPanel(QWidget):
         self.message.say("Sent to the printer. Anyone holding the page can open the share.", warning=False)
 
     def _failed(self, exc: BaseException) -> None:
-        from app.errors import user_message
+        from app.errors import expected, user_message
+        if not expected(exc):
+            from app.crash import record
+            record(exc)             # a bug: a report without health data for the developers
         self.message.say(user_message(exc))

@@ -4,7 +4,9 @@
                                         [--vault-size 100000] [--keep DIR]
 
 The event loop's health is measured the way a user feels it: a 5 ms timer on the GUI thread notes when it really
-fires; the longest gap between two ticks is the longest the window was frozen.
+fires; the longest gap between two ticks is the longest the window was frozen. Two floors come first: the idle
+loop, and the loop beside a thread that only computes in Python. On a busy machine the second is far above the
+first: a worker thread descheduled while it holds the GIL keeps the GUI thread waiting for it, whatever the work.
 
 1. import: 10,000 resources imported from the main window (``MainWindow.import_sources``: the session, full
    validation, on the task runner, with its progress bar and the refresh that follows). Target: gap <= 50 ms.
@@ -29,6 +31,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -107,15 +110,33 @@ def report_gaps(label: str, stats: dict[str, float], extra: str = "") -> None:
           f" {stats['ticks']} ticks in {stats['seconds']:.1f} s){extra}   target <= {GAP_TARGET_MS:.0f} ms {verdict}")
 
 
-def bench_idle(seconds: float = 5.0) -> None:
-    """The floor: the same timer on an idle loop. Gaps here come from the machine (other processes on the
-    cores), not from medvault, and are part of every figure below."""
-    monitor = GapMonitor()
-    monitor.start()
-    wait_until(lambda: False, seconds)
-    stats = monitor.stop()
-    print(f"[idle] the event loop doing nothing for {seconds:.0f} s: longest gap {stats['max']:.1f} ms "
-          f"(p99 {stats['p99']:.1f} ms)")
+def bench_floor(seconds: float = 5.0) -> None:
+    """The floors: the same timer on an idle loop (gaps from the machine: other processes on the cores), and
+    beside a thread that only computes in Python (gaps from sharing the GIL with any worker thread, which grow
+    when the machine is busy and the worker waits for a core while holding it). Part of every figure below."""
+    def idle_gaps() -> dict[str, float]:
+        monitor = GapMonitor()
+        monitor.start()
+        wait_until(lambda: False, seconds)
+        return monitor.stop()
+
+    quiet = idle_gaps()
+    stop = threading.Event()
+
+    def compute() -> None:
+        n = 0
+        while not stop.is_set():
+            for i in range(1000):
+                n += i * i
+
+    worker = threading.Thread(target=compute, daemon=True)
+    worker.start()
+    beside = idle_gaps()
+    stop.set()
+    worker.join()
+    print(f"[floor] the event loop doing nothing for {seconds:.0f} s: longest gap {quiet['max']:.1f} ms "
+          f"(p99 {quiet['p99']:.1f} ms); beside a thread computing in Python: {beside['max']:.1f} ms "
+          f"(p99 {beside['p99']:.1f} ms)")
 
 
 # --- vaults -------------------------------------------------------------------------------------------------------
@@ -390,7 +411,7 @@ def main() -> None:
     # the gaps include time the GUI thread waited for a core: on a loaded machine they say as much about the load
     app = QApplication.instance() or QApplication(sys.argv[:1])
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    bench_idle()
+    bench_floor()
     work = Path(tempfile.mkdtemp(prefix="medvault-bench-gui-"))
     os.chmod(work, 0o700)
     try:

@@ -7,8 +7,8 @@ and a frozen bundle have no checkout beside them, and a zip or frozen importer m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -29,11 +29,11 @@ def consent_registry_source() -> str:
 
 
 @contextmanager
-def demo_patient() -> Iterator[Path]:
-    """A real file path to the demo's fictional patient bundle, valid inside the ``with`` block (the importer reads
-    files by path, and a resource is only guaranteed to be a file for that long)."""
-    with resources.as_file(_entry("demo", "patient.json")) as path:
-        yield path
+def demo_files(names: Sequence[str]) -> Iterator[list[Path]]:
+    """Real file paths to demo data files (fictional records), valid inside the ``with`` block: the importer reads
+    files by path, and a resource is only guaranteed to be a file for that long."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(resources.as_file(_entry("demo", name))) for name in names]
 
 
 def app_icon_svg() -> bytes:

@@ -42,6 +42,12 @@ from sync.errors import (
 
 T = TypeVar("T")
 
+# ``eth-tester:NAME`` in place of a JSON-RPC URL: the in-process chain this process published under NAME (the
+# headless demo runs the services, which connect by URL, on an in-process EVM). Nothing outside the process can
+# reach it, and it is gone when the process ends or ``withdraw_in_process`` is called.
+IN_PROCESS_SCHEME = "eth-tester:"
+_IN_PROCESS: dict[str, "Chain"] = {}
+
 # Contract error name -> (error class, sentence for the user). Names come from ConsentRegistry.sol.
 _REVERTS: dict[str, tuple[type[ConsentRejected], str]] = {
     "NotAdmin": (ConsentRejected, "Only the consent network's administrator can do this."),
@@ -141,6 +147,12 @@ class Chain:
     ) -> Chain:
         """Connect to a JSON-RPC endpoint. ``timeout`` bounds every request, so a node that accepts the
         connection but never answers fails fast instead of hanging the app."""
+        if rpc_url.startswith(IN_PROCESS_SCHEME):
+            published = _IN_PROCESS.get(rpc_url[len(IN_PROCESS_SCHEME):])
+            if published is None:
+                raise ChainUnavailable()
+            published.check_chain_id(expected_chain_id)
+            return published
         provider = HTTPProvider(
             rpc_url,
             request_kwargs={"timeout": timeout},
@@ -152,9 +164,22 @@ class Chain:
         return chain
 
     @classmethod
-    def in_process(cls) -> Chain:
-        """A fresh in-process EVM (eth-tester + py-evm) with funded, node-managed test accounts."""
-        return cls(Web3(EthereumTesterProvider()))
+    def in_process(cls, publish_as: str | None = None) -> Chain:
+        """A fresh in-process EVM (eth-tester + py-evm) with funded, node-managed test accounts; ``publish_as``
+        makes ``connect("eth-tester:NAME")`` return it, for code in this process that connects by URL."""
+        chain = cls(Web3(EthereumTesterProvider()))
+        if publish_as is not None:
+            _IN_PROCESS[publish_as] = chain
+        return chain
+
+    @staticmethod
+    def withdraw_in_process(name: str) -> None:
+        """``eth-tester:NAME`` answers as an unreachable node from now on (until published again)."""
+        _IN_PROCESS.pop(name, None)
+
+    @staticmethod
+    def publish_in_process(name: str, chain: Chain) -> None:
+        _IN_PROCESS[name] = chain
 
     # ---- basic queries ---------------------------------------------------------------------------------------
 
@@ -393,6 +418,15 @@ class ConsentRegistry:
             self.contract.functions.practitioners(to_checksum_address(address)).call
         )
         return bytes(did_hash), active
+
+    def practitioner_state(self, address: str, did: str) -> str:
+        """"active" when ``address`` is registered as a practitioner under exactly ``did`` and not deactivated,
+        "inactive" when registered under ``did`` but deactivated, "unknown" otherwise (never registered, or
+        registered under another key: an address claimed by someone else's note proves nothing)."""
+        did_hash, active = self.practitioner(address)
+        if did_hash != bytes(keccak(text=did)):
+            return "unknown"
+        return "active" if active else "inactive"
 
     def nonce_floor(self, patient: str) -> int:
         return self.chain._call(self.contract.functions.nonceFloor(to_checksum_address(patient)).call)

@@ -275,6 +275,8 @@ def create_share(vault: Any, selection: Selection, *, expires: timedelta | None,
     share_id = uuid.uuid4().hex[:12]
     bundle, resource_ids, refs = ((prepared.bundle, list(prepared.resource_ids), list(prepared.refs))
                                   if prepared is not None else _selected_bundle(vault, selection, person))
+    if not resource_ids:
+        raise NothingToShare()
     consent = build_consent(share_id=share_id, patient_ref=_patient_reference(bundle), patient_did=vault.identity.did,
                             grantee_did=recipient_card.did if recipient_card else None,
                             grantee_name=recipient_card.name if recipient_card else None,
@@ -330,6 +332,12 @@ def list_shares(vault: Any) -> list[dict]:
 
 REVOKE_SENTENCE = ("Share {id} is revoked: its file is no longer served, so the link stops working. "
                    "Copies already fetched cannot be recalled: anyone who opened it before now may still have them.")
+# An IPFS node drops an unpinned file only when it next clears its store, and other nodes may keep copies: the
+# link can go on working from there, except for receivers that check the consent chain.
+REVOKE_SENTENCE_IPFS = ("Share {id} is revoked: the IPFS node no longer keeps its file, but it may go on serving "
+                        "it until the node clears unpinned files, and other IPFS nodes may hold copies; receivers "
+                        "that check the consent network refuse it now. Copies already fetched cannot be recalled: "
+                        "anyone who opened it before now may still have them.")
 
 
 def revoke_share(vault: Any, share_id: str, *, store: ContentStore | None = None, chain_domain: Any = None) -> str:
@@ -357,7 +365,7 @@ def revoke_share(vault: Any, share_id: str, *, store: ContentStore | None = None
         if chain_domain is not None:
             outbox_id = _queue_revoke(vault, conn, chain_domain, cid_bytes=bytes.fromhex(row.consent_id), now=now)
         vault.audit("revoke", conn=conn, share=share_id, consent_id=row.consent_id, queued=outbox_id is not None)
-    return REVOKE_SENTENCE.format(id=share_id)
+    return (REVOKE_SENTENCE_IPFS if row.backend == "ipfs" else REVOKE_SENTENCE).format(id=share_id)
 
 
 def share_link(vault: Any, share_id: str) -> str | None:

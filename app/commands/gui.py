@@ -8,6 +8,8 @@ from typing import Any
 
 def register(sub: Any) -> None:
     p = sub.add_parser("gui", help="open the desktop app (the default)")
+    p.add_argument("--clinician", action="store_true",
+                   help="open the clinician's window: scan a patient's code, check it, read the records")
     p.add_argument("link", nargs="?", metavar="LINK|FILE",
                    help="a shlink:/ or medvault:/ link to open, or a record file to import (what the desktop passes "
                         "when one is opened with medvault); a window already open with this vault takes it over")
@@ -23,5 +25,12 @@ def cmd_gui(args: argparse.Namespace, ctx: Any) -> int:
         except NotALinkOrFile as exc:
             ctx.warn(f"medvault: {exc.user_message}")
             return 1
+    if getattr(args, "clinician", False):
+        if link is not None:
+            ctx.warn("medvault: the clinician's window opens links from its own scan or paste; "
+                     "start it without one.")
+            return 2
+        from app.clinician.app import run as run_clinician
+        return run_clinician(ctx.vault_dir)
     from app.gui import run  # Qt is imported only when the window is wanted
     return run(ctx.vault_dir, link=link)

@@ -338,6 +338,10 @@ class DocumentsScreen(QWidget):
         else:
             self._show_message("", "", "Choose a document on the left to read it here." if items else "")
 
+    def select_row(self, row: int) -> None:
+        """Open the document on ``row`` of the list, as a click would (the user guide's pictures use it)."""
+        self.table.selectRow(row)
+
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         item = current.siblingAtColumn(0).data(ITEM_ROLE) if current.isValid() else None
         if item is not None:

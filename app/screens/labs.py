@@ -28,7 +28,6 @@ from vault.records.ranges import Line, Measurement, Range, format_value
 
 MEASUREMENT_ROLE = Qt.ItemDataRole.UserRole + 1
 SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2
-RANK_ROLE = Qt.ItemDataRole.UserRole + 3
 
 
 @dataclass(frozen=True)

@@ -284,6 +284,9 @@ class CheckPage(QWidget):
 def summary_sentence(preview: Any) -> str:
     """"38 records will leave this computer, encrypted: 15 lab results, 8 immunizations, …, and your details."""
     from app.services.share_preview import ABOUT_SUMMARY, YOUR_DETAILS
+    if not preview.records:
+        return ("Every record of this choice may be sensitive, so nothing would be shared. Tick below the ones you "
+                "want to share, or go back and choose other records.")
     parts = [f"{QLocale().toString(c)} {_lower_first(g)}" for g, c in preview.counts()
              if g not in (YOUR_DETAILS, ABOUT_SUMMARY)]
     groups = {g for g, _c in preview.counts()}
@@ -308,7 +311,7 @@ class WhoPage(QWidget):
         layout.addWidget(_title(STEP_TITLES[2]))
         grid = QGridLayout()
         grid.setColumnStretch(1, 1)
-        grid.setVerticalSpacing(6)
+        grid.setVerticalSpacing(14)
         layout.addLayout(grid)
 
         who_heading = QLabel("<b>Who</b>")
@@ -438,6 +441,11 @@ def _ask_card_file(parent: QWidget, callback: Callable[[str], None]) -> None:
     dialog.open()
 
 
+def _warm_up() -> None:
+    import sync.consent_service  # noqa: F401
+    import sync.qr  # noqa: F401
+
+
 class ShareWizard(QDialog):
     """Four steps from a choice of records to a QR code on screen. ``shared(share_id)`` once the share exists."""
 
@@ -505,6 +513,9 @@ class ShareWizard(QDialog):
         self.resize(900, 760)
         self._go(0)
         self._load()
+        # What Share needs but the first steps do not (the consent network's libraries take a second to load):
+        # loaded while the patient reads the check step, so the first share of a session is as quick as the next.
+        ctx.runner.run(_warm_up, lambda _r: None, lambda _e: None)
 
     # --- moving between steps -----------------------------------------------------------------------------------
     @property
@@ -527,8 +538,9 @@ class ShareWizard(QDialog):
         self.back_button.setEnabled(step > 0 and not self.busy)
         self.next_button.setText("&Share" if step == 2 else ("&Done" if done else "&Next"))
         self.next_button.setAccessibleName("Share" if step == 2 else ("Done" if done else "Next"))
-        self.next_button.setEnabled(not self.busy and not (step == 2 and self.who_page.directed_radio.isChecked()
-                                                           and self.card is None))
+        nothing = step == 1 and (self.preview is None or not self.preview.records)
+        no_card = step == 2 and self.who_page.directed_radio.isChecked() and self.card is None
+        self.next_button.setEnabled(not self.busy and not nothing and not no_card)
         self.cancel_button.setVisible(not done)
 
     def _set_busy(self, busy: bool, text: str = "") -> None:
@@ -641,6 +653,8 @@ class ShareWizard(QDialog):
         self.check_page.show_preview(preview)
         self._set_busy(False)
         self._go(1)
+        if not preview.records:
+            self.check_page.left_out.setFocus()
 
     # --- step 2 -------------------------------------------------------------------------------------------------
     def _put_back_soon(self) -> None:
@@ -741,6 +755,7 @@ class ShareWizard(QDialog):
         self.qr_panel.show_link(outcome.link, image, lines, warning, self.who_page.local_only_notice())
         self._set_busy(False)
         self._go(3)
+        fit_to_code(self)
         self.shared.emit(outcome.created.id)
 
     def describe_share(self) -> tuple[list[str], str]:
@@ -754,6 +769,15 @@ class ShareWizard(QDialog):
         lines = [whom, f"Holds: {self.preview.what} ({_plural(len(created.resource_ids), 'record')})",
                  f"Until: {until}"]
         return lines, share_warning(self.outcome.recipient.name if self.outcome.recipient is not None else None)
+
+
+def fit_to_code(window: QWidget) -> None:
+    """Grow the window, within the screen, to the room the code asks for: 8 pixels a module where the screen
+    allows, never less than its smallest scannable size."""
+    window.layout().activate()
+    want = window.sizeHint().expandedTo(window.minimumSizeHint()).expandedTo(window.size())
+    screen = window.screen().availableGeometry().size() if window.screen() is not None else want
+    window.resize(want.boundedTo(screen).expandedTo(window.minimumSizeHint()))
 
 
 def share_warning(recipient: str | None) -> str:

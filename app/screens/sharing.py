@@ -61,8 +61,8 @@ def opened_words(opens: list[Any] | None, known: bool) -> str:
     if not opens:
         return "Not opened yet" if known else "Not known"
     last = opens[-1]
-    head = f"Opened by {last.who} on {_when(last.at)}"
-    return head if len(opens) == 1 else f"Opened {len(opens)} times; last by {last.who} on {_when(last.at)}"
+    head = f"By {last.who} on {_when(last.at)}"
+    return head if len(opens) == 1 else f"{len(opens)} times; last by {last.who} on {_when(last.at)}"
 
 
 def _confirm_revoke(parent: QWidget) -> bool:
@@ -90,7 +90,7 @@ class QrDialog(QDialog):
         buttons.button(QDialogButtonBox.StandardButton.Close).setAccessibleName("Close")
         buttons.rejected.connect(self.close)
         layout.addWidget(buttons)
-        self.resize(760, 820)
+        self.resize(960, 760)
 
 
 class SharingScreen(QWidget):
@@ -131,12 +131,15 @@ class SharingScreen(QWidget):
         self.table.setTabKeyNavigation(False)
         self.table.setAlternatingRowColors(True)
         self.table.setShowGrid(False)
-        self.table.setWordWrap(True)
+        # one line a share; what does not fit is elided and said in full by the cell's tooltip
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.table.horizontalHeader()
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         for column in range(len(COLUMNS)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(90)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.itemActivated.connect(lambda _item: self.show_qr_again())
         self.empty = QLabel("You have not shared anything yet. Choose \u201cNew share\u201d to show a QR code to a "
@@ -218,6 +221,7 @@ class SharingScreen(QWidget):
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(ROW_ID, row["id"])
+                item.setToolTip(text)
                 self.table.setItem(n, column, item)
             if row["state"] == "active" and not row.get("has_link"):
                 self.table.item(n, 1).setToolTip("Made before medvault kept share links: its QR code cannot be "
@@ -271,7 +275,7 @@ class SharingScreen(QWidget):
     def _show_qr(self, row: dict, link: str | None, pixels: Any) -> None:
         from PySide6.QtGui import QImage
 
-        from app.screens.share_wizard import LOCAL_ONLY, share_warning
+        from app.screens.share_wizard import LOCAL_ONLY, fit_to_code, share_warning
         from app.services.sharing import local_only
         if link is None:
             self.message.say(NO_LINK)
@@ -288,6 +292,7 @@ class SharingScreen(QWidget):
                                        share_warning(row["recipient_name"] if row["kind"] == "directed" else None),
                                        notice)
         self.qr_dialog.show()
+        fit_to_code(self.qr_dialog)
         self.qr_dialog.raise_()
         self.qr_dialog.activateWindow()
 

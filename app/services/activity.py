@@ -190,11 +190,11 @@ def chain_state(kind: str | None, entry: Any) -> ChainState:
     from vault.outbox_store import ANCHORED, FAILED
     what = {"revoke": "Withdrawal", "access": "Receipt"}.get(kind or "", "Consent")
     if entry.state == ANCHORED:
-        return ChainState(RECORDED, f"{what} recorded on the consent network in block {entry.block_number:,}",
-                          entry.block_number, entry.tx_hash)
+        return ChainState(RECORDED, f"{what} recorded in block {entry.block_number:,}", entry.block_number,
+                          entry.tx_hash)
     if entry.state == FAILED:
-        return ChainState(REFUSED, f"{what} refused by the consent network: {entry.message or entry.reason}")
-    return ChainState(WAITING, f"{what} waiting to be sent to the consent network")
+        return ChainState(REFUSED, f"{what} refused: {entry.message or entry.reason}")
+    return ChainState(WAITING, f"{what} waiting to be sent")
 
 
 def opened_words(log: Any, shares: list[dict]) -> list[str]:
@@ -204,14 +204,13 @@ def opened_words(log: Any, shares: list[dict]) -> list[str]:
     opens = []
     for share_id, seen in log.opened.items():
         row = rows.get(share_id)
-        what = "a share"
+        what = "a share of yours"
         if row is not None:
             held = f" ({row['what']})" if row.get("what") else ""
-            what = f"the share of {_records(row['resources'])}{held} made on {_day(row['created_at'])}"
+            what = f"your share of {_records(row['resources'])}{held} from {_day(row['created_at'])}"
         for o in seen:
             when = local_date(datetime.fromtimestamp(o.at, timezone.utc).isoformat(), with_time=True)
-            opens.append((o.at, f"{o.who[:1].upper()}{o.who[1:]} opened {what}, on {when} (recorded in block "
-                                f"{o.block:,})"))
+            opens.append((o.at, f"{when}: {o.who} opened {what} (recorded in block {o.block:,})"))
     return [text for _at, text in sorted(opens, key=lambda pair: pair[0], reverse=True)]
 
 

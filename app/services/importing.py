@@ -28,6 +28,7 @@ class ImportOutcome:
     source: str                         # the path as given, or "text" for pasted text and links
     report: ImportReport | None = None
     error: RecordsError | None = None
+    note: str | None = None             # a clinician's note: how far its signature was believed, in words
 
     @property
     def ok(self) -> bool:
@@ -45,13 +46,19 @@ class ImportOutcome:
 
     @property
     def sentence(self) -> str:
-        return self.error.user_message if self.error is not None else self.report.sentence()  # type: ignore[union-attr]
+        if self.error is not None:
+            return self.error.user_message
+        assert self.report is not None
+        return f"{self.report.sentence()} {self.note}" if self.note else self.report.sentence()
 
     def as_json(self) -> dict:
         if self.error is not None:
             return {"source": self.source, "error": self.error.user_message}
         assert self.report is not None
-        return {"source": self.source, **self.report.as_json(), "sentence": self.report.sentence()}
+        out = {"source": self.source, **self.report.as_json(), "sentence": self.sentence}
+        if self.note:
+            out["signature"] = self.note
+        return out
 
 
 class PastedText(str):
@@ -87,10 +94,12 @@ def is_text_source(source: str) -> bool:
 
 
 def import_sources(vault: Any, sources: Sequence[str | Path], *, opts: ImportOptions,
-                   progress: Progress | None = None, cancel: CancelToken | None = None) -> list[ImportOutcome]:
+                   progress: Progress | None = None, cancel: CancelToken | None = None,
+                   allow_local_http: bool = False) -> list[ImportOutcome]:
     """Import the texts among ``sources`` (``PastedText``, links, card text), then the files, each all-or-nothing;
     one outcome per text (per bundle of a link) and per file, texts first. Files are imported as one batch, so a
-    file referring into another file of the batch works whatever the order."""
+    file referring into another file of the batch works whatever the order. ``allow_local_http``: a link may
+    fetch over plain http from this computer or the local network (a clinic's embedded gateway)."""
     all_texts: list[str] = []
     files: list[Path] = []
     for s in sources:
@@ -101,7 +110,7 @@ def import_sources(vault: Any, sources: Sequence[str | Path], *, opts: ImportOpt
     units = len(all_texts) + len(files) or 1
     outcomes: list[ImportOutcome] = []
     for n, text in enumerate(all_texts):
-        outcomes.extend(import_text(vault, text, opts=opts, cancel=cancel,
+        outcomes.extend(import_text(vault, text, opts=opts, cancel=cancel, allow_local_http=allow_local_http,
                                     progress=_scaled(progress, n, units) if progress else None))
     if files:
         outcomes.extend(import_files(vault, files, opts=opts, cancel=cancel,
@@ -123,30 +132,45 @@ def import_files(vault: Any, paths: Sequence[str | Path], *, opts: ImportOptions
 
 
 def import_text(vault: Any, text: str, *, opts: ImportOptions, progress: Progress | None = None,
-                cancel: CancelToken | None = None) -> list[ImportOutcome]:
+                cancel: CancelToken | None = None, allow_local_http: bool = False) -> list[ImportOutcome]:
     """Pasted ``shc:/`` text or a share link (opened, verified and decrypted, then imported). A link may carry
-    several bundles: one outcome each."""
+    several bundles: one outcome each. A clinician's ``return`` link is a note: its outcome says how far its
+    signature is believed (``app.services.writeback``)."""
+    step = (lambda done, total: progress(done / total if total else 1.0)) if progress else None
     try:
-        reports = _import_text(vault, text, opts, progress, cancel)
+        if _is_return(text):
+            from app.services import writeback
+            done = writeback.import_return(vault, text, opts=opts, allow_local_http=allow_local_http,
+                                           progress=step, cancel=cancel)
+            return [ImportOutcome(TEXT_SOURCE, report=r, note=done.assessment.sentence) for r in done.reports]
+        reports = _import_text(vault, text, opts, step, cancel, allow_local_http)
     except RecordsError as err:
         return [ImportOutcome(TEXT_SOURCE, error=err)]
     return [ImportOutcome(TEXT_SOURCE, report=r) for r in reports]
 
 
-def _import_text(vault: Any, text: str, opts: ImportOptions, progress: Progress | None,
-                 cancel: CancelToken | None) -> list[ImportReport]:
-    step = (lambda done, total: progress(done / total if total else 1.0)) if progress else None
+def _is_return(text: str) -> bool:
+    """Whether ``text`` is a ``medvault:/`` return link (its signature is checked when it is opened)."""
+    from sync import links
+    from sync.errors import SyncError
+    if not text.strip().startswith(links.MV_PREFIX):
+        return False
+    try:
+        return links.parse_medvault(text).type == "return"
+    except SyncError:
+        return False        # opening it says what is wrong with it
+
+
+def _import_text(vault: Any, text: str, opts: ImportOptions, step: Any, cancel: CancelToken | None,
+                 allow_local_http: bool) -> list[ImportReport]:
     if not is_link(text):
         return [ImportService(vault, opts).import_data(text.encode("utf-8"), "pasted.txt", step, cancel)]
-    from dataclasses import replace
-
     from sync.receiver import open_link
     keys = vault.identity_keys
     result = open_link(text.strip(), recipient="medvault", x25519_private=keys.x25519_private,
-                       my_did=vault.identity.did)
-    # a return link is signed by the clinician who wrote it; anything else is only as good as its content
-    trust = "clinician-signed" if result.kind == "medvault-return" and result.sender else None
-    linked = ImportService(vault, replace(opts, trust=trust))
+                       my_did=vault.identity.did, allow_local_http=allow_local_http)
+    # a share is only as good as its content: nothing in it is signed by anyone the vault knows
+    linked = ImportService(vault, opts)
     return [linked.import_data(json.dumps(b).encode("utf-8"), "shared.json", step, cancel) for b in result.bundles]
 
 

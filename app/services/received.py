@@ -22,6 +22,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 PASSED, FAILED, NOT_CHECKED, WAITING = "passed", "failed", "not_checked", "waiting"
+# Not checked because there was nothing of the kind to check (no card inside, no link around a card): shown as
+# "not checked" all the same, with a calmer icon, and it does not make the outcome "some checks could not be made".
+NOT_APPLICABLE = "not_applicable"
 SHC_PREFIX = "shc:/"
 _CHUNK = re.compile(r"^shc:/(\d+)/(\d+)/(\d+)$")
 
@@ -67,7 +70,7 @@ class Step:
 @dataclass(frozen=True)
 class Verdict:
     key: str
-    status: str         # PASSED, FAILED, NOT_CHECKED or WAITING
+    status: str         # PASSED, FAILED, NOT_CHECKED, NOT_APPLICABLE or WAITING
     detail: str         # one sentence, in words
 
     @property
@@ -261,15 +264,16 @@ def _open_card(text: str, vault: Any, clock: Callable[[], float] | None, steps: 
     from vault.errors import VaultError
     from vault.records.errors import SignatureInvalid
     rows = _Verdicts()
-    rows.set("signature", NOT_CHECKED, "Not checked: a SMART Health Card is not a share link, so there is no "
-                                       "sender's signature on a link; the card's own signature is checked below.")
-    rows.set("expiry", NOT_CHECKED, "Not checked: a health card carries no link, so there is no link expiry.")
-    rows.set("recipient", NOT_CHECKED, "Not checked: a health card is not sealed to anyone; anyone holding it "
-                                       "can read it.")
-    rows.set("consent", NOT_CHECKED, "Not checked: a health card is not shared through the consent network.")
-    rows.set("cid", NOT_CHECKED, "Not checked: nothing was fetched; the card came whole in the QR code.")
-    rows.set("encryption", NOT_CHECKED, "Not checked: a health card is signed, not encrypted.")
-    rows.set("receipt", NOT_CHECKED, "Not logged: a health card is not shared through the consent network.")
+    na = NOT_APPLICABLE
+    rows.set("signature", na, "Not checked: a SMART Health Card is not a share link, so there is no sender's "
+                              "signature on a link; the card's own signature is checked below.")
+    rows.set("expiry", na, "Not checked: a health card carries no link, so there is no link expiry.")
+    rows.set("recipient", na, "Not checked: a health card is not sealed to anyone; anyone holding it can read "
+                              "it.")
+    rows.set("consent", na, "Not checked: a health card is not shared through the consent network.")
+    rows.set("cid", na, "Not checked: nothing was fetched; the card came whole in the QR code.")
+    rows.set("encryption", na, "Not checked: a health card is signed, not encrypted.")
+    rows.set("receipt", na, "Not logged: a health card is not shared through the consent network.")
     received = Received(kind="card", verdicts=[], provenance={"kind": "card"})
     steps.start("records")
     records = _memory(vault, clock)
@@ -296,7 +300,7 @@ def _open_card(text: str, vault: Any, clock: Callable[[], float] | None, steps: 
 def _card_verdict(rows: _Verdicts, cards: list[dict]) -> None:
     """One row for every health card received: the worst of them decides its status."""
     if not cards:
-        rows.set("card_issuer", NOT_CHECKED, "Not checked: there is no SMART Health Card in what was received.")
+        rows.set("card_issuer", NOT_APPLICABLE, "Not checked: there is no SMART Health Card in what was received.")
         return
     sentences, statuses = [], []
     for card in cards:
@@ -417,12 +421,22 @@ def _open_link(text: str, vault: Any, allow_local_http: bool, clock: Callable[[]
 
     keys = dict(x25519_private=vault.identity_keys.x25519_private, my_did=my_did) \
         if directed and vault is not None else {}
-    result = None
+    early = _refused_early(rows, share, keys)
+    if early is not None:
+        # refused on the link alone: nothing was asked of the chain or fetched
+        steps.finish(STOPPED)
+        received.refusal = early
+        received.verdicts = rows.done(f"Not checked: the link was refused before anything was fetched "
+                                      f"({_reason(early)}).")
+        return received
     steps.finish()
+    result = None
     try:
         if chain.settings is None:
             steps.skip("chain")
-        steps.start("fetch")
+            steps.start("fetch")
+        else:
+            steps.start("chain")
         result = receiver.open_link(text, recipient=RECEIVER_NAME, allow_local_http=allow_local_http,
                                     now=clock, passcode_provider=_once(passcode),
                                     consent_checker=chain.check if chain.settings is not None else None,
@@ -483,8 +497,29 @@ def _sentence(exc: BaseException | None) -> str:
     return getattr(exc, "user_message", None) or "Something unexpected went wrong; nothing was opened."
 
 
+def _refused_early(rows: _Verdicts, share: Any, keys: dict) -> BaseException | None:
+    """The refusal the link itself already earns (expired, not for this vault), before the receiver fetches; the
+    receiver checks the same again, in the same order."""
+    from sync import links
+    from sync.errors import LinkExpired, ShareNotForYou
+    if rows.rows["expiry"].status == FAILED:
+        return LinkExpired()
+    if rows.rows["recipient"].status == FAILED:
+        return ShareNotForYou()
+    if keys:
+        try:
+            links.unseal_share_key(share, keys["x25519_private"], my_did=keys["my_did"])
+        except ShareNotForYou as exc:
+            rows.set("recipient", FAILED, "Failed: the share names you, but its key does not open with your key; "
+                                          "it was sealed for someone else.")
+            return exc
+    return None
+
+
 def _reason(exc: BaseException) -> str:
-    return _sentence(exc).rstrip(".")
+    """The refusal's sentence inside another one: "(the patient has revoked this share)"."""
+    text = _sentence(exc).rstrip(".")
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
 def _host(url: str) -> str | None:
@@ -552,7 +587,6 @@ class _Chain:
 
     def check(self, consent_id: bytes) -> bool:
         from sync.errors import ChainError, ChainUnavailable
-        self.steps.start("chain")
         try:
             self.registry = self.connect(self.settings)
             self.record = self.registry.get_consent(consent_id)
@@ -669,7 +703,11 @@ def keep_copy(vault: Any, received: Received) -> list[Any]:
     if not received.opened:
         from sync.errors import ShareRevoked
         raise ShareRevoked("A refused share cannot be kept.")
-    trust = "clinician-signed" if received.kind == "medvault-return" and received.sender else None
+    trust = None
+    if received.kind == "medvault-return":
+        # a signed note is only as good as who holds the key (issue 12): registered or confirmed, else unknown
+        from app.services.writeback import assess
+        trust = assess(vault, received.bundles, received.sender).trust
     service = ImportService(vault, ImportOptions(other_person=True, received=received.provenance, trust=trust))
     reports = [service.import_data(text.encode("utf-8"), "card.txt") for text in received.cards]
     reports += [service.import_data(json.dumps(b).encode("utf-8"), "shared.json") for b in received.bundles]

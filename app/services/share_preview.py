@@ -174,9 +174,6 @@ def _finish(vault: Any, preview: SharePreview, put_back: frozenset[str]) -> Shar
         prepared = shares.prepare(vault, replace(preview.selection, exclude=leave_out), preview.person)
     else:
         prepared = _without(full, leave_out)
-    if not prepared.resource_ids:
-        raise shares.NothingToShare("Every record of that choice is sensitive and left out; put some back, or "
-                                    "choose other records.")
     flags = preview.flags
     records = [describe_record(k, r, flags.get(k)) for k, r in _entries(prepared.bundle)]
     left_out = [describe_record(k, r, flags.get(k)) for k, r in entries if k in leave_out]

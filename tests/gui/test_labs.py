@@ -351,3 +351,6 @@ def test_ranges_compare_only_like_units_and_read_the_labs_words():
     treatment = {"referenceRange": [{"high": {"value": 7}, "type": {"coding": [{"code": "treatment"}]}},
                                     {"low": {"value": 4}, "high": {"value": 6}}]}
     assert ranges.reference_range(treatment) == ranges.Range(4.0, 6.0, None, None)
+    # a date no calendar has cannot be placed on the time axis; the chart leaves that reading out
+    assert [ranges.placeable(d) for d in ("1995", "1995-12", "1995-12-23T19:20:06Z", "2020-13-45", "2021-02-29")] \
+        == [True, True, True, False, False]

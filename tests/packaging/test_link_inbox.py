@@ -68,3 +68,23 @@ def test_a_card_file_opened_before_unlocking_is_imported_after(qtbot, tmp_path, 
 
     qtbot.waitUntil(imported, timeout=60000)
     main.vault.close()
+
+
+def test_a_link_opened_before_unlocking_goes_to_the_receiver_window_after(qtbot, tmp_path, vault_factory):
+    vault_factory("v").close()
+    controller = Controller(tmp_path / "v", TaskRunner(), TEST_PROFILE)
+    qtbot.addWidget(controller.unlock_window)
+    inbox = LinkInbox()
+    attach(inbox, controller)
+    controller.start()
+    # well-formed on its face, but its payload is not a SHL manifest: the receiver refuses it without any network
+    inbox.put("shlink:/bm90LWEtbWFuaWZlc3Q", AT_LAUNCH)
+    qtbot.keyClicks(controller.unlock_window.pass_field, PASSPHRASE)
+    qtbot.mouseClick(controller.unlock_window.unlock_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: controller.main_window is not None, timeout=30000)
+    main = controller.main_window
+    qtbot.addWidget(main)
+    qtbot.waitUntil(lambda: main.shared_window is not None and main.shared_window.isVisible(), timeout=30000)
+    qtbot.addWidget(main.shared_window)
+    assert inbox.held == [] and not main.importing  # read in the receiver, not imported
+    main.vault.close()

@@ -19,9 +19,11 @@ def test_the_contract_artifact_is_the_compiled_registry():
     assert "contract ConsentRegistry" in medvault_resources.consent_registry_source()
 
 
-def test_the_demo_bundle_is_a_real_file_while_in_use():
-    with medvault_resources.demo_patient() as path:
-        assert path.is_file() and json.loads(path.read_text())["resourceType"] == "Bundle"
+def test_demo_files_are_real_files_while_in_use():
+    from app.commands.demo import DEMO_FILES
+    with medvault_resources.demo_files(DEMO_FILES) as paths:
+        assert [p.name for p in paths] == list(DEMO_FILES)
+        assert all(json.loads(p.read_text())["resourceType"] == "Bundle" for p in paths)
 
 
 def test_the_icon_is_an_svg():

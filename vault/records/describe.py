@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from vault.records import ranges
+from vault.records import ranges, trust as trust_levels
 from vault.records.extract import index_fields
 from vault.records.query import Kind
 
@@ -115,11 +115,13 @@ _STATUS = {
 _TRUST = {
     "issuer-verified": "Verified: the issuer's signature was checked",
     "clinician-signed": "Verified: signed by a clinician",
+    "unknown-signer": "Not verified: signed by an unknown key (not a clinician medvault can vouch for)",
     "patient-entered": "Entered by you",
     "unverified": "Not verified (imported from a file)",
 }
 TRUST_SHORT = {"issuer-verified": "Verified", "clinician-signed": "Signed by a clinician",
-               "patient-entered": "Entered by you", "unverified": "Not verified"}
+               "unknown-signer": "Signed by an unknown key", "patient-entered": "Entered by you",
+               "unverified": "Not verified"}
 _KIND = {
     "Condition": "Condition", "AllergyIntolerance": "Allergy", "Immunization": "Vaccination",
     "Procedure": "Procedure", "Encounter": "Visit", "CarePlan": "Care plan", "Goal": "Health goal",
@@ -154,7 +156,11 @@ _CONTENT_TYPES = {"application/pdf": "PDF document", "image/png": "PNG image", "
                   "text/plain": "Text", "text/html": "Web page", "application/xml": "XML document"}
 _SOURCE_KIND = {"fhir-json": "A FHIR file you imported", "fhir-ndjson": "A bulk FHIR file (NDJSON) you imported",
                 "smart-health-card": "A SMART Health Card", "document": "A document you imported",
-                "generated": "Created by medvault", "received-share": "A share you received"}
+                "generated": "Created by medvault", "received-share": "A share you received",
+                "clinician-note": "A note a clinician handed you"}
+# how a clinician's signature on a note was tied to a person (the write-back's "checked")
+_SIGNER_CHECKED = {"registry": "a practitioner registered on the consent network",
+                   "confirmed-card": "a clinician whose card you confirmed"}
 
 
 def plain(text: Any) -> str:
@@ -986,9 +992,13 @@ def describe_sources(sources: list[dict]) -> list[tuple[str, str]]:
     if issuers:
         what += " issued by " + ", ".join(issuers)
     out.append(("Came from", what))
-    best = max(sources, key=lambda s: 3 if s.get("trust") in ("issuer-verified", "clinician-signed")
-               else 1 if s.get("trust") == "patient-entered" else 0)
+    best = max(sources, key=lambda s: trust_levels.rank(s.get("trust")))
     verified = plain_trust(best.get("trust"))
+    note = ((best.get("verification") or {}).get("received") or {}) if isinstance(best.get("verification"), dict) \
+        else {}
+    signer = note.get("signer_name") if isinstance(note, dict) else None
+    if best.get("trust") == "clinician-signed" and isinstance(signer, str) and note.get("checked") in _SIGNER_CHECKED:
+        verified = f"Verified: signed by {signer}, {_SIGNER_CHECKED[note['checked']]}"
     flags = sorted({f for c in cards if isinstance(c, dict) for f in c.get("flags") or [] if isinstance(f, str)})
     notes = {"unknown-issuer": "the issuer is not one you trust", "expired": "the card has expired",
              "revoked": "the issuer revoked the card", "not-yet-valid": "the card is dated in the future"}

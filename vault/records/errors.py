@@ -32,6 +32,13 @@ class NotFhir(ImportRejected):
     default_message = "The file is not FHIR JSON, NDJSON, a SMART Health Card, a PDF or an image; nothing was imported."
 
 
+class WouldReplace(ImportRejected):
+    """A clinician's write-back may add records, never replace one the vault already holds."""
+
+    default_message = ("This note would replace a record already in your vault, which a note someone sent you may "
+                       "not do; nothing was imported.")
+
+
 class MalformedJson(NotFhir):
     default_message = "The file is not valid JSON; nothing was imported."
 

@@ -50,6 +50,8 @@ class ImportOptions:
     trust: str | None = None                  # e.g. "clinician-signed" when the sharing receiver checked a signature
     received: dict | None = None              # records from a share someone handed over: the source is kept as
                                               # RECEIVED_KIND with what the receiver verified (no PHI)
+    source_kind: str | None = None            # the source's kind instead ("clinician-note" for a write-back)
+    adds_only: bool = False                   # a write-back: refuse (WouldReplace) rather than replace a record
     workers: int = 1                          # >1: full validation of big files in that many worker processes
     other_person: bool = False                # a file about someone else: keep it as a separate person (True)
                                               # or refuse it whole with OtherPerson (False)
@@ -218,6 +220,8 @@ class ImportService:
         if self.options.received is not None:
             prepared.kind = RECEIVED_KIND
             prepared.verification = {**(prepared.verification or {}), "received": self.options.received}
+        if self.options.source_kind:
+            prepared.kind = self.options.source_kind
         return self._store_prepared(prepared, data, name_sha, payload_sha, progress, cancel)
 
     def _existing_source(self, payload_sha: str) -> int | None:
@@ -324,7 +328,8 @@ class ImportService:
                                          payload_size=len(payload), trust=prepared.trust,
                                          verification=prepared.verification, imported_at=now)
             store.add_payload(conn, source_id, _chunks(payload))
-            writer = store.BatchWriter(conn, source_id=source_id, trust=prepared.trust, imported_at=now)
+            writer = store.BatchWriter(conn, source_id=source_id, trust=prepared.trust, imported_at=now,
+                                       adds_only=self.options.adds_only)
             shas = writer.prefetch([e.resource for e in kept])
             owners = persons.Assigner(conn, keep_other=self.options.other_person, now=now)
             owners.check([e.resource for e in kept])   # the file's Patients first: they own what comes before them

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
@@ -240,6 +241,25 @@ def _resources(conn, rids: list[int]) -> dict[int, dict]:
     return out
 
 
+_FHIR_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?")
+
+
+def placeable(date: str) -> bool:
+    """Whether a stored date can be put on a time axis. Stored dates are normalised, but a record imported with
+    structural checks only may carry "2020-13-45"; a chart leaves such a reading out rather than fail."""
+    if not _FHIR_DATE.fullmatch(date):
+        return False
+    try:
+        if len(date) > 10:
+            datetime.fromisoformat(date.replace("Z", "+00:00"))
+        else:
+            parts = [int(x) for x in date.split("-")] + [1, 1]
+            datetime(parts[0], parts[1], parts[2])
+    except ValueError:
+        return False
+    return True
+
+
 def line(conn, code: str, system: str | None = None, name: str | None = None, *,
          person: int | None = None, panel: str | None = None) -> Line:
     """``query.series`` with each point's reference range and flag. Without a ``name``, the readings' own
@@ -248,6 +268,8 @@ def line(conn, code: str, system: str | None = None, name: str | None = None, *,
     resources = _resources(conn, sorted({p.rid for p in s.points}))
     readings = []
     for p in s.points:
+        if not placeable(p.date):
+            continue
         element = _element_for(resources.get(p.rid, {}), code, system)
         rng = reference_range(element)
         readings.append(Reading(p.date, p.value, p.unit, p.rid, rng,

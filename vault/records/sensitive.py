@@ -359,22 +359,18 @@ def _codings(node: Any, skip_top: bool = True) -> Iterator[dict]:
             stack.extend(v for v in cur if isinstance(v, (dict, list)))
 
 
-def code_topic(system: Any, code: Any) -> str | None:
-    """The topic one coding belongs to by the lists above, or None."""
+def code_topics(system: Any, code: Any) -> tuple[str, ...]:
+    """The topics one coding belongs to by the lists above (a code may have two: HIV in pregnancy)."""
     name = system_name(system)
     if name is None or not isinstance(code, str) or not code.strip():
-        return None
+        return ()
     code = code.strip()
     if name in (ICD10, ICD9):
         ranges = ICD10_RANGES if name == ICD10 else ICD9_RANGES
         normal = _normal_icd(code)
-        # substance ranges first: F10-F19 sit inside the mental health chapter
-        for topic in (SUBSTANCE, HIV, REPRODUCTIVE, GENETIC, MENTAL):
-            if _in_ranges(normal, ranges.get(topic, ())):
-                return topic
-        return None
+        return tuple(topic for topic in TOPICS if _in_ranges(normal, ranges.get(topic, ())))
     table = {SNOMED: SNOMED_CODES, LOINC: LOINC_CODES, RXNORM: RXNORM_CODES}[name]
-    return next((topic for topic, codes in table.items() if code in codes), None)
+    return tuple(topic for topic, codes in table.items() if code in codes)
 
 
 def _names(resource: dict) -> Iterator[str]:
@@ -411,8 +407,7 @@ def direct_findings(resource: dict) -> list[Finding]:
             if topic:
                 found.append(Finding(topic, f"labelled {label['code']} by its source"))
     for coding in _codings(resource):
-        topic = code_topic(coding.get("system"), coding.get("code"))
-        if topic:
+        for topic in code_topics(coding.get("system"), coding.get("code")):
             found.append(Finding(topic, _shown(coding)))
     names = list(_names(resource))
     for text in names:
