@@ -33,11 +33,6 @@ COMING = {
                 "Soon you will share a summary or chosen records from here with a QR code, see when they were "
                 "opened, and withdraw access at any time. Until then, the command line can share: "
                 "medvault share create."),
-    "activity": ("Activity is on its way",
-                 "Soon this page will list everything done with your vault: imports, shares, and who opened what."),
-    "settings": ("Settings are on their way",
-                 "Soon you will choose here where shares are kept, the consent network, and when the vault locks "
-                 "itself."),
 }
 NOT_YET = ("Not available yet", "This part of medvault is still being built.")
 SETTINGS_PREFIX = "main_window"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import socket
 import tempfile
 import uuid
@@ -198,7 +199,6 @@ def _steps(root: Path, ctx: Any, kdf_profile: str, evm: Any, rpc: str, parties: 
     with patient.session.read() as conn:
         rows = conn.execute("SELECT json, trust FROM rec_resources WHERE source_id = ? AND rtype IN "
                             "('DocumentReference', 'Observation') ORDER BY rid", (returned[0].report.source_id,))
-        import json
         for raw, trust in rows.fetchall():
             title, kind = describe.headline(json.loads(raw))
             say(f"   In the records: {kind} \u201c{title}\u201d \u2014 {describe.TRUST_SHORT.get(trust, trust)}.")

@@ -58,11 +58,13 @@ def _share_both(patient, card, tmp_path):
     return open_share, directed
 
 
-def _write_back(doctor, opened, *, backend):
+def _write_back(doctor, opened, *, backend, pulse=72):
+    """A note and two measurements (two write-backs with the same content in the same second would be the same
+    records to the patient's vault, so tests vary ``pulse``)."""
     from app.services import writeback
     recipient = writeback.Recipient.from_opened(opened)
-    items = [writeback.Note("Reviewed today; no change to treatment."),
-             writeback.Measurement("heart-rate", (72,)), writeback.Measurement("blood-pressure", (131, 84))]
+    items = [writeback.Note(f"Reviewed today; no change to treatment. Pulse {pulse}."),
+             writeback.Measurement("heart-rate", (pulse,)), writeback.Measurement("blood-pressure", (131, 84))]
     back = doctor.session.write_back(recipient, items, backend=backend)
     if backend == "embedded":
         doctor.serve()
@@ -111,7 +113,7 @@ def test_the_story_online(party, chain_node, ipfs_node, tmp_path):
     assert sum("a registered practitioner" in w for w in words) == 1           # the open share: the registry
 
     _r1, back_directed = _write_back(doctor, seen_directed, backend="embedded")
-    recipient_open, back_open = _write_back(doctor, seen_open, backend="ipfs")
+    recipient_open, back_open = _write_back(doctor, seen_open, backend="ipfs", pulse=75)
     assert _r1.how == "signed share" and recipient_open.how == "share's consent record"
     assert _r1.did == recipient_open.did == patient.vault.identity.did
     for back, png in ((back_directed, "back1.png"), (back_open, "back2.png")):
@@ -119,8 +121,11 @@ def test_the_story_online(party, chain_node, ipfs_node, tmp_path):
         assert outcome.report.trust == "clinician-signed"
         assert "a practitioner registered on the consent network" in outcome.sentence
         assert _note_trusts(patient, outcome.report.source_id) == {"clinician-signed"}
-    entries = [e for e in patient.session.activity().entries if e.event == "writeback_received"]
-    assert len(entries) == 2
+    said = [e.words for e in patient.session.activity().entries if e.event == "writeback_received"]
+    assert len(said) == 2 and all(w.endswith("signed by a practitioner registered on the consent network")
+                                  for w in said)
+    wrote = [e.words for e in doctor.session.activity().entries if e.event == "writeback"]
+    assert wrote == ["Wrote back to a patient, signed by you: 1 note and 2 measurements"] * 2
 
     for share in (open_share, directed):
         assert patient.session.revoke_share(share.created.id).chain == "recorded"
@@ -203,7 +208,7 @@ def test_a_write_back_from_a_key_the_registry_does_not_know_stays_unverified(par
         return writeback.Author(who.did, card.address, who.name, who.organisation) if vault is stranger.vault \
             else who
     monkeypatch.setattr(writeback, "author_of", impostor)
-    _r, claimed = _write_back(stranger, seen, backend="embedded")
+    _r, claimed = _write_back(stranger, seen, backend="embedded", pulse=80)
     monkeypatch.undo()
     second = _import_note(patient, claimed, tmp_path, "claimed.png")
     assert second.report.trust == "unknown-signer"
@@ -216,5 +221,5 @@ def test_a_write_back_from_a_key_the_registry_does_not_know_stays_unverified(par
     assert describe.TRUST_SHORT["unknown-signer"] == "Signed by an unknown key"
 
     seen_by_doctor = doctor.session.open_link(str(tmp_path / "open.png"), allow_local_http=True)
-    _r, genuine = _write_back(doctor, seen_by_doctor, backend="ipfs")
+    _r, genuine = _write_back(doctor, seen_by_doctor, backend="ipfs", pulse=90)
     assert _import_note(patient, genuine, tmp_path, "genuine.png").report.trust == "clinician-signed"

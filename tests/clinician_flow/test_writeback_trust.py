@@ -139,6 +139,14 @@ def test_a_confirmed_card_makes_its_notes_clinician_signed_and_recheck_raises_on
     assert outcome.report.trust == "clinician-signed"
     assert "whose card you confirmed" in outcome.sentence
 
+    # the patient's Activity tells it in words, newest first
+    said = [e.words for e in patient.session.activity().entries][:5]
+    assert said[0] == "Received a clinician's note (2 records): signed by a clinician whose card you confirmed"
+    assert said[1].startswith("Imported 2 records from a clinician's note")   # the same clinician, known
+    assert said[2] == "A clinician's note is now verified: signed by a clinician whose card you confirmed"
+    assert said[3] == "Confirmed a clinician's card: notes signed with it show as signed by them"
+    assert said[4].startswith("Received a clinician's note (4 records): signed by an unknown key")
+
 
 def test_a_tampered_signature_imports_as_unverified_and_says_why(party, monkeypatch):
     from vault.records import describe, query

