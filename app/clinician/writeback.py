@@ -9,6 +9,7 @@ card). The dialog draws; ``app.services.writeback`` does the work, on the task r
 
 from __future__ import annotations
 
+import html
 from datetime import timedelta
 from typing import Any
 
@@ -102,11 +103,12 @@ class WriteBackDialog(QDialog):
         self.for_label.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         if self.recipient is not None:
             who = self.recipient.display or "the patient"
-            self.for_label.setText(f"<b>For {who}</b> \u2014 encrypted to their key "
+            self.for_label.setText(f"<b>For {html.escape(who)}</b> \u2014 encrypted to their key "
                                    f"({_short(self.recipient.did, 14)}), taken from their {self.recipient.how}. "
                                    "Signed with your key: their app checks it against the practitioner registry.")
             self.for_label.setAccessibleName(f"Writing back to {who}")
         else:
+            self.for_label.setTextFormat(Qt.TextFormat.PlainText)
             self.for_label.setText(problem or "")
             self.for_label.setAccessibleName("Who the note is for")
         col.addWidget(self.for_label)

@@ -386,6 +386,8 @@ def _open_link(text: str, vault: Any, allow_local_http: bool, clock: Callable[[]
     my_did = vault.identity.did if vault is not None else None
     _link_verdicts(rows, parsed, share, my_did, _clock_now(clock))
     chain = _Chain(vault, connect, clock, steps)
+    if received.kind == "medvault-return":
+        chain.not_for_notes()
     received.provenance = {"kind": received.kind, "sender": received.sender, "host": _host(share.url)}
 
     def cid_matches(data: bytes, cid_text: str) -> bool:
@@ -589,6 +591,7 @@ class _Chain:
         self.scope_failed = False
         self.settings = None
         self.problem: str | None = None
+        self.receipt_problem: str | None = None
         if vault is None:
             self.problem = "Not checked: you opened this without a vault, so the consent network was not asked."
             return
@@ -600,6 +603,14 @@ class _Chain:
         if self.settings is None:
             self.problem = ("Not checked: this vault has no consent network set up, so the consent could not be "
                             "checked.")
+
+    def not_for_notes(self) -> None:
+        """A clinician's note (a return link) is not shared under a consent: nothing on the chain to check (asking
+        would find no consent and refuse it as revoked) and no access to log. Its signer is judged at import."""
+        self.settings = None
+        self.problem = ("Not checked: a clinician's note is not shared under a consent, so there is nothing on the "
+                        "consent network to check; who signed it is checked when you import it.")
+        self.receipt_problem = "Not logged: a clinician's note is not shared under a consent."
 
     def check(self, consent_id: bytes) -> bool:
         from sync.errors import ChainError, ChainUnavailable
@@ -683,10 +694,10 @@ class _Chain:
         """Queue the signed access receipt in the vault's outbox (local, fast); ``send_receipt`` sends it."""
         from sync import consent_service
         if self.problem is not None:
-            rows.set("receipt", NOT_CHECKED, "Not logged: " + ("you opened this without a vault." if self.vault is None
-                                                                else "this vault has no consent network set up."
-                                                                if self.settings is None else
-                                                                "the consent network settings are damaged."))
+            rows.set("receipt", NOT_CHECKED, self.receipt_problem or "Not logged: " + (
+                "you opened this without a vault." if self.vault is None
+                else "this vault has no consent network set up." if self.settings is None
+                else "the consent network settings are damaged."))
             return
         self.steps.start("receipt")
         received.receipt_entry = consent_service.queue_access_receipt(self.vault, self.settings,
