@@ -8,17 +8,19 @@ health data (``app.crash``) and one plain sentence, never a traceback.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app import crash, responsiveness
+from app import crash, desktop_identity, link_inbox, responsiveness
 from app.autolock import MS_PER_MINUTE, IdleLock, SessionWatch
 from app.main_window import MainWindow
 from app.serving import Serving, ServingNotice
 from app.services.preferences import DEFAULT_AUTOLOCK_MINUTES
+from app.single_instance import AlreadyRunningNotAnswering, SingleInstance
 from app.tasks import TaskRunner
 from app.unlock_window import UnlockWindow
 from vault.fsutil import HOLDER_APP, set_holder_role
@@ -40,6 +42,9 @@ class Controller:
         self.unlock_window = UnlockWindow(vault_dir, runner, kdf_profile)
         self.unlock_window.unlocked.connect(self._open)
         self.main_window: Any = None                 # MainWindow, or ClinicianWindow for a clinician's vault
+        # called with the window once it is shown: it opens after the vault's mode is read on the runner, so
+        # 'unlocked' is too early for anyone who needs it (the desktop's link inbox)
+        self.window_opened: list[Callable[[Any], None]] = []
         self.serving = serving or Serving(runner)
         self.locked_notice = ServingNotice(self.serving)     # says whether shares are served while locked
         self.unlock_window.layout().addWidget(self.locked_notice)
@@ -80,6 +85,8 @@ class Controller:
         session = window.session
         self.runner.run(lambda: session.preferences().autolock_minutes, self._start_idle,
                         lambda _exc: self._start_idle(DEFAULT_AUTOLOCK_MINUTES))
+        for hook in self.window_opened:
+            hook(window)
 
     def _start_idle(self, minutes: int) -> None:
         if self.main_window is not None and self.main_window.vault is not None:
@@ -101,17 +108,34 @@ class Controller:
         window.lock()
 
 
-def run(vault_dir: Path, kdf_profile: str = "default", *, clinician: bool | None = None) -> int:
+def run(vault_dir: Path, kdf_profile: str = "default", link: str | None = None, *,
+        clinician: bool | None = None) -> int:
+    """``link``: a share link or record file the desktop opened medvault with (see app/link_inbox.py)."""
     responsiveness.tune_interpreter()      # before any worker starts; the benchmarks measure the same set-up
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("medvault")
     app.setApplicationDisplayName("medvault")
+    desktop_identity.apply(app)
+    instance = SingleInstance(vault_dir)
+    try:
+        if not instance.claim(link):
+            return 0  # this vault is already open in a window, which took the link
+    except AlreadyRunningNotAnswering as exc:
+        QMessageBox.warning(None, "medvault", exc.user_message)
+        return 1
     crash_notice = _CrashNotice()
     hook = crash.install(crash_notice.said.emit)
     set_holder_role(HOLDER_APP)     # a command run meanwhile is told the app has the vault
     controller = Controller(vault_dir, TaskRunner(), kdf_profile, clinician=clinician)
+    inbox = link_inbox.LinkInbox()
+    link_inbox.attach(inbox, controller)
+    instance.link_received.connect(inbox.put)
+    instance.activated.connect(inbox.arrived)
     controller.start()
+    if link:
+        inbox.put(link, link_inbox.AT_LAUNCH)
     code = app.exec()
+    instance.close()
     controller.runner.wait()  # a lock still closing on a worker finishes before the process ends
     controller.serving.gateway.stop()   # the app is ending: the GUI no longer needs to stay responsive
     window = controller.main_window

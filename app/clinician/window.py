@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QRect, Qt, Signal
@@ -283,6 +284,16 @@ class ClinicianWindow(QMainWindow):
             self.scan.say(exc.user_message)
             return
         self.open_scanned(scanned)
+
+    def open_file(self, path: str) -> None:
+        """A file the desktop handed over: a picture is read for its QR code; a record file belongs in a patient's
+        vault, not in a clinician's reading window."""
+        if Path(path).suffix.lower() in (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"):
+            self.show_scan()
+            self.scan.read_picture_file(path)
+        else:
+            self.scan.say("This window opens share links and pictures of QR codes; import record files into a "
+                          "patient's vault instead.")
 
     def open_scanned(self, scanned: rc.Scanned, passcode: str | None = None) -> None:
         if self._opening:
