@@ -29,13 +29,6 @@ from app.screens import ScreenContext
 # (what the navigation pane says, module under app.screens)
 SCREENS = (("Summary", "summary"), ("Timeline", "timeline"), ("Records", "records"), ("Labs & vitals", "labs"),
            ("Documents", "documents"), ("Sharing", "sharing"), ("Activity", "activity"), ("Settings", "settings"))
-COMING = {
-    "sharing": ("Sharing is on its way",
-                "Soon you will share a summary or chosen records from here with a QR code, see when they were "
-                "opened, and withdraw access at any time. Until then, the command line can share: "
-                "medvault share create."),
-}
-NOT_YET = ("Not available yet", "This part of medvault is still being built.")
 SETTINGS_PREFIX = "main_window"
 
 
@@ -215,7 +208,7 @@ class ImportPanel(QWidget):
 
 
 class Placeholder(QWidget):
-    """A calm page for a screen that is not there yet."""
+    """A calm page in place of a screen that could not be opened."""
 
     def __init__(self, title: str, text: str) -> None:
         super().__init__()
@@ -468,19 +461,11 @@ class MainWindow(QMainWindow):
     def _load_screen(self, key: str) -> QWidget:
         name = f"app.screens.{key}"
         try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                return self._broken_screen(exc)
-            return Placeholder(*COMING.get(key, NOT_YET))
-        except Exception as exc:  # a screen that fails to load must not take the window with it
-            return self._broken_screen(exc)
-        cls = _screen_class(module)
-        if cls is None:
-            return Placeholder(*COMING.get(key, NOT_YET))
-        try:
+            cls = _screen_class(importlib.import_module(name))
+            if cls is None:
+                raise LookupError(f"{name} defines no screen")      # every section has its screen: a bug
             return cls(self.ctx)
-        except Exception as exc:
+        except Exception as exc:  # a screen that fails to load must not take the window with it
             return self._broken_screen(exc)
 
     def _broken_screen(self, exc: BaseException) -> QWidget:

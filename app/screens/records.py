@@ -1,12 +1,13 @@
 """Records: the person's records by category, in a patient's words (Conditions, Medications, ... Documents),
 with insurance claims kept apart at the end of the list. Each category is a read-only table that loads a page at a
 time as it scrolls, newest first (the Date header turns the order round). The selected record reads like a letter
-in the pane beside the table; Enter or a double click opens it (``open_record``).
+in the pane beside the table; Enter or a double click opens it (``open_record``). Where the vault can share, several
+records can be picked (Ctrl+click, Shift+arrows) and shared together ("Share selected…", also in the context menu).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QLocale, QModelIndex, Qt, Signal
+from PySide6.QtCore import QLocale, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListView, QSplitter, QTableView, QVBoxLayout,
                                QWidget)
 
@@ -14,6 +15,8 @@ from app.models.categories import CategoryListModel
 from app.models.records_table import PAGE, RecordTableModel
 from app.screens import ScreenContext
 from app.screens.detail import RecordDetail
+from app.screens.parts import compact_rows, heading, read_only_rows  # noqa: F401 (compact_rows: for the timeline)
+from app.screens.share_picked import add_share_selected
 from vault.records.describe import INSURANCE, OTHER_KEY
 
 # categories whose records are measurements: only these need the Result column
@@ -22,15 +25,6 @@ _NOUNS = {"conditions": "condition", "medications": "medication record", "allerg
           "immunizations": "immunization", "procedures": "procedure", "labs": "lab result", "vitals": "vital sign",
           "encounters": "encounter", "careplans": "care plan record", "documents": "document",
           OTHER_KEY: "other record", INSURANCE.key: "insurance record"}
-
-
-def compact_rows(table: QTableView) -> None:
-    """One line of text per row, all rows the same height: readable, and a long table scrolls without measuring
-    every row."""
-    rows = table.verticalHeader()
-    rows.hide()
-    rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-    rows.setDefaultSectionSize(table.fontMetrics().height() + 10)
 
 
 def _plural(n: int, noun: str) -> str:
@@ -61,11 +55,7 @@ class RecordsScreen(QWidget):
         self.categories.setSpacing(3)
         self.categories.selectionModel().currentChanged.connect(self._category_chosen)
 
-        self.heading = QLabel()
-        font = self.heading.font()
-        font.setPointSizeF(font.pointSizeF() * 1.25)
-        font.setBold(True)
-        self.heading.setFont(font)
+        self.heading = heading()
         self.status = QLabel("Counting your records…")
         self.status.setWordWrap(True)
         self.table = QTableView()
@@ -73,13 +63,10 @@ class RecordsScreen(QWidget):
         self.table.setAccessibleName("Records")
         self.table.setAccessibleDescription("Press Enter or double-click a record to open it.")
         self.table.setModel(self.model)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        read_only_rows(self.table)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setTabKeyNavigation(False)   # Tab leaves the table; arrows move within it
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
-        compact_rows(self.table)
         header = self.table.horizontalHeader()
         header.setSectionsClickable(True)
         header.setSortIndicatorShown(True)
@@ -89,7 +76,7 @@ class RecordsScreen(QWidget):
         header.setSectionResizeMode(RecordTableModel.WHAT, QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(False)
         self.table.activated.connect(self._activated)
-        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.table.selectionModel().currentRowChanged.connect(self._current_changed)
         self.model.page_loaded.connect(self._page_loaded)
         self.model.failed.connect(self.status.setText)
         self.categories_model.counted.connect(self._counted)
@@ -102,6 +89,9 @@ class RecordsScreen(QWidget):
         column.addWidget(self.heading)
         column.addWidget(self.status)
         column.addWidget(self.table, 1)
+        self.sharing = add_share_selected(ctx, self.table, self.picked, self)
+        if self.sharing is not None:
+            column.addLayout(self.sharing.row())
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
@@ -133,6 +123,11 @@ class RecordsScreen(QWidget):
         if row < 0:
             raise KeyError(key)
         self.categories.setCurrentIndex(self.categories_model.index(row))
+
+    def picked(self) -> list[str]:
+        """The "Type/id" of the selected records, in the table's order."""
+        rows = sorted(index.row() for index in self.table.selectionModel().selectedRows())
+        return [self.model.row_at(row).ref for row in rows]
 
     # --- categories -----------------------------------------------------------------------------------------------
     def _counted(self) -> None:
@@ -204,10 +199,10 @@ class RecordsScreen(QWidget):
         self.status.setText("Loading…")
         self.model.sort(section, order)
 
-    def _selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
-        rows = selected.indexes()
-        if self.detail is not None and rows:
-            self.detail.show_record(*self.model.row_at(rows[0].row()).ref.split("/", 1))
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        # the record under the cursor, not the whole selection: several may be picked to share
+        if self.detail is not None and current.isValid():
+            self.detail.show_record(*self.model.row_at(current.row()).ref.split("/", 1))
 
     def _activated(self, index: QModelIndex) -> None:
         if index.isValid():
