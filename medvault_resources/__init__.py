@@ -1,5 +1,5 @@
-"""The data files medvault ships: the consent contract's compiled artifact, the demo's fictional records and the
-app icon.
+"""The data files medvault ships: the consent contract's compiled artifact, the demo's fictional records, the
+app icon, and HL7's FHIR R4 JSON Schema with what the R4B models require beyond it (the fast validator's).
 
 Every reader goes through ``importlib.resources`` rather than building paths from ``__file__``: an installed wheel
 and a frozen bundle have no checkout beside them, and a zip or frozen importer may not even have real files.
@@ -34,6 +34,16 @@ def demo_files(names: Sequence[str]) -> Iterator[list[Path]]:
     files by path, and a resource is only guaranteed to be a file for that long."""
     with ExitStack() as stack:
         yield [stack.enter_context(resources.as_file(_entry("demo", name))) for name in names]
+
+
+def fhir_schema() -> bytes:
+    """HL7's official FHIR R4 JSON Schema, verbatim (see fhir-schema/README.md for provenance and licence)."""
+    return _entry("fhir-schema", "fhir.schema.json").read_bytes()
+
+
+def r4b_constraints() -> bytes:
+    """What the fhir.resources R4B models require beyond the R4 schema (written by scripts/fhir-schema-constraints)."""
+    return _entry("fhir-schema", "r4b-constraints.json").read_bytes()
 
 
 def app_icon_svg() -> bytes:

@@ -1,7 +1,7 @@
 """The fast validator on the import path: HL7's official FHIR R4 JSON Schema, compiled once by jsonschema-rs.
 
-The one module that imports ``jsonschema_rs``. The schema (``resources/fhir-schema/``, verbatim, CC0) is patched
-in memory so it accepts nothing the R4B models (``fhir_models``, the reference) refuse:
+The one module that imports ``jsonschema_rs``. The schema (``medvault_resources/fhir-schema/``, verbatim, CC0) is
+patched in memory so it accepts nothing the R4B models (``fhir_models``, the reference) refuse:
 
 - complex types must be JSON objects (the schema leaves their type open, so a string passed where an object
   belongs); a primitive's extension (``_birthDate``) must not be empty;
@@ -27,15 +27,11 @@ import calendar
 import copy
 import re
 import threading
-from pathlib import Path
 
 import jsonschema_rs
 
+import medvault_resources
 from vault import jsonsafe
-
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "resources" / "fhir-schema"
-SCHEMA_FILE = SCHEMA_DIR / "fhir.schema.json"
-CONSTRAINTS_FILE = SCHEMA_DIR / "r4b-constraints.json"
 
 _INT32 = {"minimum": -(1 << 31), "maximum": (1 << 31) - 1}
 _PRIMITIVES = {
@@ -89,13 +85,17 @@ def _base64(value: str) -> bool:
 _FORMATS = {"fhir-leap-day": _leap_day, "fhir-base64": _base64}
 
 
+def load_schema() -> dict:
+    return jsonsafe.loads(medvault_resources.fhir_schema())
+
+
 def load_constraints() -> dict:
-    return jsonsafe.loads(CONSTRAINTS_FILE.read_bytes())
+    return jsonsafe.loads(medvault_resources.r4b_constraints())
 
 
 def patched_schema(schema: dict | None = None, constraints: dict | None = None) -> dict:
     """The official schema with the patches described above (a new dict; the inputs are not changed)."""
-    schema = copy.deepcopy(schema if schema is not None else jsonsafe.loads(SCHEMA_FILE.read_bytes()))
+    schema = copy.deepcopy(schema) if schema is not None else load_schema()
     constraints = constraints if constraints is not None else load_constraints()
     defs = schema["definitions"]
     allowed = set(constraints["resource_types"])
