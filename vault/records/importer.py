@@ -341,7 +341,8 @@ class ImportService:
         if not kept and entries:
             raise ImportRejected(_nothing_valid(report.skipped))
         from vault.records.documents import extract_inline
-        inline = {e.index: docs for e in kept if (docs := extract_inline(e.resource))}
+        inline = {e.index: docs for e in kept
+                  if e.resource["resourceType"] == "DocumentReference" and (docs := extract_inline(e.resource))}
         now = store.utc_now()
         with self.vault.transaction() as conn:
             if store.find_source(conn, payload_sha) is not None:
@@ -352,29 +353,22 @@ class ImportService:
                                          verification=prepared.verification, imported_at=now)
             owners = persons.Assigner(conn, keep_other=self.options.other_person, now=now)
             owners.check([e.resource for e in kept])   # the file's Patients first: they own what comes before them
-            # decided before the writer thread starts: deciding may read the database, which the writer then uses
             people = [owners.resource(e.resource) for e in kept]
-            with store.BatchWriter(conn, source_id=source_id, trust=prepared.trust, imported_at=now,
-                                   adds_only=self.options.adds_only) as writer:
-                n = 0
-                for start in range(0, len(kept), writer.CHUNK):
-                    part = kept[start:start + writer.CHUNK]
-                    resources = [e.resource for e in part]
-                    shas = writer.hashes(resources)       # while the writer stores the part before
-                    writer.lookup(resources, shas)
-                    for e, sha, person in zip(part, shas, people[start:start + writer.CHUNK]):
-                        n += 1
-                        _tick(cancel)
-                        outcome, rid = writer.put(e.resource, sha, full_url=e.full_url, text=e.text, person=person)
-                        _count(report, outcome, e.resource["resourceType"])
-                        documents = prepared.attachments.get(e.index, []) + inline.get(e.index, [])
-                        if documents:
-                            writer.flush()              # the attachment rows refer to the record's row
-                        for ctype, blob in documents:
-                            store.add_attachment(conn, rid, ctype, blob)
-                        if progress and (n % 50 == 0 or n == len(kept)):
-                            progress(len(entries) + n, total)
-                writer.flush()
+            writer = store.BatchWriter(conn, source_id=source_id, trust=prepared.trust, imported_at=now,
+                                       adds_only=self.options.adds_only)
+            shas = writer.prefetch([e.resource for e in kept])
+            for n, (e, sha, person) in enumerate(zip(kept, shas, people), 1):
+                _tick(cancel)
+                outcome, rid = writer.put(e.resource, sha, full_url=e.full_url, text=e.text, person=person)
+                _count(report, outcome, e.resource["resourceType"])
+                documents = prepared.attachments.get(e.index, []) + inline.get(e.index, [])
+                if documents:
+                    writer.flush()              # the attachment rows refer to the record's row
+                for ctype, blob in documents:
+                    store.add_attachment(conn, rid, ctype, blob)
+                if progress and (n % 50 == 0 or n == len(kept)):
+                    progress(len(entries) + n, total)
+            writer.flush()
             store.add_payload(conn, source_id, payload.chunks())
             for seq, card in enumerate(prepared.cards):
                 conn.execute("INSERT INTO rec_cards (source_id, seq, jws, iss, kid, status, flags)"
