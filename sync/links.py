@@ -38,6 +38,10 @@ _FLAG_LETTERS = set("LPU")
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 # Epoch seconds beyond this are far-future dates; the SHL spec's own example writes milliseconds, which land here.
 _MS_THRESHOLD = 10**11
+# The SHL payload member naming the patient whose consent the link's id refers to on the consent chain. It is a
+# medvault extension (other SHL viewers ignore members they do not know), namespaced so that a future member of the
+# specification cannot collide with it.
+SHL_PATIENT_MEMBER = "medvaultPatient"
 
 
 CONSENT_PURPOSE = b"medvault/consent/v1"
@@ -94,6 +98,9 @@ class ShlPayload:
     exp: int | None = None
     label: str | None = None
     v: int = SHL_VERSION
+    # The chain address of the patient whose consent covers this share; None when the share has no consent on
+    # a chain. Link holders can compute the consent id, so the id is only ever looked up together with this.
+    patient: str | None = None
 
     @property
     def direct_file(self) -> bool:
@@ -160,6 +167,15 @@ def _check_exp(exp: object) -> int | None:
     return value
 
 
+def _check_patient(patient: object) -> str | None:
+    if patient is None:
+        return None
+    if not isinstance(patient, str) or not _ADDRESS_RE.match(patient):
+        raise LinkInvalid("This link names its patient with something that is not a chain address, so the link "
+                          "is damaged.")
+    return patient
+
+
 def _check_key(key: object) -> bytes:
     if not isinstance(key, str) or len(key) != KEY_B64U_LEN:
         raise LinkInvalid("This link's key is not 43 base64url characters, so the link is damaged.")
@@ -184,6 +200,8 @@ def build_shlink(payload: ShlPayload) -> str:
         obj["flag"] = _check_flag(payload.flag)
     if payload.label is not None:
         obj["label"] = _check_label(payload.label)
+    if payload.patient is not None:
+        obj[SHL_PATIENT_MEMBER] = _check_patient(payload.patient)
     obj["v"] = SHL_VERSION
     return SHL_PREFIX + b64u_encode(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
@@ -216,7 +234,8 @@ def parse_shlink(text: str) -> ShlPayload:
         raise LinkUnsupported("This SMART Health Link uses a newer version than medvault supports; update medvault.")
     return ShlPayload(url=_check_url(obj.get("url")), key=_check_key(obj.get("key")),
                       flag=_check_flag(obj.get("flag", "")),
-                      exp=_check_exp(obj.get("exp")), label=_check_label(obj.get("label")), v=v)
+                      exp=_check_exp(obj.get("exp")), label=_check_label(obj.get("label")), v=v,
+                      patient=_check_patient(obj.get(SHL_PATIENT_MEMBER)))
 
 
 def _bounded(text: str) -> str:
@@ -250,6 +269,7 @@ class SealedShare:
     exp: int | None
     label: str | None
     sealed_key: bytes
+    patient: str | None = None  # as in ShlPayload: whose consent on the chain covers the share
 
 
 @dataclass(frozen=True)
@@ -280,18 +300,22 @@ def build_card(seed: bytes, *, name: str, address: str | None, iat: int) -> str:
 
 
 def _build_sealed(link_type: str, seed: bytes, recipient: Card, *, url: str, key: bytes, exp: int | None,
-                  label: str | None, iat: int) -> str:
+                  label: str | None, iat: int, patient: str | None = None) -> str:
     if len(key) != 32:
         raise ValueError("share keys are 32 bytes")
     body = {"to": recipient.did, "url": _check_url(url), "exp": exp, "label": _check_label(label),
             "key": b64u_encode(crypto.seal_to(recipient.x25519_public, key))}
+    if patient is not None:
+        body["patient"] = _check_patient(patient)
     return _sign(seed, link_type, body, iat)
 
 
 def build_directed_share(seed: bytes, recipient: Card, *, url: str, key: bytes, exp: int | None,
-                         label: str | None, iat: int) -> str:
-    """A share only ``recipient`` can open: the SHL file key sealed to their card's X25519 key."""
-    return _build_sealed("share", seed, recipient, url=url, key=key, exp=exp, label=label, iat=iat)
+                         label: str | None, iat: int, patient: str | None = None) -> str:
+    """A share only ``recipient`` can open: the SHL file key sealed to their card's X25519 key. ``patient`` is
+    the chain address whose consent covers it, when one was queued."""
+    return _build_sealed("share", seed, recipient, url=url, key=key, exp=exp, label=label, iat=iat,
+                         patient=patient)
 
 
 def build_return(seed: bytes, recipient: Card, *, url: str, key: bytes, exp: int | None, label: str | None,
@@ -369,7 +393,8 @@ def parse_medvault(text: str) -> MedvaultLink:
         if len(sealed) != 32 + 48:  # ephemeral X25519 key + Poly1305 tag + 32-byte share key
             raise LinkInvalid("This share link is damaged: its sealed key has the wrong length.")
         parsed = SealedShare(to=to, url=_check_url(body.get("url")), exp=_check_exp(body.get("exp")),
-                             label=_check_label(body.get("label")), sealed_key=sealed)
+                             label=_check_label(body.get("label")), sealed_key=sealed,
+                             patient=_check_patient(body.get("patient")))
     return MedvaultLink(type=link_type, v=v, sender=sender, iat=iat, body=parsed)
 
 

@@ -33,9 +33,10 @@ MAX_PASSCODE_PROMPTS = 10
 PasscodeProvider = Callable[[Union[int, None]], Union[str, None]]
 """Asked for a passcode; gets the server's ``remainingAttempts`` (None before the first try); None means cancel."""
 
-ConsentChecker = Callable[[bytes], bool]
-"""Given ``consent_id`` (32 bytes), True when the consent is active on chain, False when revoked or unknown.
-It may raise a ``SyncError`` (chain unreachable); that propagates unchanged."""
+ConsentChecker = Callable[[bytes, str], bool]
+"""Given ``consent_id`` (32 bytes) and the chain address of the patient the link names, True when that patient's
+consent is active on chain, False when revoked or unknown. It may raise a ``SyncError`` (chain unreachable); that
+propagates unchanged."""
 
 CidMatcher = Callable[[bytes, str], bool]
 """``cid_matches(data, cid_text)``: whether ``data`` has that CID (``sync.cid.cid_matches``)."""
@@ -72,6 +73,7 @@ class OpenResult:
     consent_id: str  # hex; lets the caller look the consent up later
     files: list[ReceivedFile]
     checks: list[Check] = field(default_factory=list)
+    patient: str | None = None  # chain address whose consent the link names; None when it names none
 
     @property
     def bundles(self) -> list[dict]:
@@ -254,7 +256,8 @@ def open_link(source: str | Path | bytes | object, *, recipient: str,
             raise ShareNotForYou("This share was sent to one person; open it with your medvault identity.")
         key = links.unseal_share_key(share, x25519_private, my_did=my_did)
         checks.append(Check("recipient", PASSED, "The share key was sealed to your identity."))
-        payload = links.ShlPayload(url=share.url, key=key, flag="U", exp=share.exp, label=share.label)
+        payload = links.ShlPayload(url=share.url, key=key, flag="U", exp=share.exp, label=share.label,
+                                   patient=share.patient)
         kind, sender = f"medvault-{parsed.type}", parsed.sender
     else:
         payload = parsed
@@ -265,9 +268,13 @@ def open_link(source: str | Path | bytes | object, *, recipient: str,
     consent_id = links.consent_id(payload.key)
     if consent_checker is None:
         checks.append(Check("consent", NOT_CHECKED, "The consent chain could not be checked."))
+    elif payload.patient is None:
+        # Anyone holding a link can register its consent id under their own key, so an id alone says nothing.
+        checks.append(Check("consent", NOT_CHECKED, "The link does not name the patient whose consent it carries, "
+                            "so the consent could not be checked."))
     else:
         try:
-            active = consent_checker(consent_id)
+            active = consent_checker(consent_id, payload.patient)
         except ChainUnavailable:
             # Unreachable is not a "no": say the chain was not checked rather than refuse or pretend.
             active = None
@@ -276,7 +283,8 @@ def open_link(source: str | Path | bytes | object, *, recipient: str,
         if active is False:
             raise ShareRevoked()
         if active:
-            checks.append(Check("consent", PASSED, "The consent is active on the chain."))
+            checks.append(Check("consent", PASSED, f"The consent of patient {payload.patient} is active on the "
+                                "chain."))
 
     if payload.direct_file:
         files = [_open_direct(payload, recipient, policy, max_plaintext, cid_matches, checks)]
@@ -285,7 +293,8 @@ def open_link(source: str | Path | bytes | object, *, recipient: str,
                                cid_matches, checks)
     checks.append(Check("decryption", PASSED, f"{len(files)} file(s) decrypted and authenticated with the link key."))
     return OpenResult(kind=kind, label=payload.label, exp=payload.exp, url=payload.url, sender=sender,
-                      consent_id=consent_id.hex(), files=files, checks=_merge_cid_checks(checks))
+                      consent_id=consent_id.hex(), files=files, checks=_merge_cid_checks(checks),
+                      patient=payload.patient)
 
 
 def _merge_cid_checks(checks: list[Check]) -> list[Check]:

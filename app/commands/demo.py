@@ -80,14 +80,15 @@ def _story(root: Path, ctx: Any, kdf_profile: str) -> int:
             me = clinician.identity.eth_address
             result = receiver.open_link(scanned, recipient="Dr Demo", x25519_private=clinician.identity_keys
                                         .x25519_private, my_did=clinician.identity.did, allow_local_http=True,
-                                        consent_checker=lambda cid: registry.is_active(cid, me))
+                                        consent_checker=lambda cid, p: registry.is_active(cid, me, patient=p))
             for check in result.checks:
                 say(f"   {check.name:<13} {check.status:<14} {check.detail}")
             received = sum(1 for b in result.bundles for e in b["entry"]
                            if e["resource"]["resourceType"] != "Consent")
             say(f"   The clinician sees {received} record(s).")
 
-            receipt = cs.AccessReceipt(bytes.fromhex(result.consent_id), me, int(clinician.now().timestamp()), 1)
+            receipt = cs.AccessReceipt(bytes.fromhex(result.consent_id), result.patient, me,
+                                       int(clinician.now().timestamp()), 1)
             registry.log_access(operator, receipt, cs.sign(clinician.identity_keys.secp256k1_private,
                                                            registry.domain, receipt))
             opened = registry.events("AccessLogged")
@@ -101,7 +102,7 @@ def _story(root: Path, ctx: Any, kdf_profile: str) -> int:
             try:
                 receiver.open_link(scanned, recipient="Dr Demo", x25519_private=clinician.identity_keys.x25519_private,
                                    my_did=clinician.identity.did, allow_local_http=True,
-                                   consent_checker=lambda cid: registry.is_active(cid, me))
+                                   consent_checker=lambda cid, p: registry.is_active(cid, me, patient=p))
                 say("   Unexpected: the revoked share still opened.")
                 return 1
             except Exception as exc:  # the receiver's typed refusal, shown as the clinician would see it

@@ -230,14 +230,17 @@ def _open_with_chain(text: str, parsed: Any, opts: dict, ctx: Any) -> Any:
         keys = dict(x25519_private=vault.identity_keys.x25519_private, my_did=vault.identity.did) if directed else {}
         result = receiver.open_link(text, consent_checker=checker, **keys, **opts)
         if registry is not None and result.chain_checked:
-            detail = consent_service.check_scope(registry, bytes.fromhex(result.consent_id), result.bundles)
+            detail = consent_service.check_scope(registry, bytes.fromhex(result.consent_id), result.patient,
+                                                 result.bundles)
             result.checks.append(receiver.Check("consent-scope", receiver.PASSED, detail))
-        consent_service.queue_access_receipt(vault, settings, bytes.fromhex(result.consent_id))
+        if result.patient is not None:  # a receipt is about one patient's consent; a link naming none has none
+            consent_service.queue_access_receipt(vault, settings, bytes.fromhex(result.consent_id),
+                                                 patient=result.patient)
         _sync_now(vault)
     return result
 
 
-def _unreachable(consent_id: bytes) -> bool:
+def _unreachable(consent_id: bytes, patient: str) -> bool:
     from sync.errors import ChainUnavailable
     raise ChainUnavailable()
 
