@@ -322,7 +322,7 @@ def _check_expiry(exp: int | None, now, checks: list[Check]) -> None:
 def _open_direct(payload: links.ShlPayload, recipient: str, policy: fetch.FetchPolicy, max_plaintext: int,
                  cid_matches: CidMatcher | None, checks: list[Check]) -> ReceivedFile:
     url = fetch.add_query(payload.url, recipient=recipient)
-    data = fetch.get_jwe(url, policy=policy)
+    data = fetch.get_jwe(url, policy=policy, deadline=fetch.deadline_for(policy))
     cid_check, cid = _verify_cid(payload.url, data, cid_matches)
     checks.append(cid_check)
     ctype, bundles, extra, cards = _decode_content(data, payload.key, None, max_plaintext)
@@ -332,7 +332,10 @@ def _open_direct(payload: links.ShlPayload, recipient: str, policy: fetch.FetchP
 
 
 def _post_manifest(payload: links.ShlPayload, recipient: str, passcode_provider: PasscodeProvider | None,
-                   policy: fetch.FetchPolicy, embedded_length_max: int | None) -> dict:
+                   policy: fetch.FetchPolicy, embedded_length_max: int | None) -> tuple[dict, float]:
+    """The manifest, and the deadline of the exchange that fetched it: the files it lists must arrive within
+    that same deadline. Each passcode attempt starts a new exchange (the time a person takes to type is not
+    the server's)."""
     passcode: str | None = None
     if payload.needs_passcode:
         if passcode_provider is None:
@@ -347,7 +350,8 @@ def _post_manifest(payload: links.ShlPayload, recipient: str, passcode_provider:
             body["passcode"] = passcode
         if embedded_length_max is not None:
             body["embeddedLengthMax"] = int(embedded_length_max)
-        resp = fetch.post_json(payload.url, body, policy=policy)
+        deadline = fetch.deadline_for(policy)
+        resp = fetch.post_json(payload.url, body, policy=policy, deadline=deadline)
         if resp.status == 401:
             info = resp.json() if resp.body else {}
             remaining = info.get("remainingAttempts") if isinstance(info, dict) else None
@@ -375,13 +379,13 @@ def _post_manifest(payload: links.ShlPayload, recipient: str, passcode_provider:
         manifest = resp.json()
         if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
             raise ContentInvalid("The server's list of shared files is damaged.")
-        return manifest
+        return manifest, deadline
 
 
 def _open_manifest(payload: links.ShlPayload, recipient: str, passcode_provider: PasscodeProvider | None,
                    policy: fetch.FetchPolicy, embedded_length_max: int | None, max_plaintext: int,
                    cid_matches: CidMatcher | None, checks: list[Check]) -> list[ReceivedFile]:
-    manifest = _post_manifest(payload, recipient, passcode_provider, policy, embedded_length_max)
+    manifest, deadline = _post_manifest(payload, recipient, passcode_provider, policy, embedded_length_max)
     entries = manifest["files"]
     if len(entries) > MAX_MANIFEST_FILES:
         raise ContentInvalid("The server lists more shared files than medvault accepts.")
@@ -400,7 +404,7 @@ def _open_manifest(payload: links.ShlPayload, recipient: str, passcode_provider:
             source, url, cid = "embedded", None, None
         elif isinstance(entry.get("location"), str):
             url = entry["location"]
-            data = fetch.get_jwe(url, policy=policy)
+            data = fetch.get_jwe(url, policy=policy, deadline=deadline)
             cid_check, cid = _verify_cid(url, data, cid_matches)  # type: ignore[arg-type]
             checks.append(cid_check)
             source = "location"
