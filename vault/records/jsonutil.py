@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from vault import jsonsafe
-from vault.records.errors import MalformedJson, NestingTooDeep
+from vault.records.errors import FileTooLarge, MalformedJson, NestingTooDeep
 
 # Real FHIR nests about 15 levels (Questionnaire items a few more); 128 leaves room and stops hostile input long
 # before Python's own recursion limit in anything that walks the tree.
@@ -17,8 +17,12 @@ MAX_DEPTH = 128
 _LOADS_CEILING = jsonsafe.DEFAULT_MAX_DEPTH  # hard ceiling before the recursive C scanner
 
 
-def loads(data: bytes | str, what: str = "The file", *, bound_depth: bool = True) -> Any:
-    """Parse JSON; ``bound_depth=False`` when the caller walks the whole value itself and bounds depth there."""
+def loads(data: bytes | str, what: str = "The file", *, bound_depth: bool = True,
+          budget: jsonsafe.Budget | None = None) -> Any:
+    """Parse JSON; ``bound_depth=False`` when the caller walks the whole value itself and bounds depth there.
+
+    The number of values is bounded before parsing (``jsonsafe.DEFAULT_MAX_VALUES``, or what ``budget`` has left
+    when several parses make up one import, such as the cards of one file)."""
     if isinstance(data, bytes):
         if data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
@@ -29,6 +33,11 @@ def loads(data: bytes | str, what: str = "The file", *, bound_depth: bool = True
         raw = data
     else:
         text, raw = data, data.encode("utf-8", "surrogatepass")
+    try:
+        (budget or jsonsafe.Budget(max_bytes=len(raw))).take_values(raw)
+    except jsonsafe.JsonTooLarge:
+        raise FileTooLarge(f"{what} holds far more data items than medical records do; nothing was imported.") \
+            from None
     if jsonsafe.nesting_exceeds(raw, MAX_DEPTH if bound_depth else _LOADS_CEILING):
         raise NestingTooDeep(f"{what} holds JSON nested too deeply to be a medical record; nothing was imported.")
     try:
