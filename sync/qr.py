@@ -15,7 +15,8 @@ import qrcode.constants
 import zxingcpp
 from PIL import Image, UnidentifiedImageError
 
-from sync.errors import QrNotFound, QrUnreadable
+from sync.errors import QrNotFound, QrNotWritten, QrUnreadable
+from vault import private_files
 
 BOX_SIZE = 8  # pixels per module: a ~300-character link gives a ~600 px image, crisp on screen and paper
 BORDER = 4  # modules of quiet zone, the minimum ISO/IEC 18004 requires
@@ -38,10 +39,30 @@ def png_bytes(text: str) -> bytes:
 
 
 def write_png(text: str, path: str | Path) -> Path:
-    """Write ``text`` as a QR PNG; returns the path written."""
+    """Write ``text`` as a QR PNG; returns the path written. The image holds a secret (a recovery key, a link that
+    opens records), so it is written as ``vault.private_files`` writes: 0600, atomically, never through a link."""
     path = Path(path)
-    path.write_bytes(png_bytes(text))
+    check_destination(path)
+    try:
+        private_files.write_private(path, [png_bytes(text)])
+    except private_files.NotARegularFile:
+        raise _not_regular(path) from None
+    except OSError:
+        raise QrNotWritten() from None
     return path
+
+
+def check_destination(path: str | Path) -> None:
+    """Refuse, before anything is made, a QR destination that exists and is not a regular file."""
+    try:
+        private_files.check_destination(path)
+    except private_files.NotARegularFile:
+        raise _not_regular(Path(path)) from None
+
+
+def _not_regular(path: Path) -> QrNotWritten:
+    return QrNotWritten(f"{path} is a link, folder or device rather than a regular file; medvault does not write "
+                        "a QR image there.")
 
 
 def decode_image(image: Image.Image) -> str:

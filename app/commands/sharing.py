@@ -97,10 +97,12 @@ def _read_card(text: str):
 
 def cmd_share_create(args: argparse.Namespace, ctx: Any) -> int:
     from sync import shares
-    from sync.qr import write_png
+    from sync.qr import check_destination, write_png
     selection = shares.Selection(ips=args.ips, types=tuple(args.types or ()), ids=tuple(args.ids or ()))
     expires = shares.parse_expiry(args.expires)
     card = _read_card(args.to) if args.to else None
+    if args.qr:
+        check_destination(Path(args.qr))  # before the share exists: no share without its QR image
     if args.gateway is not None:
         from sync.links import _check_url
         _check_url(args.gateway + "/ipfs/" + "b" * 59)  # the link's url must stay within the SHL limit

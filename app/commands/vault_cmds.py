@@ -42,6 +42,9 @@ def cmd_init(args: argparse.Namespace, ctx: Any) -> int:
     if args.kdf_profile == "test-insecure":
         ctx.warn("medvault: warning: the test-insecure profile makes the passphrase easy to guess; "
                  "never use it for real records.")
+    if args.recovery_qr:
+        from sync.qr import check_destination
+        check_destination(Path(args.recovery_qr))  # before the vault exists: its recovery image must be writable
     passphrase = ctx.passphrase() if _has_given_passphrase(args, ctx) else ctx.new_passphrase("MEDVAULT_PASSPHRASE")
     vault, recovery_key = Vault.create(ctx.vault_dir, passphrase, kdf_profile=args.kdf_profile)
     with vault:

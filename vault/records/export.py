@@ -2,18 +2,19 @@
 
 Records are written as stored (current versions, original ids and literal ``Type/id`` references), so importing an
 export into an empty vault gives the same (type, id, content) set. An export is plaintext the user asked for: it is
-written to a 0600 temp file beside the target, fsynced and renamed, so a crash never leaves half a file behind.
+written with ``vault.private_files`` (a 0600 file beside the target, fsynced and renamed, so a crash never leaves
+half a file behind), and a target that is a link, folder or pipe is refused rather than replaced.
 """
 
 from __future__ import annotations
 
+import errno
 import json
-import os
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from vault.private_files import NotARegularFile, write_private
 from vault.records.errors import ExportFailed
 
 NAMESPACE = uuid.UUID("3c1c3f4e-9a57-4c5e-8a3c-6d1f0f6b9e21")   # fixed: the same record always gets the same urn
@@ -61,36 +62,17 @@ def _with_documents(conn, rows):
 
 
 def atomic_write(path: Path, chunks: Iterable[str]) -> int:
-    path = Path(path)
+    """Write text chunks (UTF-8) privately and atomically; returns the bytes written."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".medvault-export-", dir=path.parent or ".")
-    except OSError:
-        raise ExportFailed("The export could not be written there (check the folder exists and is writable); "
-                           "no file was created.") from None
-    written = 0
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            for chunk in chunks:
-                f.write(chunk)
-                written += len(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        _unlink(tmp)
+        return write_private(path, (c.encode("utf-8") for c in chunks))
+    except NotARegularFile:
+        raise ExportFailed(f"{path} is a link, folder or device rather than a regular file; medvault does not "
+                           "replace it, so no file was written.") from None
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR):
+            raise ExportFailed("The export could not be written there (check the folder exists and is writable); "
+                               "no file was created.") from None
         raise ExportFailed("The export could not be written (is the disk full?); no file was created.") from None
-    except BaseException:
-        _unlink(tmp)
-        raise
-    return written
-
-
-def _unlink(p: str) -> None:
-    try:
-        os.unlink(p)
-    except OSError:
-        pass
 
 
 def bundle_chunks(rows: Iterable[tuple[str, str, str]], counter: dict) -> Iterator[str]:
