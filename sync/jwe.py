@@ -22,6 +22,7 @@ from joserfc.jwk import OctKey
 from joserfc._rfc7516.models import JWEZipModel
 
 from sync.errors import ContentTooLarge, DecryptionFailed, LinkUnsupported
+from vault import jsonsafe
 from vault.crypto import random_bytes
 
 KEY_BYTES = 32
@@ -123,7 +124,7 @@ def _header_of(token: str) -> dict:
     head = token.split(".", 1)[0]
     try:
         raw = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
-        header = json.loads(raw)
+        header = jsonsafe.loads(raw, max_depth=8)  # a real header is one flat object
     except (ValueError, UnicodeDecodeError) as exc:
         raise DecryptionFailed("The shared file is not an encrypted SMART Health Link file.") from exc
     if not isinstance(header, dict):

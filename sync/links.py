@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Union
@@ -38,6 +39,8 @@ _FLAG_LETTERS = set("LPU")
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 # Epoch seconds beyond this are far-future dates; the SHL spec's own example writes milliseconds, which land here.
 _MS_THRESHOLD = 10**11
+# 9999-12-31T23:59:59Z: the last instant a calendar date can be shown for; anything later is not a real expiry.
+_LATEST_EXP = 253_402_300_799
 # The SHL payload member naming the patient whose consent the link's id refers to on the consent chain. It is a
 # medvault extension (other SHL viewers ignore members they do not know), namespaced so that a future member of the
 # specification cannot collide with it.
@@ -159,11 +162,13 @@ def _check_exp(exp: object) -> int | None:
         if not re.fullmatch(r"[0-9]{1,20}(\.[0-9]+)?", exp):
             raise LinkInvalid("This link's expiry time is not a number, so the link is damaged.")
         exp = float(exp) if "." in exp else int(exp)
-    if not isinstance(exp, (int, float)) or exp < 0 or exp != exp:
+    if not isinstance(exp, (int, float)) or exp < 0 or (isinstance(exp, float) and not math.isfinite(exp)):
         raise LinkInvalid("This link's expiry time is not a number, so the link is damaged.")
     value = int(exp)
     if value >= _MS_THRESHOLD:
         value //= 1000
+    if value > _LATEST_EXP:
+        raise LinkInvalid("This link's expiry time is not a date medvault can show, so the link is damaged.")
     return value
 
 

@@ -97,6 +97,16 @@ def decode_bytes(data: bytes) -> str:
         raise QrUnreadable() from exc
 
 
+def image_file(text: str) -> Path | None:
+    """The file ``text`` names, if it names one that exists; None for anything else, including text no file
+    system accepts as a name (too long, a NUL byte), which is simply not a file."""
+    try:
+        path = Path(text)
+        return path if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
 def decode_file(path: str | Path) -> str:
     try:
         data = Path(path).read_bytes()

@@ -269,8 +269,9 @@ def _source_text(source: object) -> str:
             return text
         if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:/", text) or len(text) > 4096:
             raise LinkUnsupported("This is not a SMART Health Link or a medvault link.")
-        if Path(text).is_file():
-            return qr.decode_file(text)
+        image = qr.image_file(text)
+        if image is not None:
+            return qr.decode_file(image)
         raise LinkUnsupported("This is neither a share link nor an image file that exists.")
     if hasattr(source, "width") and hasattr(source, "height"):  # an in-memory image (a camera frame)
         return qr.decode_image(source)  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from vault import crypto
+from vault import crypto, jsonsafe
 from vault.errors import FormatTooNew, HeaderInvalid, VaultNotFound
 from vault.fsutil import atomic_write
 
@@ -110,7 +110,7 @@ class Header:
         if len(raw) > 64 * 1024:
             raise HeaderInvalid()
         try:
-            body = json.loads(raw.decode("utf-8"))
+            body = jsonsafe.loads(raw.decode("utf-8"), max_depth=16)  # a deep nest would overflow the parser
             if not isinstance(body, dict) or body.get("magic") != MAGIC:
                 raise HeaderInvalid("This is not a medvault vault header; choose the folder that holds your vault.")
             version = body.get("format")

@@ -24,10 +24,16 @@ DEFAULT_MAX_VALUES = 2_000_000
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
 _NOT_COUNTED = bytes(b for b in range(256) if b not in b'[]{}",')
 _STRING_IN_STRUCTURE = re.compile(rb'"[^"]*"')
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class JsonTooDeep(ValueError):
     """The text nests deeper than allowed; nothing was parsed."""
+
+
+class JsonNotUnicode(ValueError):
+    """A string escapes half of a UTF-16 surrogate pair: text no UTF-8 file, database or terminal can hold."""
 
 
 class JsonTooLarge(ValueError):
@@ -36,6 +42,28 @@ class JsonTooLarge(ValueError):
     def __init__(self, what: str) -> None:
         self.what = what  # "bytes", "values", "entries" or "cards"
         super().__init__(f"over the {what} budget")
+
+
+def check_unicode(value: Any, raw: bytes) -> None:
+    """Raise JsonNotUnicode when a parsed string (or key) holds a lone surrogate.
+
+    JSON may escape any UTF-16 code unit, so ``"\\ud800"`` parses to a string that cannot be encoded as UTF-8 and
+    fails far away (a hash, a database write, a print). Only ``\\uD8..``-``\\uDF..`` escapes can produce one, so the
+    parsed value is walked only when the text has such an escape (emoji written as escaped pairs, mostly).
+    """
+    if not _SURROGATE_ESCAPE.search(raw):
+        return
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if _SURROGATE.search(node):
+                raise JsonNotUnicode("a string holds half of a surrogate pair")
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def count_values(raw: bytes, limit: int) -> int:
@@ -117,10 +145,13 @@ def loads(data: bytes | str, max_depth: int = DEFAULT_MAX_DEPTH, budget: Budget 
     """``json.loads`` that refuses nesting deeper than ``max_depth`` before the recursive scanner sees it, and
     more values than ``budget`` has left (``DEFAULT_MAX_VALUES`` when none is given) before building any.
 
-    Raises JsonTooDeep, JsonTooLarge, or json.JSONDecodeError / UnicodeDecodeError as json.loads would.
+    Raises JsonTooDeep, JsonTooLarge, JsonNotUnicode, or json.JSONDecodeError / UnicodeDecodeError / ValueError
+    (a number of more than 4,300 digits) as json.loads would.
     """
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
     (budget or Budget(max_bytes=len(raw))).take_values(raw)
     if nesting_exceeds(raw, max_depth):
         raise JsonTooDeep(f"JSON nested deeper than {max_depth} levels")
-    return json.loads(data)
+    value = json.loads(data)
+    check_unicode(value, raw)
+    return value

@@ -82,8 +82,8 @@ def _read_card(text: str):
     from sync import links, qr
     from sync.errors import LinkInvalid
     if not text.strip().startswith(links.MV_PREFIX):
-        path = Path(text)
-        if not path.is_file():
+        path = qr.image_file(text)
+        if path is None:
             raise LinkInvalid("The --to card is neither a medvault:/ card nor a file that exists.")
         if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"):
             text = qr.decode_file(path)
@@ -209,8 +209,9 @@ def _link_text(source: str) -> str:
         return text
     if ":/" in text[:40] or len(text) > 4096:
         raise LinkUnsupported("This is not a SMART Health Link or a medvault link.")
-    if Path(text).is_file():
-        return qr.decode_file(text)
+    image = qr.image_file(text)
+    if image is not None:
+        return qr.decode_file(image)
     raise LinkUnsupported("This is neither a share link nor an image file that exists.")
 
 

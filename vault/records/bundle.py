@@ -53,7 +53,7 @@ def entries_of(doc: object) -> tuple[list[Entry], str | None]:
     if doc["resourceType"] != "Bundle":
         return [Entry(1, doc, None)], None
     btype = doc.get("type")
-    if btype not in BUNDLE_TYPES:
+    if not isinstance(btype, str) or btype not in BUNDLE_TYPES:
         raise ResourceInvalid("The file is a Bundle without a valid type; nothing was imported.")
     raw = doc.get("entry", [])
     if not isinstance(raw, list):
@@ -72,6 +72,9 @@ def entries_of(doc: object) -> tuple[list[Entry], str | None]:
         if not isinstance(res, dict):
             raise ResourceInvalid(f"Entry {i} of the Bundle has a resource that is not a JSON object; "
                                   "nothing was imported.")
+        if not isinstance(res.get("resourceType"), str):
+            raise ResourceInvalid(f"Entry {i} of the Bundle has a resource without a resourceType, so it is not a "
+                                  "FHIR resource; nothing was imported.")
         if isinstance(e.get("search"), dict) and e["search"].get("mode") == "outcome":
             continue
         full_url = e.get("fullUrl") if isinstance(e.get("fullUrl"), str) else None

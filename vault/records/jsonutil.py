@@ -47,6 +47,15 @@ def loads(data: bytes | str, what: str = "The file", *, bound_depth: bool = True
     except json.JSONDecodeError as err:
         raise MalformedJson(f"{what} is not valid JSON (error at line {err.lineno}, column {err.colno}); "
                             "nothing was imported.") from None
+    except ValueError:
+        # Python refuses to convert integers of more than 4,300 digits (a guard against quadratic time).
+        raise MalformedJson(f"{what} holds a number with thousands of digits, which no medical record has; "
+                            "nothing was imported.") from None
+    try:
+        jsonsafe.check_unicode(value, raw)
+    except jsonsafe.JsonNotUnicode:
+        raise MalformedJson(f"{what} holds text that is not valid Unicode (half of a surrogate pair); "
+                            "nothing was imported.") from None
     if bound_depth:
         check_depth(value, what)
     return value

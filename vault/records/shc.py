@@ -40,6 +40,8 @@ MAX_INFLATED_PER_IMPORT = 16 << 20
 HEALTH_CARD_TYPE = "https://smarthealth.cards#health-card"
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 _SHC_CHUNK = re.compile(r"^shc:/(?:(\d+)/(\d+)/)?(\d*)$")
+# A card is at most MAX_JWS_CHARS, and one QR code holds over a thousand of its characters.
+MAX_QR_CHUNKS = 1000
 
 
 def _b64d(part: str, what: str) -> bytes:
@@ -169,8 +171,11 @@ def jws_from_numeric(text: str) -> list[str]:
         if m.group(1) is None:
             singles.append(part)
             continue
+        if len(m.group(1)) > 4 or len(m.group(2)) > 4:
+            raise CardInvalid("The QR chunk numbering is not that of a health card split over a few QR codes; "
+                              "nothing was imported.")
         index, count = int(m.group(1)), int(m.group(2))
-        if count < 2 or not 1 <= index <= count or (total is not None and count != total):
+        if count < 2 or count > MAX_QR_CHUNKS or not 1 <= index <= count or (total is not None and count != total):
             raise CardInvalid("The QR chunk numbering is inconsistent (like 'shc:/4/3/...'); nothing was imported.")
         if index in chunks:
             raise CardInvalid("The same QR chunk was given twice; nothing was imported.")
