@@ -153,7 +153,8 @@ def _inflated(data: bytes, budget: jsonsafe.Budget) -> bytes:
     return data
 
 
-def _loads_bounded(data: bytes, budget: jsonsafe.Budget) -> object:
+def _loads_bounded(data: bytes, budget: jsonsafe.Budget | None = None) -> object:
+    budget = budget or _share_budget(jwe.DEFAULT_MAX_PLAINTEXT)
     try:
         # Counted on the bytes, before they are decoded or a single Python object is built from them.
         budget.take_values(data)
