@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from app import terminal
 from vault.errors import VaultError
 from sync.errors import SyncError
 
@@ -98,14 +98,16 @@ class Context:
         return Vault.unlock(self.vault_dir, self.passphrase())
 
     # --- output ---------------------------------------------------------------------------------------------
+    # Everything printed passes app.terminal: no control character from outside data reaches the terminal.
+    # Commands also pass each outside value through terminal.value, so none can start a line of its own.
     def out(self, text: str = "") -> None:
-        print(text, file=self.stdout)
+        print(terminal.message(text), file=self.stdout)
 
     def warn(self, text: str) -> None:
-        print(text, file=self.stderr)
+        print(terminal.message(text), file=self.stderr)
 
     def json(self, value: Any) -> None:
-        json.dump(value, self.stdout, indent=2, sort_keys=True, ensure_ascii=False)
+        self.stdout.write(terminal.json_text(value))
         self.stdout.write("\n")
 
 

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from app.cli import needs_subcommand
+from app.terminal import value as shown
 
 
 def register(sub: Any) -> None:
@@ -139,7 +140,7 @@ def cmd_register(args: argparse.Namespace, ctx: Any) -> int:
         registry = consent_service.connect(settings)
         result = registry.register_practitioner(consent_service.sender_for(vault, settings, registry),
                                                 card.address, card.did)
-    ctx.out(f"Registered {card.name} ({card.address}) as a practitioner in block {result.block_number}.")
+    ctx.out(f"Registered {shown(card.name)} ({card.address}) as a practitioner in block {result.block_number}.")
     return 0
 
 

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from app.terminal import value as shown
+
 _LINK_PREFIXES = ("shlink:/", "medvault:/")
 
 
@@ -118,11 +120,12 @@ def cmd_import(args: argparse.Namespace, ctx: Any) -> int:
     else:
         for r in results:
             if "error" in r:
-                ctx.warn(f"medvault: {Path(r['source']).name if r['source'] != 'text' else 'text'}: {r['error']}")
+                ctx.warn(f"medvault: {shown(Path(r['source']).name if r['source'] != 'text' else 'text')}: "
+                         f"{shown(r['error'])}")
             else:
-                ctx.out(f"{Path(r['source']).name if r['source'] != 'text' else 'text'}: {r['sentence']}")
+                ctx.out(f"{shown(Path(r['source']).name if r['source'] != 'text' else 'text')}: {shown(r['sentence'])}")
                 for s in r["skipped"]:
-                    ctx.out(f"  skipped {s['where']}: {s['reason']}")
+                    ctx.out(f"  skipped {shown(s['where'])}: {shown(s['reason'])}")
     return 0 if failures == 0 else 1
 
 
@@ -156,7 +159,7 @@ def _import_text(vault: Any, svc: Any, text: str) -> list:
 def _row(r) -> str:
     when = (r.date or "")[:10]
     label = r.display or r.code or ""
-    return f"{when:<10}  {r.rtype:<22} {label}".rstrip()
+    return f"{shown(when):<10}  {shown(r.rtype):<22} {shown(label)}".rstrip()
 
 
 def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
@@ -227,7 +230,7 @@ def cmd_issuer_list(args: argparse.Namespace, ctx: Any) -> int:
         ctx.json(issuers)
     else:
         for i in issuers:
-            ctx.out(i)
+            ctx.out(shown(i))
         if not issuers:
             ctx.out("No trusted issuers yet; add one with 'medvault issuer add ISS JWKS'.")
     return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli import needs_subcommand
+from app.terminal import value as shown
 
 RECEIVER_NAME = "medvault receiver"
 
@@ -121,7 +122,7 @@ def cmd_share_create(args: argparse.Namespace, ctx: Any) -> int:
                   "resources": created.resource_ids, "chain": chain_note})
         return 0
     ctx.out(created.link)
-    who = f"for {card.name} only" if card else "for anyone holding the link"
+    who = f"for {shown(card.name)} only" if card else "for anyone holding the link"
     ctx.warn(f"Share {created.id}: {len(created.resource_ids)} record(s), {who}, expires {_when(created.expires_at)}. "
              f"Receivers fetch it from {created.url.rsplit('/ipfs/', 1)[0]}; run 'medvault serve' to serve it."
              + (f" QR image written to {args.qr}." if args.qr else "")
@@ -179,8 +180,8 @@ def cmd_share_list(args: argparse.Namespace, ctx: Any) -> int:
     if not rows:
         ctx.out("No shares yet.")
     for r in rows:
-        who = r["recipient_name"] or ("anyone with the link" if r["recipient"] == "bearer" else r["recipient"])
-        label = f"  {r['label']}" if r["label"] else ""
+        who = shown(r["recipient_name"] or ("anyone with the link" if r["recipient"] == "bearer" else r["recipient"]))
+        label = f"  {shown(r['label'])}" if r["label"] else ""
         ctx.out(f"{r['id']}  {r['state']:<8} {r['resources']:>4} record(s)  to {who}  "
                 f"expires {_when(r['expires_at'])}{label}")
     return 0
@@ -298,20 +299,21 @@ def _save(result: Any, path: Path) -> None:
 
 
 def _print_result(result: Any, ctx: Any) -> None:
-    ctx.out(f"Opened a {result.kind} share" + (f" labelled '{result.label}'" if result.label else "")
-            + (f" from {result.sender}" if result.sender else "") + f", valid until {_when(result.exp)}.")
+    # Everything below but the fixed words came from the share: each value is kept to one harmless line.
+    ctx.out(f"Opened a {result.kind} share" + (f" labelled '{shown(result.label)}'" if result.label else "")
+            + (f" from {shown(result.sender)}" if result.sender else "") + f", valid until {_when(result.exp)}.")
     for check in result.checks:
-        ctx.out(f"  {check.name:<10} {check.status:<14} {check.detail}")
+        ctx.out(f"  {check.name:<10} {check.status:<14} {shown(check.detail)}")
     counts: dict[str, int] = {}
     for bundle in result.bundles:
         for e in bundle.get("entry", []):
-            t = (e.get("resource") or {}).get("resourceType", "?")
+            t = shown((e.get("resource") or {}).get("resourceType", "?"))
             counts[t] = counts.get(t, 0) + 1
     ctx.out("Records: " + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())))
     for bundle in result.bundles:
         for e in bundle.get("entry", []):
             r = e.get("resource") or {}
-            ctx.out(f"  {r.get('resourceType')}/{r.get('id')}")
+            ctx.out(f"  {shown(r.get('resourceType'))}/{shown(r.get('id'))}")
 
 
 def cmd_card(args: argparse.Namespace, ctx: Any) -> int:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from app.terminal import value as shown
 from vault.header import KDF_PROFILES
 
 RECOVERY_NOTICE = """\
@@ -95,6 +96,6 @@ def cmd_audit(args: argparse.Namespace, ctx: Any) -> int:
             ctx.json([{"seq": e.seq, "at": e.at, "event": e.event, "details": e.details} for e in entries])
         else:
             for e in reversed(entries):
-                detail = " ".join(f"{k}={v}" for k, v in sorted(e.details.items()))
+                detail = " ".join(f"{k}={shown(v)}" for k, v in sorted(e.details.items()))
                 ctx.out(f"{e.seq:>6}  {e.at}  {e.event:<14} {detail}".rstrip())
     return 0
