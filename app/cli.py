@@ -97,6 +97,17 @@ class Context:
         from vault.store import Vault
         return Vault.unlock(self.vault_dir, self.passphrase())
 
+    def open_session(self) -> Any:
+        """The vault unlocked as an ``app.services.Session`` (its person from ``--person``, if the command has it)."""
+        from app.services import Session
+        session = Session(self.open_vault())
+        try:
+            session.set_person(getattr(self.args, "person", None))
+        except BaseException:
+            session.close()
+            raise
+        return session
+
     # --- output ---------------------------------------------------------------------------------------------
     # Everything printed passes app.terminal: no control character from outside data reaches the terminal.
     # Commands also pass each outside value through terminal.value, so none can start a line of its own.

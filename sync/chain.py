@@ -402,6 +402,15 @@ class ConsentRegistry:
         )
         return bytes(did_hash), active
 
+    def practitioner_state(self, address: str, did: str) -> str:
+        """"active" when ``address`` is registered as a practitioner under exactly ``did`` and not deactivated,
+        "inactive" when registered under ``did`` but deactivated, "unknown" otherwise (never registered, or
+        registered under another key: an address claimed by someone else's note proves nothing)."""
+        did_hash, active = self.practitioner(address)
+        if did_hash != bytes(keccak(text=did)):
+            return "unknown"
+        return "active" if active else "inactive"
+
     def nonce_floor(self, patient: str) -> int:
         return self.chain._call(self.contract.functions.nonceFloor(to_checksum_address(patient)).call)
 

@@ -155,7 +155,7 @@ class QrUnreadable(QrNotFound):
 
 
 class QrNotWritten(SyncError):
-    """The QR image could not be written where asked (see ``vault.private_files``)."""
+    """The QR image could not be written where asked (a missing folder, no permission, or a link or folder there)."""
 
     default_message = "The QR image could not be written there; check that the folder exists and is writable."
 

@@ -263,6 +263,7 @@ class Card:
     x25519_public: bytes
     address: str | None
     name: str
+    organisation: str | None = None     # a clinician's practice or hospital, as they wrote it on their card
 
 
 @dataclass(frozen=True)
@@ -294,14 +295,21 @@ def _sign(seed: bytes, link_type: str, body: dict, iat: int) -> str:
     return MV_PREFIX + b64u_encode(canonical_json(envelope))
 
 
-def build_card(seed: bytes, *, name: str, address: str | None, iat: int) -> str:
-    """A self-signed identity card: did:key, its X25519 key, chain address, display name."""
+def build_card(seed: bytes, *, name: str, address: str | None, iat: int, organisation: str | None = None) -> str:
+    """A self-signed identity card: did:key, its X25519 key, chain address, display name, and optionally the
+    organisation a clinician works for (``org``; cards without it stay byte-identical to older ones)."""
     if not isinstance(name, str) or not name or len(name) > MAX_LABEL:
         raise ValueError(f"card name must be 1..{MAX_LABEL} characters")
+    if organisation is not None and (not isinstance(organisation, str) or not organisation
+                                     or len(organisation) > MAX_LABEL):
+        raise ValueError(f"card organisation must be 1..{MAX_LABEL} characters")
     if address is not None and not _ADDRESS_RE.match(address):
         raise ValueError("chain address must be 0x followed by 40 hex digits")
     x_pub = crypto.x25519_public_from_ed25519(crypto.ed25519_public(seed))
-    return _sign(seed, "card", {"name": name, "address": address, "x25519": b64u_encode(x_pub)}, iat)
+    body = {"name": name, "address": address, "x25519": b64u_encode(x_pub)}
+    if organisation is not None:
+        body["org"] = organisation
+    return _sign(seed, "card", body, iat)
 
 
 def _build_sealed(link_type: str, seed: bytes, recipient: Card, *, url: str, key: bytes, exp: int | None,
@@ -386,8 +394,11 @@ def parse_medvault(text: str) -> MedvaultLink:
         name = _field(body, "name", str)
         if not name or len(name) > MAX_LABEL:
             raise LinkInvalid("This identity card's name is empty or too long.")
+        org = _field(body, "org", str, optional=True)
+        if org is not None and (not org or len(org) > MAX_LABEL):
+            raise LinkInvalid("This identity card's organisation is empty or too long.")
         parsed: Union[Card, SealedShare] = Card(did=sender, ed25519_public=public, x25519_public=x_pub,
-                                                address=address, name=name)
+                                                address=address, name=name, organisation=org)
     else:
         to = _field(body, "to", str)
         ed25519_from_did_key(to)

@@ -16,7 +16,7 @@ import zxingcpp
 from PIL import Image, UnidentifiedImageError
 
 from sync.errors import QrNotFound, QrNotWritten, QrUnreadable
-from vault import private_files
+from vault.fsutil import NotARegularFile, refuse_unless_regular, write_atomically
 
 BOX_SIZE = 8  # pixels per module: a ~300-character link gives a ~600 px image, crisp on screen and paper
 BORDER = 4  # modules of quiet zone, the minimum ISO/IEC 18004 requires
@@ -40,12 +40,12 @@ def png_bytes(text: str) -> bytes:
 
 def write_png(text: str, path: str | Path) -> Path:
     """Write ``text`` as a QR PNG; returns the path written. The image holds a secret (a recovery key, a link that
-    opens records), so it is written as ``vault.private_files`` writes: 0600, atomically, never through a link."""
+    opens records), so it is 0600, written atomically, and a link, folder or pipe at ``path`` is refused rather
+    than written through or replaced."""
     path = Path(path)
-    check_destination(path)
     try:
-        private_files.write_private(path, [png_bytes(text)])
-    except private_files.NotARegularFile:
+        write_atomically(path, png_bytes(text), only_over_regular=True)
+    except NotARegularFile:
         raise _not_regular(path) from None
     except OSError:
         raise QrNotWritten() from None
@@ -55,8 +55,8 @@ def write_png(text: str, path: str | Path) -> Path:
 def check_destination(path: str | Path) -> None:
     """Refuse, before anything is made, a QR destination that exists and is not a regular file."""
     try:
-        private_files.check_destination(path)
-    except private_files.NotARegularFile:
+        refuse_unless_regular(Path(path))
+    except NotARegularFile:
         raise _not_regular(Path(path)) from None
 
 
@@ -83,6 +83,22 @@ def _read(image) -> str:
     if not texts:
         raise QrNotFound()
     return texts[0]
+
+
+def decode_all_gray(data: bytes, width: int, height: int, stride: int | None = None) -> list[str]:
+    """The text of every QR code in an 8-bit grayscale picture (a camera frame, a screen grab, a picture the app
+    loaded), in the order found; none found is an empty list, as most camera frames are. A health card split over
+    several codes may be on one screenshot, hence all of them."""
+    stride = stride or width
+    if width <= 0 or height <= 0 or width * height > MAX_IMAGE_PIXELS or stride < width \
+            or len(data) < stride * (height - 1) + width:
+        raise QrUnreadable("This picture is too large, or not a picture, so no QR code was looked for.")
+    view = zxingcpp.ImageView(data, width, height, zxingcpp.ImageFormat.Lum, stride, 1)
+    try:
+        found = zxingcpp.read_barcodes(view, formats=zxingcpp.BarcodeFormat.QRCode)
+    except (ValueError, RuntimeError) as exc:
+        raise QrUnreadable() from exc
+    return [b.text for b in found if b.valid and b.text]
 
 
 def decode_bytes(data: bytes) -> str:

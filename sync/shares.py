@@ -3,8 +3,8 @@
 One share = one FHIR Bundle (the selected records or an IPS document, plus the FHIR ``Consent`` describing the
 grant), encrypted as an SHL JWE under a fresh key, published to a ``ContentStore`` under its CID, and handed over as
 an open ``shlink:/`` (flag ``U``) or a ``medvault:/`` share sealed to one clinician's card. The vault keeps a row
-per share (ids, dates, CID, consent id; never the key, so a stolen vault backup cannot re-open old links) and audits
-"share"/"revoke" with ids only.
+per share (ids, dates, CID, consent id, what it holds in words, and the link itself so its QR can be shown again:
+all inside the encrypted database, the link wiped at revoke) and audits "share"/"revoke" with ids only.
 
 The consent chain is optional: with a ``chain_domain`` the patient's EIP-712 grant/revoke is signed and queued in
 the vault's outbox in the same transaction as the share row; without one, nothing is queued and the link still
@@ -54,15 +54,26 @@ class BadExpiry(ShareError):
 
 @dataclass(frozen=True)
 class Selection:
-    """What to share: the IPS document, or records by type and/or by id (``Type/id`` or a bare id)."""
+    """What to share: the IPS document, or records by type and/or by id (``Type/id`` or a bare id); ``exclude``
+    ("Type/id") leaves records out whatever else chose them (the sensitive ones the patient did not put back)."""
 
     ips: bool = False
     types: tuple[str, ...] = ()
     ids: tuple[str, ...] = ()
+    exclude: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.ips == bool(self.types or self.ids):
             raise ValueError("a selection is either the IPS or types/ids, exactly one of the two")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A share's content before it is encrypted: what a preview shows is exactly what ``create_share`` sends."""
+
+    bundle: dict
+    resource_ids: list[str]      # "Type/id" of every record in the bundle
+    refs: list[str]              # what the Consent's ``provision.data`` names
 
 
 @dataclass(frozen=True)
@@ -137,7 +148,13 @@ def set_gateway_setting(vault: Any, base: str) -> None:
 
 # --- the content ------------------------------------------------------------------------------------------------
 
-def _selected_bundle(vault: Any, selection: Selection) -> tuple[dict, list[str], list[str]]:
+def prepare(vault: Any, selection: Selection, person: int | None = None) -> Prepared:
+    """The bundle a share of ``selection`` would carry, from ``person``'s records only (None: the vault's own
+    person), so one share never mixes two people."""
+    return Prepared(*_selected_bundle(vault, selection, person))
+
+
+def _selected_bundle(vault: Any, selection: Selection, person: int | None = None) -> tuple[dict, list[str], list[str]]:
     """(bundle, shared "Type/id" list, the references the Consent's ``provision.data`` names)."""
     from vault.records.export import _select, full_url
     with vault.read() as conn:
@@ -145,13 +162,14 @@ def _selected_bundle(vault: Any, selection: Selection) -> tuple[dict, list[str],
             from vault.records.ips import build_ips
             from vault.records.errors import RecordsError
             try:
-                doc = build_ips(conn, now=vault.now())
+                doc = build_ips(conn, person=person, now=vault.now(), exclude=selection.exclude)
             except RecordsError as exc:
                 raise NothingToShare(exc.user_message) from exc
             ids = [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in doc["entry"]]
             refs = [e["fullUrl"] for e in doc["entry"]]
             return doc, ids, refs
-        rows = list(_select(conn, selection.types, selection.ids))
+        rows = [r for r in _select(conn, selection.types, selection.ids, person)
+                if f"{r[0]}/{r[1]}" not in selection.exclude]
     if not rows:
         raise NothingToShare()
     entries = [{"fullUrl": full_url(t, i), "resource": json.loads(raw)} for t, i, raw in rows]
@@ -238,19 +256,27 @@ def _nonce(now: int) -> int:
 def create_share(vault: Any, selection: Selection, *, expires: timedelta | None, label: str | None = None,
                  recipient_card: links.Card | None = None, store: ContentStore | None = None,
                  gateway_base: str | None = None, backend: str = "embedded",
-                 chain_domain: Any = None) -> CreatedShare:
+                 chain_domain: Any = None, person: int | None = None, prepared: Prepared | None = None,
+                 what: str | None = None) -> CreatedShare:
     """Build, encrypt, publish and record one share; returns the link to hand over.
+
+    ``prepared`` (from ``prepare``) is sent as it is, so what the patient previewed is what leaves; ``what``
+    says in words what the share holds, for the patient's list of shares.
 
     ``store`` defaults to the embedded one (files inside the vault). ``gateway_base`` is where receivers fetch
     from (``<gateway_base>/ipfs/<cid>``); by default the store's own gateway URL. ``chain_domain``
     (``sync.consent_sign.Domain``) queues the patient-signed grant in the outbox; None means no chain configured.
+    ``person`` is whose records are shared (None: the vault's own person; see ``vault.records.persons``).
     """
     if label is not None and len(label) > links.MAX_LABEL:
         raise ShareError(f"The label is longer than {links.MAX_LABEL} characters; nothing was shared.")
     now = _epoch(vault.now())
     exp = now + int(expires.total_seconds()) if expires is not None else None
     share_id = uuid.uuid4().hex[:12]
-    bundle, resource_ids, refs = _selected_bundle(vault, selection)
+    bundle, resource_ids, refs = ((prepared.bundle, list(prepared.resource_ids), list(prepared.refs))
+                                  if prepared is not None else _selected_bundle(vault, selection, person))
+    if not resource_ids:
+        raise NothingToShare()
     consent = build_consent(share_id=share_id, patient_ref=_patient_reference(bundle), patient_did=vault.identity.did,
                             grantee_did=recipient_card.did if recipient_card else None,
                             grantee_name=recipient_card.name if recipient_card else None,
@@ -282,7 +308,7 @@ def create_share(vault: Any, selection: Selection, *, expires: timedelta | None,
                 recipient=recipient_card.did if recipient_card else BEARER,
                 recipient_name=recipient_card.name if recipient_card else None, label=label, cid=cid,
                 backend=backend, url=url, consent_id=cid_bytes.hex(), resources=len(resource_ids), state=ACTIVE,
-                revoked_at=None))
+                revoked_at=None, link=link, what=what))
             if chain_domain is not None:
                 from sync.consent_sign import scope_hash
                 grantee = (recipient_card.address if recipient_card and recipient_card.address else ZERO_ADDRESS)
@@ -310,6 +336,12 @@ def list_shares(vault: Any) -> list[dict]:
 
 REVOKE_SENTENCE = ("Share {id} is revoked: its file is no longer served, so the link stops working. "
                    "Copies already fetched cannot be recalled: anyone who opened it before now may still have them.")
+# An IPFS node drops an unpinned file only when it next clears its store, and other nodes may keep copies: the
+# link can go on working from there, except for receivers that check the consent chain.
+REVOKE_SENTENCE_IPFS = ("Share {id} is revoked: the IPFS node no longer keeps its file, but it may go on serving "
+                        "it until the node clears unpinned files, and other IPFS nodes may hold copies; receivers "
+                        "that check the consent network refuse it now. Copies already fetched cannot be recalled: "
+                        "anyone who opened it before now may still have them.")
 
 
 def revoke_share(vault: Any, share_id: str, *, store: ContentStore | None = None, chain_domain: Any = None) -> str:
@@ -321,6 +353,8 @@ def revoke_share(vault: Any, share_id: str, *, store: ContentStore | None = None
     if row.state == REVOKED:
         return (f"Share {share_id} was already revoked. "
                 "Copies already fetched cannot be recalled: anyone who opened it before may still have them.")
+    if store is None and row.backend == "embedded":
+        store = embedded_store(vault)   # its files are in this vault whatever new shares now use
     if store is None:
         store, configured = store_for(vault)
         if row.backend != configured:
@@ -335,7 +369,26 @@ def revoke_share(vault: Any, share_id: str, *, store: ContentStore | None = None
         if chain_domain is not None:
             outbox_id = _queue_revoke(vault, conn, chain_domain, cid_bytes=bytes.fromhex(row.consent_id), now=now)
         vault.audit("revoke", conn=conn, share=share_id, consent_id=row.consent_id, queued=outbox_id is not None)
-    return REVOKE_SENTENCE.format(id=share_id)
+    return (REVOKE_SENTENCE_IPFS if row.backend == "ipfs" else REVOKE_SENTENCE).format(id=share_id)
+
+
+def share_link(vault: Any, share_id: str) -> str | None:
+    """The link of a share, to show its QR again; None for a revoked share or one made before links were kept."""
+    with vault.read() as conn:
+        if shares_store.get(conn, share_id) is None:
+            raise ShareNotFound()
+        return shares_store.link(conn, share_id)
+
+
+def store_named(vault: Any, kind: str) -> tuple[ContentStore, str]:
+    """The store of the backend ``kind`` ("embedded" or "ipfs") for one share, whichever new shares use."""
+    if kind == "embedded":
+        return embedded_store(vault), "embedded"
+    setting = backend_setting(vault)
+    if kind != "ipfs" or setting["kind"] != "ipfs":
+        raise ShareError("No IPFS node is set up for sharing; choose one in Settings, or share from this computer.")
+    from sync.ipfs_node import IpfsNodeStore
+    return IpfsNodeStore(setting["api"], setting["gateway"]), "ipfs"
 
 
 def gateway_lookup(vault: Any):

@@ -17,7 +17,8 @@ from vault import crypto
 GENESIS = b"\0" * 32
 EVENTS = frozenset({
     "init", "unlock", "unlock_failed", "lock", "passwd", "recover", "import", "export", "share", "revoke",
-    "access", "open", "chain", "settings", "migrate",
+    "access", "open", "chain", "settings", "migrate", "recovery_key", "unlock_failed_rejected",
+    "writeback", "writeback_received", "writeback_recheck",
 })
 
 
@@ -81,6 +82,8 @@ def verify(conn: Any, mac_key: bytes) -> AuditReport:
     return AuditReport(count, True, None, "")
 
 
-def entries(conn: Any, limit: int = 1000) -> list[AuditEntry]:
-    rows = conn.execute("SELECT seq, at, event, details FROM audit ORDER BY seq DESC LIMIT ?", (limit,))
+def entries(conn: Any, limit: int = 1000, before: int | None = None) -> list[AuditEntry]:
+    """The newest ``limit`` entries, newest first; with ``before``, those older than entry ``before`` (a page)."""
+    rows = conn.execute("SELECT seq, at, event, details FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+                        (before if before is not None else 2**62, limit))
     return [AuditEntry(seq, at, event, json.loads(details)) for seq, at, event, details in rows]

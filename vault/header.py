@@ -13,12 +13,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vault import crypto, jsonsafe
-from vault.errors import FormatTooNew, HeaderInvalid, VaultNotFound
-from vault.fsutil import atomic_write
+from vault.errors import FormatTooNew, HeaderInvalid, StorageUnavailable, VaultNotFound
+from vault.fsutil import NotARegularFile, atomic_write, read_private
 
 HEADER_NAME = "vault.header"
 MAGIC = "medvault-vault-header"
@@ -28,6 +29,7 @@ FORMAT_VERSION = 1
 # attack (or damage), not a setting.
 _OPS_RANGE = (1, 20)
 _MEM_RANGE = (8 * 1024 * 1024, 4 * 1024 * 1024 * 1024)
+MAX_HEADER_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class Header:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Header":
-        if len(raw) > 64 * 1024:
+        if len(raw) > MAX_HEADER_BYTES:
             raise HeaderInvalid()
         try:
             body = jsonsafe.loads(raw.decode("utf-8"), max_depth=16)  # a deep nest would overflow the parser
@@ -157,11 +159,15 @@ def recovery_kek(secret: bytes, salt: bytes) -> bytes:
 def read_header(folder: Path) -> Header:
     path = Path(folder) / HEADER_NAME
     try:
-        raw = path.read_bytes()
+        raw = read_private(path, MAX_HEADER_BYTES + 1)  # one byte over the limit is enough to refuse
     except FileNotFoundError:
         raise VaultNotFound() from None
-    except IsADirectoryError:
-        raise HeaderInvalid() from None
+    except NotARegularFile:
+        raise HeaderInvalid("The vault header is a link or a folder, not a file; medvault opens only its own "
+                            "files. Put the vault's real header file back in the vault folder.") from None
+    except OSError as exc:
+        raise StorageUnavailable(f"medvault could not read the vault header ({os.strerror(exc.errno or 0)}); "
+                                 "check that the vault folder is readable.") from None
     return Header.from_bytes(raw)
 
 

@@ -38,11 +38,23 @@ def _shares_v1(conn: Any) -> None:
     create_tables(conn)
 
 
+def _persons_v1(conn: Any) -> None:
+    from vault.records.persons import migrate_persons_v1
+    migrate_persons_v1(conn)
+
+
+def _shares_v2(conn: Any) -> None:
+    from vault.shares_store import add_link_and_what
+    add_link_and_what(conn)
+
+
 # Released steps, in order. Never edit or reorder one; add a new step at the end.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("core-v1", _core_v1),
     ("records-v1", _records_v1),
     ("outbox-v1", _outbox_v1),
     ("shares-v1", _shares_v1),
+    ("persons-v1", _persons_v1),
+    ("shares-v2", _shares_v2),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

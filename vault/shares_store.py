@@ -28,6 +28,13 @@ def create_tables(conn: Any) -> None:
     conn.execute("CREATE INDEX shares_cid ON shares (cid)")
 
 
+def add_link_and_what(conn: Any) -> None:
+    """Migration step ``shares-v2``: the link itself (so its QR can be shown again) and what the share holds, in
+    words. Both stay inside the encrypted database like every record; a revoked share's link is wiped."""
+    conn.execute("ALTER TABLE shares ADD COLUMN link TEXT")
+    conn.execute("ALTER TABLE shares ADD COLUMN what TEXT")
+
+
 @dataclass(frozen=True)
 class ShareRow:
     id: str
@@ -44,6 +51,8 @@ class ShareRow:
     resources: int
     state: str
     revoked_at: int | None
+    link: str | None = None     # None for shares made before links were kept, and once revoked
+    what: str | None = None     # "Your health summary", "Conditions, Medications"…
 
     def state_at(self, now: int) -> str:
         if self.state == ACTIVE and self.expires_at is not None and now >= self.expires_at:
@@ -51,13 +60,15 @@ class ShareRow:
         return self.state
 
     def as_json(self, now: int) -> dict:
+        """The row for listings: the link (a key to the records) only says whether it is kept."""
         out = asdict(self)
         out["state"] = self.state_at(now)
+        out["has_link"] = out.pop("link") is not None
         return out
 
 
 _COLUMNS = ("id, created_at, expires_at, kind, recipient, recipient_name, label, cid, backend, url, consent_id, "
-            "resources, state, revoked_at")
+            "resources, state, revoked_at, link, what")
 
 
 def insert(conn: Any, row: ShareRow) -> None:
@@ -77,8 +88,14 @@ def all_rows(conn: Any) -> list[ShareRow]:
 
 
 def mark_revoked(conn: Any, share_id: str, at: int) -> None:
-    conn.execute("UPDATE shares SET state = 'revoked', revoked_at = ? WHERE id = ? AND state = 'active'",
+    # the link opens nothing any more; keeping it would only keep a key to copies someone may hold
+    conn.execute("UPDATE shares SET state = 'revoked', revoked_at = ?, link = NULL WHERE id = ? AND state = 'active'",
                  (at, share_id))
+
+
+def link(conn: Any, share_id: str) -> str | None:
+    row = conn.execute("SELECT link FROM shares WHERE id = ?", (share_id,)).fetchone()
+    return row[0] if row else None
 
 
 def servable(conn: Any, cid: str, now: int) -> bool:

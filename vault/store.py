@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import threading
 import uuid
@@ -24,7 +25,8 @@ from vault import audit as audit_log
 from vault import crypto, recovery
 from vault.errors import (StorageUnavailable, VaultCorrupt, VaultError, VaultExists, FormatTooNew,
                           VaultNotFound, WeakPassphrase, WrongPassphrase, WrongRecoveryKey)
-from vault.fsutil import VaultLock, fsync_dir, storage_error
+from vault.fsutil import (NotARegularFile, VaultLock, fsync_dir, make_private, make_private_dir, open_private,
+                          read_private, storage_error)
 from vault.header import (HEADER_NAME, Header, new_kdf_params, passphrase_kek, read_header, recovery_kek,
                           write_header)
 from vault.identity import IdentityKeys, PublicIdentity
@@ -32,6 +34,10 @@ from vault.schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_NAME = "vault.db"
 FAILED_UNLOCKS_NAME = "failed-unlocks"
+# The GUI shows a new vault's recovery key once and asks the user to confirm they kept it; until then this row in
+# ``meta`` says "no", and the next unlock offers a fresh key. Vaults made before the row existed have none: their
+# users were shown the key, so they are not asked again. The CLI, which prints the key and asks nothing, says "yes".
+RECOVERY_CONFIRMED_META = "recovery_key_confirmed"
 MIN_PASSPHRASE_CHARS = 10
 Clock = Callable[[], datetime]
 
@@ -55,10 +61,23 @@ class VerifyReport:
     def intact(self) -> bool:
         return self.pages_ok and self.audit.intact
 
+    @property
+    def broken_pages(self) -> list[int]:
+        """The database pages whose authentication code is wrong: where the file was damaged or edited."""
+        pages = []
+        for problem in self.page_problems:
+            head, _, number = problem.rpartition(" page ")
+            if head.startswith("HMAC verification failed") and number.strip().isdigit():
+                pages.append(int(number))
+        return pages
+
     def sentence(self) -> str:
         if not self.pages_ok:
-            return ("The database file was damaged or tampered with: "
-                    f"{len(self.page_problems)} page check(s) failed.")
+            pages = self.broken_pages
+            where = (f" at page {pages[0]:,}" if len(pages) == 1 else
+                     f" at {len(pages):,} pages, the first page {pages[0]:,}" if pages else "")
+            checks = "" if pages else f": {len(self.page_problems)} page check(s) failed"
+            return f"The database file was damaged or tampered with{where}{checks}; restore it from a backup."
         return self.audit.sentence()
 
 
@@ -101,13 +120,20 @@ class Vault:
         self._clock = clock
         self._mutex = threading.RLock()  # one connection, used from the GUI's worker threads one at a time
         self._conn: Any = None
+        # A second, read-only connection: in WAL mode it reads the last committed state while the main one is
+        # inside a long import transaction, so the window's reads never wait for a write.
+        self._ro_mutex = threading.RLock()
+        self._ro_conn: Any = None
         self._keys: IdentityKeys | None = None
 
     # --- opening --------------------------------------------------------------------------------------------
     @classmethod
     def create(cls, folder: Path | str, passphrase: str, *, kdf_profile: str = "default",
-               clock: Clock = utc_now) -> tuple["Vault", str]:
+               clock: Clock = utc_now, recovery_key_confirmed: bool = True) -> tuple["Vault", str]:
         """Create a vault; returns it unlocked and the recovery key text, which must be shown to the user once.
+
+        ``recovery_key_confirmed=False`` when the caller will ask the user to confirm they kept the key (the
+        desktop app): until ``confirm_recovery_key`` the vault says so, and the next unlock offers a new key.
 
         Everything is built in a hidden sibling folder and renamed into place, so an interrupted create leaves
         either no vault or a complete one.
@@ -144,6 +170,8 @@ class Vault:
                 _migrate(conn)
                 with _tx(conn):
                     conn.execute("INSERT INTO meta (key, value) VALUES ('vault_id', ?)", (header.vault_id,))
+                    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
+                                 (RECOVERY_CONFIRMED_META, "yes" if recovery_key_confirmed else "no"))
                     conn.execute("INSERT INTO identity (id, ed25519_seed, secp256k1_private, created_at) "
                                  "VALUES (1, ?, ?, ?)", (keys.ed25519_seed, keys.secp256k1_private,
                                                          clock().isoformat()))
@@ -216,6 +244,7 @@ class Vault:
         vault = None
         try:
             header = read_header(folder)
+            _narrow_folder(folder)
             _require_writable(folder)
             vault = cls(folder, header, unwrap(header, folder), lock, clock)
             vault._open_db()
@@ -258,17 +287,23 @@ class Vault:
 
     def _record_unlock(self) -> None:
         failed_path = self.folder / FAILED_UNLOCKS_NAME
+        present, raw = True, b""
         try:
-            failed = failed_path.read_text(encoding="ascii", errors="replace").split()
-        except OSError:
-            failed = []
+            raw = read_private(failed_path, _MAX_FAILED_NOTES * 40)
+        except FileNotFoundError:
+            present = False
+        except OSError:  # a link or special file under the note's name: nothing in it is believed
+            raw = b"?"
+        times, rejected = _failed_unlock_times(raw)
         with self.transaction() as conn:
-            for at in failed[:1000]:
+            for at in times:
                 self.audit("unlock_failed", conn=conn, at=at)
+            if rejected:
+                self.audit("unlock_failed_rejected", conn=conn, lines=rejected)
             self.audit("unlock", conn=conn)
-        if failed:
+        if present:
             with contextlib.suppress(OSError):
-                failed_path.unlink()
+                failed_path.unlink()  # removes a planted link itself, never its target
 
     @property
     def is_open(self) -> bool:
@@ -323,6 +358,35 @@ class Vault:
             except sqlcipher.Error as exc:
                 raise db_error(exc, self.folder) from exc
 
+    @contextlib.contextmanager
+    def read_only(self) -> Iterator[Any]:
+        """Reads on the second connection, which cannot write (``query_only``). Everything read inside one
+        ``with`` block comes from one snapshot: a screen's count and its rows agree even while an import commits."""
+        with self._ro_mutex:
+            try:
+                conn = self._reader()
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    conn.execute("ROLLBACK")  # ends the snapshot; there is nothing to keep
+            except sqlcipher.Error as exc:
+                raise db_error(exc, self.folder) from exc
+
+    def _reader(self) -> Any:
+        if self._ro_conn is None:
+            if self._conn is None or not self._vault_key:
+                from vault.errors import VaultLocked
+                raise VaultLocked()
+            conn = _connect(self.folder / DB_NAME, self.subkey("sqlcipher-database"))
+            try:
+                conn.execute("PRAGMA query_only = ON")
+            except BaseException:
+                conn.close()
+                raise
+            self._ro_conn = conn
+        return self._ro_conn
+
     def audit(self, event: str, *, conn: Any = None, **details: Any) -> int:
         """Append an audit entry (details: ids, counts, hashes only, never PHI)."""
         at = details.pop("at", None) or self._clock().isoformat()
@@ -348,14 +412,21 @@ class Vault:
         with self.read() as conn:
             return audit_log.entries(conn, limit)
 
-    def verify(self) -> VerifyReport:
-        """Check every database page (SQLCipher's per-page HMAC), SQLite's structure, and the audit chain."""
+    VERIFY_STEPS = ("every page of the database", "the database's structure", "the audit log")
+
+    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
+        """Check every database page (SQLCipher's per-page HMAC), SQLite's structure, and the audit chain;
+        ``progress(step)`` is told each step (an index into ``VERIFY_STEPS``) as it starts."""
+        step = progress or (lambda _n: None)
         with self._mutex:
             try:
+                step(0)
                 problems = [str(r[0]) for r in self.conn.execute("PRAGMA cipher_integrity_check")]
+                step(1)
                 structure = [str(r[0]) for r in self.conn.execute("PRAGMA integrity_check")]
                 if structure != ["ok"]:
                     problems += structure
+                step(2)
                 report = audit_log.verify(self.conn, self.subkey("audit-mac"))
             except sqlcipher.Error:
                 return VerifyReport(False, ["the database could not be read"],
@@ -363,9 +434,16 @@ class Vault:
         return VerifyReport(not problems, problems, report)
 
     # --- passphrase -----------------------------------------------------------------------------------------
-    def change_passphrase(self, new_passphrase: str) -> None:
-        """Rewrap the vault key under a new passphrase: only the header changes, atomically."""
+    def change_passphrase(self, new_passphrase: str, *, old_passphrase: str | None = None) -> None:
+        """Rewrap the vault key under a new passphrase: only the header changes, atomically. With
+        ``old_passphrase`` (the window asks for it: an unlocked vault left unattended is not a licence to lock its
+        owner out) a wrong one changes nothing."""
         check_passphrase(new_passphrase)
+        if old_passphrase is not None:
+            try:
+                self.header.unwrap_with_kek(passphrase_kek(old_passphrase, self.header.kdf), "passphrase")
+            except crypto.CryptoError:
+                raise WrongPassphrase("The current passphrase is wrong; it was not changed.") from None
         self._rewrap_passphrase(new_passphrase)
         self.audit("passwd")
 
@@ -375,8 +453,53 @@ class Vault:
         write_header(self.folder, header)
         self.header = header
 
+    # --- recovery key ---------------------------------------------------------------------------------------
+    @property
+    def recovery_key_confirmed(self) -> bool:
+        with self.read() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (RECOVERY_CONFIRMED_META,)).fetchone()
+        return row is None or row[0] != "no"
+
+    def _mark_recovery_key(self, confirmed: bool, action: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+                         "value = excluded.value", (RECOVERY_CONFIRMED_META, "yes" if confirmed else "no"))
+            self.audit("recovery_key", conn=conn, action=action)
+
+    def confirm_recovery_key(self) -> None:
+        """The user showed they kept the recovery key (typed its last group back)."""
+        self._mark_recovery_key(True, "confirmed")
+
+    def rotate_recovery_key(self) -> str:
+        """Wrap the vault key under a new random recovery key and return its text, to be shown once; the old
+        recovery key no longer opens the header. The vault key itself stays, so a copy of the old header kept
+        elsewhere still opens with the old recovery key.
+
+        The key is marked unconfirmed before the header changes: a crash in between makes the next unlock offer
+        a key again, instead of leaving the user with a key that stopped working without their knowing.
+        """
+        self._mark_recovery_key(False, "rotating")
+        secret, salt = recovery.new_secret(), crypto.random_bytes(16)
+        header = self.header.with_recovery_kek(recovery_kek(secret, salt), self._vault_key, salt)
+        with self.transaction() as conn:
+            write_header(self.folder, header)
+            self.header = header
+            self.audit("recovery_key", conn=conn, action="rotated")
+        return recovery.format_key(secret)
+
     # --- closing --------------------------------------------------------------------------------------------
+    def keep_folder_locked(self, role: str | None = None) -> VaultLock:
+        """A hold on the vault folder's lock that outlasts ``close()`` until it is released itself: no other
+        process can open the vault meanwhile (``role``, a ``vault.fsutil.HOLDER_*`` name, is what it is told)."""
+        with self._mutex:
+            if self._conn is None:
+                from vault.errors import VaultLocked
+                raise VaultLocked()
+            return self._lock.keep(role)
+
     def close(self) -> None:
+        # The two connections are closed one after the other, never holding both locks, so a worker that reads on
+        # one while waiting for the other cannot deadlock with closing. Once the key is gone, no reader reopens.
         with self._mutex:
             if self._conn is not None:
                 with contextlib.suppress(sqlcipher.Error):
@@ -384,6 +507,12 @@ class Vault:
                 self._conn = None
             self._keys = None
             self._vault_key = b""
+        with self._ro_mutex:
+            if self._ro_conn is not None:
+                with contextlib.suppress(sqlcipher.Error):
+                    self._ro_conn.close()
+                self._ro_conn = None
+        with self._mutex:
             self._lock.release()
 
     lock = close
@@ -401,6 +530,12 @@ class Vault:
 # --- helpers -----------------------------------------------------------------------------------------------------
 
 def _connect(path: Path, db_key: bytes) -> Any:
+    try:
+        make_private(path, create=True)  # SQLite gives the -wal and -shm files the database file's mode
+        for companion in ("-wal", "-shm"):
+            make_private(path.with_name(path.name + companion))
+    except OSError as exc:
+        raise storage_error(exc) from None
     conn = sqlcipher.connect(str(path), isolation_level=None, check_same_thread=False)
     try:
         # A raw key: SQLCipher's own PBKDF2 would only add seconds on top of Argon2id.
@@ -472,14 +607,59 @@ def _require_writable(folder: Path) -> None:
 
 def _note_failed_unlock(folder: Path, clock: Clock) -> None:
     """Remember a failed unlock outside the database (which it cannot open); the next unlock audits it."""
-    try:
-        fd = os.open(folder / FAILED_UNLOCKS_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    path = folder / FAILED_UNLOCKS_NAME
+    line = (clock().isoformat() + "\n").encode("ascii", "replace")
+    for _attempt in range(2):
         try:
-            os.write(fd, (clock().isoformat() + "\n").encode("ascii"))
+            fd = open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        except NotARegularFile:
+            # A link or special file planted under the note's name: removed, never written through.
+            with contextlib.suppress(OSError):
+                path.unlink()
+            continue
+        except OSError:
+            return  # a read-only vault still refuses the passphrase; there is just nowhere to note it
+        try:
+            os.write(fd, line)
+        except OSError:
+            pass
         finally:
             os.close(fd)
-    except OSError:
-        pass  # a read-only vault still refuses the passphrase; there is just nowhere to note it
+        return
+
+
+_MAX_FAILED_NOTES = 1000
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?([+-]\d{2}:\d{2}|Z)")
+
+
+def _failed_unlock_times(raw: bytes) -> tuple[list[str], int]:
+    """The well-formed timestamps in the failed-unlock note, and how many lines were anything else.
+
+    The note lies outside the encrypted database, so anyone who can write to the folder can write it: only a
+    timestamp, re-formatted by us, passes into the authenticated audit log, never text from the file.
+    """
+    times: list[str] = []
+    rejected = 0
+    for line in raw.split(b"\n"):
+        if not line:
+            continue
+        text = line.decode("ascii", "replace")
+        try:
+            at = datetime.fromisoformat(text) if _TIMESTAMP.fullmatch(text) else None
+        except ValueError:
+            at = None
+        if at is not None and len(times) < _MAX_FAILED_NOTES:
+            times.append(at.isoformat())
+        else:
+            rejected += 1
+    return times, rejected
+
+
+def _narrow_folder(folder: Path) -> None:
+    try:
+        make_private_dir(folder)  # a vault made by an older medvault was left 0755
+    except OSError as exc:
+        raise storage_error(exc) from None
 
 
 def _remove_abandoned_drafts(parent: Path) -> None:

@@ -44,34 +44,20 @@ def register(sub: Any) -> None:
     p.set_defaults(func=needs_subcommand(p))
 
 
-def _settings(vault: Any) -> Any:
-    from sync import consent_service
-    from sync.errors import ChainMismatch
-    settings = consent_service.load_settings(vault)
-    if settings is None:
-        raise ChainMismatch("No consent network is set up; use 'medvault chain deploy' or 'medvault chain connect'.")
-    return settings
-
-
 def cmd_deploy(args: argparse.Namespace, ctx: Any) -> int:
-    from sync import consent_service
+    from app.services import chain
     with ctx.open_vault() as vault:
-        settings = consent_service.deploy(vault, args.rpc, pay_with_node_account=args.pay_with_node_account)
+        settings = chain.deploy(vault, args.rpc, pay_with_node_account=args.pay_with_node_account)
     ctx.out(f"Consent registry deployed at {settings.contract} on chain {settings.chain_id}; "
             "this vault's account is its admin and a member.")
     return 0
 
 
 def cmd_connect(args: argparse.Namespace, ctx: Any) -> int:
-    from sync import consent_service
+    from app.services import chain
     with ctx.open_vault() as vault:
-        from sync.chain import Chain
-        chain = Chain.connect(args.rpc)
-        registry = chain.registry(args.contract)  # refuses an address without our contract
-        settings = consent_service.ChainSettings(rpc=args.rpc, contract=registry.address, chain_id=chain.chain_id,
-                                                 pay_with_node_account=args.pay_with_node_account)
-        consent_service.save_settings(vault, settings)
-        member = registry.is_member(vault.identity.eth_address)
+        settings, member = chain.connect(vault, args.rpc, args.contract,
+                                         pay_with_node_account=args.pay_with_node_account)
     ctx.out(f"Using the consent registry {settings.contract} on chain {settings.chain_id}."
             + ("" if member or settings.pay_with_node_account else
                " This vault's account is not a member, so a member institution must relay its consent changes."))
@@ -79,47 +65,25 @@ def cmd_connect(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
-    from sync import consent_service
-    from sync.errors import ChainError
-    with ctx.open_vault() as vault:
-        settings = consent_service.load_settings(vault)
-        with vault.read():
-            entries = consent_service.outbox(vault).entries()
-        reachable, detail = False, "no consent network is set up"
-        if settings is not None:
-            try:
-                registry = consent_service.connect(settings)
-                member = registry.is_member(vault.identity.eth_address)
-                reachable, detail = True, "reachable; " + ("this vault is a member" if member else "not a member")
-            except ChainError as exc:
-                detail = exc.user_message
-    rows = [{"id": e.id, "kind": e.kind, "state": e.state, "block": e.block_number, "tx": e.tx_hash,
-             "reason": e.reason, "message": e.message or e.last_error, "attempts": e.attempts} for e in entries]
+    with ctx.open_session() as session:
+        status = session.chain_status()
     if args.json:
-        ctx.json({"configured": settings is not None, "reachable": reachable, "detail": detail,
-                  "rpc": settings.rpc if settings else None, "contract": settings.contract if settings else None,
-                  "chain_id": settings.chain_id if settings else None, "outbox": rows})
+        ctx.json(status.as_json())
         return 0
-    if settings is not None:
-        ctx.out(f"Consent network: chain {settings.chain_id}, registry {settings.contract} at {settings.rpc}")
-    ctx.out(f"Status: {detail}")
-    counts = {state: sum(1 for r in rows if r["state"] == state) for state in ("pending", "anchored", "failed")}
+    if status.configured:
+        ctx.out(f"Consent network: chain {status.chain_id}, registry {status.contract} at {status.rpc}")
+    ctx.out(f"Status: {status.detail}")
+    counts = status.counts()
     ctx.out(f"Consent changes: {counts['pending']} waiting, {counts['anchored']} recorded, {counts['failed']} refused")
-    for r in rows:
+    for r in status.outbox:
         where = f"block {r['block']} tx {r['tx']}" if r["state"] == "anchored" else (r["message"] or "")
         ctx.out(f"{r['id']:>5}  {r['kind']:<7} {r['state']:<9} {where}".rstrip())
     return 0
 
 
 def cmd_sync(args: argparse.Namespace, ctx: Any) -> int:
-    from dataclasses import replace
-
-    from sync import consent_service
-    with ctx.open_vault() as vault:
-        settings = _settings(vault)
-        if args.rpc:
-            settings = replace(settings, rpc=args.rpc)
-        report = consent_service.sync_outbox(vault, settings)
+    with ctx.open_session() as session:
+        report = session.sync_chain(args.rpc)
     ctx.out(f"{len(report.anchored)} recorded on the chain ({len(report.already_on_chain)} were already there), "
             f"{len(report.failed)} refused.")
     if report.unavailable is not None:
@@ -129,26 +93,18 @@ def cmd_sync(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_register(args: argparse.Namespace, ctx: Any) -> int:
-    from app.commands.sharing import _read_card
-    from sync import consent_service
-    from sync.errors import LinkInvalid
-    card = _read_card(args.card)
-    if not card.address:
-        raise LinkInvalid("That card has no chain address, so it cannot be registered as a practitioner.")
+    from app.services import chain, sharing
+    card = sharing.read_card(args.card)
+    chain.check_registrable(card)
     with ctx.open_vault() as vault:
-        settings = _settings(vault)
-        registry = consent_service.connect(settings)
-        result = registry.register_practitioner(consent_service.sender_for(vault, settings, registry),
-                                                card.address, card.did)
+        result = chain.register_practitioner(vault, card)
     ctx.out(f"Registered {shown(card.name)} ({card.address}) as a practitioner in block {result.block_number}.")
     return 0
 
 
 def cmd_member(args: argparse.Namespace, ctx: Any) -> int:
-    from sync import consent_service
+    from app.services import chain
     with ctx.open_vault() as vault:
-        settings = _settings(vault)
-        registry = consent_service.connect(settings)
-        result = registry.add_member(consent_service.sender_for(vault, settings, registry), args.address)
+        result = chain.add_member(vault, args.address)
     ctx.out(f"Added {args.address} as a member in block {result.block_number}.")
     return 0

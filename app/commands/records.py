@@ -1,18 +1,19 @@
-"""``import``, ``list``, ``search``, ``export`` and ``issuer``: getting records in and out of the vault.
+"""``import``, ``list``, ``search``, ``export``, ``persons`` and ``issuer``: getting records in and out of the vault.
 
-A thin layer over ``vault.records``; the GUI drives the same ``ImportService``. No Qt here.
+Parsing and printing only: the use cases are ``app.services`` (the GUI calls the same ones). No Qt here.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from app.terminal import value as shown
 
-_LINK_PREFIXES = ("shlink:/", "medvault:/")
+OTHER_PERSON_SENTENCE = ("This file is about someone other than the person this vault belongs to, so nothing was "
+                         "imported; add --other-person to keep it as a separate person.")
+PERSON_HELP = "whose records (an id from 'medvault persons'; default: the vault's own person)"
 
 
 def register(sub: Any) -> None:
@@ -23,6 +24,9 @@ def register(sub: Any) -> None:
                    help="import the valid records of a file and report each invalid one, instead of refusing it")
     p.add_argument("--structural-only", action="store_true",
                    help="check resource types and shape only, not the full FHIR R4 models (faster)")
+    p.add_argument("--other-person", action="store_true",
+                   help="keep a file about someone other than the vault's person as a separate person, "
+                        "instead of refusing it")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_import)
 
@@ -34,6 +38,7 @@ def register(sub: Any) -> None:
     p.add_argument("--to", dest="date_to", metavar="DATE", help="on or before")
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--person", type=int, metavar="ID", help=PERSON_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
 
@@ -41,6 +46,7 @@ def register(sub: Any) -> None:
     p.add_argument("text", nargs="+")
     p.add_argument("--type", dest="rtype", metavar="T")
     p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--person", type=int, metavar="ID", help=PERSON_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 
@@ -49,9 +55,14 @@ def register(sub: Any) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     p.add_argument("--type", dest="types", action="append", metavar="T", help="only this type (repeatable)")
     p.add_argument("--id", dest="ids", action="append", metavar="ID", help="only this record, Type/id (repeatable)")
-    p.add_argument("--patient", metavar="ID", help="for --format ips when the vault holds several patients")
+    p.add_argument("--patient", metavar="ID", help="for --format ips: summarise this Patient record")
+    p.add_argument("--person", type=int, metavar="ID", help=PERSON_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("persons", help="whose records the vault holds: its own person first")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_persons)
 
     p = sub.add_parser("issuer", help="SMART Health Card issuers you trust")
     isub = p.add_subparsers(dest="issuer_command", metavar="add|list")
@@ -66,94 +77,48 @@ def register(sub: Any) -> None:
     ls.set_defaults(func=cmd_issuer_list)
 
 
-def _is_link(text: str) -> bool:
-    t = text.strip()
-    return t.lower().startswith(_LINK_PREFIXES) or ("#shlink:/" in t and t.lower().startswith("https://"))
-
-
-def _looks_like_card_text(text: str) -> bool:
-    t = text.strip()
-    return t.lower().startswith("shc:/") or (t.startswith("eyJ") and t.count(".") == 2 and " " not in t)
-
-
-def _is_file(name: str) -> bool:
-    try:
-        return Path(name).is_file()
-    except (OSError, ValueError):   # a 1 KB card is not a valid path on most systems
-        return False
-
-
-def _read_stdin_arg(source: str, ctx: Any) -> str:
-    return ctx.stdin.read() if source == "-" else source
-
-
 def cmd_import(args: argparse.Namespace, ctx: Any) -> int:
-    from vault.records.errors import RecordsError
-    from vault.records.importer import ImportOptions, ImportService
-
-    options = ImportOptions(skip_invalid=args.skip_invalid,
-                            validation="structural" if args.structural_only else "full")
-    failures = 0
-    results: list[dict] = []
-    with ctx.open_vault() as vault:
-        svc = ImportService(vault, options)
-        files: list[str] = []
-        for source in args.sources:
-            text = _read_stdin_arg(source, ctx)
-            if source == "-" or _is_link(text) or (_looks_like_card_text(text) and not _is_file(source)):
-                try:
-                    reports = _import_text(vault, svc, text)
-                    results.extend({"source": "text", **r.as_json(), "sentence": r.sentence()} for r in reports)
-                except RecordsError as err:
-                    failures += 1
-                    results.append({"source": "text", "error": err.user_message})
-                continue
-            files.append(source)
-        for path, outcome in svc.import_paths(files, progress=_progress(ctx) if not args.json else None):
-            if isinstance(outcome, RecordsError):
-                failures += 1
-                results.append({"source": str(path), "error": outcome.user_message})
-            else:
-                results.append({"source": str(path), **outcome.as_json(), "sentence": outcome.sentence()})
+    from app.services import PastedText
+    sources = [PastedText(ctx.stdin.read()) if source == "-" else source for source in args.sources]
+    with ctx.open_session() as session:
+        outcomes = session.import_sources(sources, other_person=args.other_person, skip_invalid=args.skip_invalid,
+                                          structural_only=args.structural_only,
+                                          progress=_progress(ctx) if not args.json else None)
+    results = [_result(o) for o in outcomes]
     if args.json:
         ctx.json(results)
     else:
-        for r in results:
+        for o, r in zip(outcomes, results):
             if "error" in r:
-                ctx.warn(f"medvault: {shown(Path(r['source']).name if r['source'] != 'text' else 'text')}: "
-                         f"{shown(r['error'])}")
+                ctx.warn(f"medvault: {shown(o.name)}: {shown(r['error'])}")
             else:
-                ctx.out(f"{shown(Path(r['source']).name if r['source'] != 'text' else 'text')}: {shown(r['sentence'])}")
+                ctx.out(f"{shown(o.name)}: {shown(r['sentence'])}")
                 for s in r["skipped"]:
                     ctx.out(f"  skipped {shown(s['where'])}: {shown(s['reason'])}")
-    return 0 if failures == 0 else 1
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+def _result(outcome: Any) -> dict:
+    result = outcome.as_json()
+    if outcome.other_person:
+        result["error"] = OTHER_PERSON_SENTENCE
+    return result
 
 
 def _progress(ctx: Any):
     if not getattr(ctx.stderr, "isatty", lambda: False)():
         return None
+    drawn: list[int] = []
 
-    def show(index: int, count: int, done: int, total: int) -> None:
-        pct = 100 * done // total if total else 100
-        print(f"\rimporting file {index + 1}/{count}: {pct:3d}%", end="", file=ctx.stderr, flush=True)
-        if done >= total:
+    def show(fraction: float) -> None:
+        pct = min(100, int(100 * fraction))
+        if drawn and drawn[-1] == pct:
+            return
+        drawn.append(pct)
+        print(f"\rimporting: {pct:3d}%", end="", file=ctx.stderr, flush=True)
+        if pct >= 100:
             print("", file=ctx.stderr)
     return show
-
-
-def _import_text(vault: Any, svc: Any, text: str) -> list:
-    if not _is_link(text):
-        return [svc.import_data(text.encode("utf-8"), "pasted.txt")]
-    from sync.receiver import open_link
-    from vault.records.importer import ImportOptions, ImportService
-    keys = vault.identity_keys
-    result = open_link(text.strip(), recipient="medvault", x25519_private=keys.x25519_private,
-                       my_did=vault.identity.did)
-    # a return link is signed by the clinician who wrote it; anything else is only as good as its content
-    trust = "clinician-signed" if result.kind == "medvault-return" and result.sender else None
-    linked = ImportService(vault, ImportOptions(skip_invalid=svc.options.skip_invalid,
-                                                validation=svc.options.validation, trust=trust))
-    return [linked.import_data(json.dumps(b).encode("utf-8"), "shared.json") for b in result.bundles]
 
 
 def _row(r) -> str:
@@ -164,17 +129,17 @@ def _row(r) -> str:
 
 def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
     from vault.records import query
-    with ctx.open_vault() as vault, vault.read() as conn:
+    with ctx.open_session() as session, session.read() as conn:
         rows = query.list_records(conn, rtype=args.rtype, category=args.category, code=args.code,
                                   date_from=args.date_from, date_to=args.date_to, limit=args.limit,
-                                  offset=args.offset)
+                                  offset=args.offset, person=session.person)
     return _print_rows(rows, args, ctx, "No records match.")
 
 
 def cmd_search(args: argparse.Namespace, ctx: Any) -> int:
     from vault.records import query
-    with ctx.open_vault() as vault, vault.read() as conn:
-        rows = query.search(conn, " ".join(args.text), rtype=args.rtype, limit=args.limit)
+    with ctx.open_session() as session, session.read() as conn:
+        rows = query.search(conn, " ".join(args.text), rtype=args.rtype, limit=args.limit, person=session.person)
     return _print_rows(rows, args, ctx, "Nothing found.")
 
 
@@ -190,15 +155,28 @@ def _print_rows(rows: list, args: argparse.Namespace, ctx: Any, none_message: st
 
 
 def cmd_export(args: argparse.Namespace, ctx: Any) -> int:
-    from vault.records import export
-    with ctx.open_vault() as vault:
-        counts = export.export(vault, args.format, Path(args.output), types=args.types, ids=args.ids,
-                               patient=args.patient)
+    with ctx.open_session() as session:
+        counts = session.export(args.format, Path(args.output), types=args.types, ids=args.ids, patient=args.patient)
     if args.json:
         ctx.json({"format": args.format, "output": args.output, "types": counts, "resources": sum(counts.values())})
     else:
         ctx.out(f"Wrote {sum(counts.values())} record(s) to {args.output} ({args.format}). "
                 "This file is not encrypted: keep it safe or delete it when done.")
+    return 0
+
+
+def cmd_persons(args: argparse.Namespace, ctx: Any) -> int:
+    with ctx.open_session() as session:
+        people = session.persons()
+    if args.json:
+        ctx.json([p.as_json() for p in people])
+        return 0
+    if not people:
+        ctx.out("No one yet: the first patient record imported becomes the vault's person.")
+    for p in people:
+        born = f"born {p.birth_date}" if p.birth_date else "birth date unknown"
+        own = "  (the vault's own person)" if p.is_primary else ""
+        ctx.out(f"{p.id:>4}  {p.display_name or 'name unknown'}, {born}{own}")
     return 0
 
 

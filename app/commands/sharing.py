@@ -8,7 +8,6 @@ when a directed share needs the recipient's private key, and ``--save`` writes t
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import threading
 from datetime import datetime, timezone
@@ -17,9 +16,6 @@ from typing import Any
 
 from app.cli import needs_subcommand
 from app.terminal import value as shown
-
-RECEIVER_NAME = "medvault receiver"
-
 
 def register(sub: Any) -> None:
     p = sub.add_parser("share", help="share records by link or QR code; list and revoke shares")
@@ -35,6 +31,8 @@ def register(sub: Any) -> None:
     c.add_argument("--qr", metavar="FILE.png", help="also write the link as a QR image")
     c.add_argument("--gateway", metavar="URL", help="where receivers fetch from (remembered; default "
                                                     "http://127.0.0.1:8421, the embedded gateway)")
+    c.add_argument("--person", type=int, metavar="ID",
+                   help="whose records (an id from 'medvault persons'; default: the vault's own person)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_share_create)
     ls = ssub.add_parser("list", help="your shares: recipient, expiry, state")
@@ -79,101 +77,55 @@ def _when(epoch: int | None) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _read_card(text: str):
-    from sync import links, qr
-    from sync.errors import LinkInvalid
-    if not text.strip().startswith(links.MV_PREFIX):
-        path = qr.image_file(text)
-        if path is None:
-            raise LinkInvalid("The --to card is neither a medvault:/ card nor a file that exists.")
-        if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"):
-            text = qr.decode_file(path)
-        else:
-            try:
-                text = path.read_text(encoding="utf-8")[:links.MAX_LINK_CHARS + 1]
-            except (OSError, UnicodeDecodeError):
-                raise LinkInvalid("The --to card file could not be read as text.") from None
-    return links.card_from_link(text)
-
-
 def cmd_share_create(args: argparse.Namespace, ctx: Any) -> int:
+    from app.services import sharing
     from sync import shares
     from sync.qr import check_destination, write_png
-    selection = shares.Selection(ips=args.ips, types=tuple(args.types or ()), ids=tuple(args.ids or ()))
+    # everything the user typed is checked before the vault is unlocked
+    what = sharing.selection(ips=args.ips, types=args.types or (), ids=args.ids or ())
     expires = shares.parse_expiry(args.expires)
-    card = _read_card(args.to) if args.to else None
+    card = sharing.read_card(args.to) if args.to else None
     if args.qr:
         check_destination(Path(args.qr))  # before the share exists: no share without its QR image
     if args.gateway is not None:
-        from sync.links import _check_url
-        _check_url(args.gateway + "/ipfs/" + "b" * 59)  # the link's url must stay within the SHL limit
-    with ctx.open_vault() as vault:
-        if args.gateway:
-            shares.set_gateway_setting(vault, args.gateway.rstrip("/"))
-        from sync import consent_service
-        created = shares.create_share(vault, selection, expires=expires, label=args.label, recipient_card=card,
-                                      chain_domain=consent_service.domain_for(vault))
-        chain_note = _sync_now(vault) if created.outbox_id else "not configured"
+        sharing.check_gateway(args.gateway)
+    with ctx.open_session() as session:
+        outcome = session.create_share(what, expires=expires, label=args.label, recipient=card,
+                                       gateway=args.gateway or None)
+    created = outcome.created
     if args.qr:
         write_png(created.link, Path(args.qr))
     if args.json:
-        ctx.json({"id": created.id, "link": created.link, "cid": created.cid, "url": created.url,
-                  "expires_at": created.expires_at, "consent_id": created.consent_id,
-                  "resources": created.resource_ids, "chain": chain_note})
+        ctx.json(outcome.as_json())
         return 0
     ctx.out(created.link)
     who = f"for {shown(card.name)} only" if card else "for anyone holding the link"
     ctx.warn(f"Share {created.id}: {len(created.resource_ids)} record(s), {who}, expires {_when(created.expires_at)}. "
              f"Receivers fetch it from {created.url.rsplit('/ipfs/', 1)[0]}; run 'medvault serve' to serve it."
              + (f" QR image written to {args.qr}." if args.qr else "")
-             + (f" Consent on the chain: {chain_note}." if created.outbox_id else ""))
+             + (f" Consent on the chain: {outcome.chain}." if created.outbox_id else ""))
     return 0
 
 
-def _sync_now(vault: Any) -> str:
-    """Send what the outbox holds right away when the chain is reachable; offline, it simply waits there."""
-    from sync import consent_service
-    from sync.errors import ChainError
-    try:
-        report = consent_service.sync_outbox(vault)
-    except ChainError as exc:
-        return f"queued ({exc.user_message})"
-    if report.unavailable is not None:
-        return "queued; it will be sent when the consent network is reachable ('medvault chain sync')"
-    if report.failed:
-        return "refused by the consent network; see 'medvault chain status'"
-    return "recorded"
-
-
 def cmd_share_backend(args: argparse.Namespace, ctx: Any) -> int:
-    from sync import shares
-    from sync.links import check_url
-    with ctx.open_vault() as vault:
+    with ctx.open_session() as session:
         if args.ipfs_api:
-            if not args.ipfs_gateway:
-                raise shares.ShareError("Give --ipfs-gateway too: the address receivers fetch share files from.")
-            check_url(args.ipfs_gateway.rstrip("/") + "/ipfs/" + "b" * 59)  # links must stay within the SHL limit
-            from sync.ipfs_node import IpfsNodeStore
-            with IpfsNodeStore(args.ipfs_api, args.ipfs_gateway) as node:
-                version = node.version()  # refuse an address where no node answers, before saving it
-            shares.set_backend_setting(vault, {"kind": "ipfs", "api": args.ipfs_api,
-                                               "gateway": args.ipfs_gateway.rstrip("/")})
+            version = session.use_ipfs_backend(args.ipfs_api, args.ipfs_gateway)
             ctx.out(f"New shares go to the IPFS node at {args.ipfs_api} (version {version}); "
                     f"receivers fetch them from {args.ipfs_gateway}.")
         elif args.embedded:
-            shares.set_backend_setting(vault, {"kind": "embedded"})
+            session.use_embedded_backend()
             ctx.out("New shares are kept inside the vault; run 'medvault serve' so receivers can fetch them.")
         else:
-            setting = shares.backend_setting(vault)
+            setting = session.share_backend()
             ctx.out("Share files are kept inside the vault (embedded)." if setting["kind"] == "embedded" else
                     f"Share files go to the IPFS node at {setting['api']}; receivers fetch from {setting['gateway']}.")
     return 0
 
 
 def cmd_share_list(args: argparse.Namespace, ctx: Any) -> int:
-    from sync import shares
-    with ctx.open_vault() as vault:
-        rows = shares.list_shares(vault)
+    with ctx.open_session() as session:
+        rows = session.list_shares()
     if args.json:
         ctx.json(rows)
         return 0
@@ -188,98 +140,20 @@ def cmd_share_list(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_share_revoke(args: argparse.Namespace, ctx: Any) -> int:
-    from sync import shares
-    from sync import consent_service
-    with ctx.open_vault() as vault:
-        domain = consent_service.domain_for(vault)
-        sentence = shares.revoke_share(vault, args.share_id, chain_domain=domain)
-        chain_note = _sync_now(vault) if domain is not None else None
-    ctx.out(sentence)
-    if chain_note:
-        ctx.out(f"Revocation on the consent chain: {chain_note}.")
+    with ctx.open_session() as session:
+        outcome = session.revoke_share(args.share_id)
+    ctx.out(outcome.sentence)
+    if outcome.chain:
+        ctx.out(f"Revocation on the consent chain: {outcome.chain}.")
     return 0
 
 
-def _link_text(source: str) -> str:
-    """The link in ``source``: the text itself, or the QR code in the image file it names."""
-    from sync import qr
-    from sync.errors import LinkUnsupported
-    from sync.links import MV_PREFIX, SHL_PREFIX
-    text = source.strip()
-    if text.startswith((SHL_PREFIX, MV_PREFIX)) or "#" + SHL_PREFIX in text:
-        return text
-    if ":/" in text[:40] or len(text) > 4096:
-        raise LinkUnsupported("This is not a SMART Health Link or a medvault link.")
-    image = qr.image_file(text)
-    if image is not None:
-        return qr.decode_file(image)
-    raise LinkUnsupported("This is neither a share link nor an image file that exists.")
-
-
-def _open_with_chain(text: str, parsed: Any, opts: dict, ctx: Any) -> Any:
-    """Open as this vault's identity: the consent must be active for it on the chain (when the chain answers),
-    and a signed access receipt goes into the outbox, so the patient can see who opened the share and when."""
-    from sync import consent_service, links, receiver
-    from sync.errors import ChainMismatch, ChainUnavailable
-    with ctx.open_vault() as vault:
-        settings = consent_service.load_settings(vault)
-        if settings is None:
-            raise ChainMismatch("This vault has no consent network set up; use 'medvault chain connect' first.")
-        try:
-            registry = consent_service.connect(settings)  # once: the consent check and the scope check share it
-            checker = consent_service.consent_checker(registry, vault.identity.eth_address)
-        except ChainUnavailable:
-            registry, checker = None, _unreachable
-        directed = isinstance(parsed, links.MedvaultLink) and parsed.type in ("share", "return")
-        keys = dict(x25519_private=vault.identity_keys.x25519_private, my_did=vault.identity.did) if directed else {}
-        result = receiver.open_link(text, consent_checker=checker, **keys, **opts)
-        if registry is not None and result.chain_checked:
-            detail = consent_service.check_scope(registry, bytes.fromhex(result.consent_id), result.patient,
-                                                 result.bundles)
-            result.checks.append(receiver.Check("consent-scope", receiver.PASSED, detail))
-        if result.patient is not None:  # a receipt is about one patient's consent; a link naming none has none
-            consent_service.queue_access_receipt(vault, settings, bytes.fromhex(result.consent_id),
-                                                 patient=result.patient)
-        _sync_now(vault)
-    return result
-
-
-def _unreachable(consent_id: bytes, patient: str) -> bool:
-    from sync.errors import ChainUnavailable
-    raise ChainUnavailable()
-
-
 def cmd_open(args: argparse.Namespace, ctx: Any) -> int:
-    from sync import links, receiver
-    text = _link_text(args.source)
-    parsed = links.parse_link(text)  # refuses malformed links before any vault is unlocked or anything fetched
-    tried: list[bool] = []
-
-    def passcode(_remaining):
-        if args.passcode and not tried:
-            tried.append(True)
-            return args.passcode
-        return None
-
-    opts = dict(recipient=RECEIVER_NAME, allow_local_http=args.allow_local_http, passcode_provider=passcode)
-    if args.check_chain:
-        result = _open_with_chain(text, parsed, opts, ctx)
-    elif isinstance(parsed, links.MedvaultLink) and parsed.type in ("share", "return"):
-        # A directed share opens only with this identity's private key, so (and only then) the vault is unlocked.
-        from sync.errors import ShareNotForYou
-        from vault.errors import VaultNotFound
-        try:
-            vault = ctx.open_vault()
-        except VaultNotFound:
-            raise ShareNotForYou("This share was sent to one person; open it with that person's medvault "
-                                 "vault (--vault DIR).") from None
-        with vault:
-            result = receiver.open_link(text, x25519_private=vault.identity_keys.x25519_private,
-                                        my_did=vault.identity.did, **opts)
-    else:
-        result = receiver.open_link(text, **opts)
+    from app.services import receiving
+    result = receiving.open_link(args.source, unlock=ctx.open_vault, passcode=args.passcode,
+                                 allow_local_http=args.allow_local_http, check_chain=args.check_chain)
     if args.save:
-        _save(result, Path(args.save))
+        receiving.save(result, Path(args.save))
     if args.json:
         ctx.json(result.to_json())
         return 0
@@ -289,26 +163,14 @@ def cmd_open(args: argparse.Namespace, ctx: Any) -> int:
     return 0
 
 
-def _save(result: Any, path: Path) -> None:
-    from vault.records.export import atomic_write
-    bundles = result.bundles
-    doc = bundles[0] if len(bundles) == 1 else {
-        "resourceType": "Bundle", "type": "collection",
-        "entry": [e for b in bundles for e in b.get("entry", [])]}
-    atomic_write(path, [json.dumps(doc, ensure_ascii=False, indent=1), "\n"])
-
-
 def _print_result(result: Any, ctx: Any) -> None:
     # Everything below but the fixed words came from the share: each value is kept to one harmless line.
     ctx.out(f"Opened a {result.kind} share" + (f" labelled '{shown(result.label)}'" if result.label else "")
             + (f" from {shown(result.sender)}" if result.sender else "") + f", valid until {_when(result.exp)}.")
     for check in result.checks:
         ctx.out(f"  {check.name:<10} {check.status:<14} {shown(check.detail)}")
-    counts: dict[str, int] = {}
-    for bundle in result.bundles:
-        for e in bundle.get("entry", []):
-            t = shown((e.get("resource") or {}).get("resourceType", "?"))
-            counts[t] = counts.get(t, 0) + 1
+    from app.services.receiving import record_counts
+    counts = record_counts(result)
     ctx.out("Records: " + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())))
     for bundle in result.bundles:
         for e in bundle.get("entry", []):
@@ -317,12 +179,9 @@ def _print_result(result: Any, ctx: Any) -> None:
 
 
 def cmd_card(args: argparse.Namespace, ctx: Any) -> int:
-    from sync import links
     from sync.qr import write_png
-    name = args.name or "medvault user"
-    with ctx.open_vault() as vault:
-        card = links.build_card(vault.identity_keys.ed25519_seed, name=name, address=vault.identity.eth_address,
-                                iat=int(vault.now().timestamp()))
+    with ctx.open_session() as session:
+        card = session.card(args.name)
     ctx.out(card)
     if args.qr:
         write_png(card, Path(args.qr))
@@ -331,21 +190,18 @@ def cmd_card(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, ctx: Any) -> int:
-    from urllib.parse import urlsplit
+    from vault.fsutil import HOLDER_SERVE, set_holder_role
+    previous = set_holder_role(HOLDER_SERVE)   # another process that wants the vault is told who has it
+    try:
+        return _serve(args, ctx)
+    finally:
+        set_holder_role(previous)
 
-    from sync import shares
-    from sync.gateway import Gateway
-    from sync.errors import SyncError
+
+def _serve(args: argparse.Namespace, ctx: Any) -> int:
+    from app.services import sharing
     with ctx.open_vault() as vault:
-        base = shares.gateway_setting(vault)
-        port = args.port if args.port is not None else (urlsplit(base).port or 8421)
-        host = "0.0.0.0" if args.lan else "127.0.0.1"
-        advertised = urlsplit(base).hostname if args.lan else None
-        try:
-            gateway = Gateway(shares.gateway_lookup(vault), host=host, port=port, allow_lan=args.lan,
-                              advertised_host=advertised).start()
-        except OSError:
-            raise SyncError(f"medvault could not listen on port {port}; it may be in use by another program.") from None
+        gateway = sharing.serve(vault, port=args.port, lan=args.lan)
         stop = threading.Event()
         # Ctrl-C and a plain kill both stop cleanly; SIGINT is set explicitly because a shell starts background
         # jobs with it ignored, and Python then never raises KeyboardInterrupt.

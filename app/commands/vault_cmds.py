@@ -81,9 +81,9 @@ def cmd_recover(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_audit(args: argparse.Namespace, ctx: Any) -> int:
-    with ctx.open_vault() as vault:
+    with ctx.open_session() as session:
         if args.verify:
-            report = vault.verify()
+            report = session.verify()
             if args.json:
                 ctx.json({"intact": report.intact, "pages_ok": report.pages_ok,
                           "page_problems": len(report.page_problems), "entries": report.audit.entries,
@@ -91,7 +91,7 @@ def cmd_audit(args: argparse.Namespace, ctx: Any) -> int:
             else:
                 ctx.out(report.sentence())
             return 0 if report.intact else 1
-        entries = vault.audit_entries(args.limit)
+        entries = session.audit_entries(args.limit)
         if args.json:
             ctx.json([{"seq": e.seq, "at": e.at, "event": e.event, "details": e.details} for e in entries])
         else:

@@ -36,6 +36,36 @@ class ScreenContext:
         self.runner.run(work, on_done, on_error or self.show_error)
 
 
+class LatestQuery:
+    """A read of which only the newest answer counts: asked again before the last answer came (the user chose
+    another item, the person changed, an import finished), the older answer and its failure are dropped."""
+
+    def __init__(self, ctx: ScreenContext) -> None:
+        self.ctx = ctx
+        self.generation = 0
+
+    def run(self, fn: Callable[[Any], Any], on_done: Callable[[Any], None],
+            on_error: Callable[[BaseException], None] | None = None) -> None:
+        """``ctx.query(fn, ...)``; a failure also goes to ``ctx.show_error`` whether or not it is current."""
+        self.generation += 1
+        generation = self.generation
+
+        def done(result: Any) -> None:
+            if generation == self.generation:
+                on_done(result)
+
+        def failed(exc: BaseException) -> None:
+            if generation == self.generation and on_error is not None:
+                on_error(exc)
+            self.ctx.show_error(exc)
+
+        self.ctx.query(fn, done, failed)
+
+    def drop(self) -> None:
+        """Forget the read in flight: its answer will not be shown."""
+        self.generation += 1
+
+
 def vault_context(vault: Any, runner: Any, **kwargs: Any) -> ScreenContext:
     """A context reading from ``vault``: its read-only connection when it has one, else its serialised one."""
     reader = getattr(vault, "read_only", None) or vault.read

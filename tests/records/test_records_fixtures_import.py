@@ -10,7 +10,8 @@ import pytest
 from vault.records import export, store
 from vault.records.errors import DanglingReference, RecordsError
 from vault.records.fhir_models import model_of
-from vault.records.importer import ImportReport, ImportService
+from vault.records.importer import ImportOptions, ImportReport, ImportService
+from vault.records.persons import EVERYONE
 
 from records_support import counts, fixture_dir, rows, synthea_patients, synthea_support
 
@@ -43,7 +44,8 @@ def synthea_vault(tmp_path_factory):
     v, _ = Vault.create(tmp_path_factory.mktemp("synthea") / "v", "correct horse battery staple",
                         kdf_profile="test-insecure")
     files = synthea_patients() + synthea_support()
-    reports = _ok(ImportService(v).import_paths(files))
+    # ten different people: kept apart in one vault, which these tests read as a whole
+    reports = _ok(ImportService(v, ImportOptions(other_person=True)).import_paths(files))
     yield v, files, reports
     v.close()
 
@@ -116,7 +118,7 @@ def test_references_into_another_file_resolve_through_the_vault_or_are_refused(m
 def test_every_us_core_example_imports_with_counts_per_type(vault):
     files = sorted(fixture_dir("us-core").glob("*.json"))
     assert len(files) == 230
-    _ok(ImportService(vault).import_paths(files))
+    _ok(ImportService(vault, ImportOptions(other_person=True)).import_paths(files))
     assert counts(vault) == dict(_expected_types(files))
 
 
@@ -124,13 +126,14 @@ def test_every_us_core_example_imports_with_counts_per_type(vault):
 def test_export_then_import_into_fresh_vault_gives_same_resources(synthea_vault, make_vault, tmp_path, fmt):
     v, _, _ = synthea_vault
     us_core = make_vault()
-    _ok(ImportService(us_core).import_paths(sorted(fixture_dir("us-core").glob("*.json"))))
+    _ok(ImportService(us_core, ImportOptions(other_person=True)).import_paths(
+        sorted(fixture_dir("us-core").glob("*.json"))))
     for source in (v, us_core):
         out = tmp_path / f"export.{fmt}"
-        exported = export.export(source, fmt, out)
+        exported = export.export(source, fmt, out, person=EVERYONE)
         assert exported == counts(source)
         fresh = make_vault()
-        report = ImportService(fresh).import_file(out)
+        report = ImportService(fresh, ImportOptions(other_person=True)).import_file(out)
         assert report.added == sum(exported.values()) and not report.skipped
         assert _all_resources(fresh) == _all_resources(source)
 

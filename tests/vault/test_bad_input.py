@@ -147,7 +147,8 @@ def test_second_process_opening_the_same_vault(folder):
         assert holder.stdout.readline().strip() == b"open"
         before = _snapshot(folder)
         result = run_medvault(["--vault", str(folder), "audit"], ENV)
-        assert _one_sentence(result).endswith("already open in another medvault window or command; close that first.")
+        assert _one_sentence(result).endswith("Another medvault command is using this vault; wait for it to finish "
+                                              "and try again.")
         assert _snapshot(folder) == before
     finally:
         holder.communicate(b"\n", timeout=30)

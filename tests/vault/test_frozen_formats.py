@@ -36,4 +36,5 @@ def test_frozen_vaults_open_and_keep_their_records(tmp_path):
 
 def test_migration_order_is_the_released_one():
     from vault.schema import MIGRATIONS
-    assert [name for name, _ in MIGRATIONS] == ["core-v1", "records-v1", "outbox-v1", "shares-v1"]
+    assert [name for name, _ in MIGRATIONS] == ["core-v1", "records-v1", "outbox-v1", "shares-v1",
+                                                "persons-v1", "shares-v2"]

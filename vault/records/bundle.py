@@ -53,7 +53,7 @@ def entries_of(doc: object) -> tuple[list[Entry], str | None]:
     if doc["resourceType"] != "Bundle":
         return [Entry(1, doc, None)], None
     btype = doc.get("type")
-    if not isinstance(btype, str) or btype not in BUNDLE_TYPES:
+    if not isinstance(btype, str) or btype not in BUNDLE_TYPES:  # a list or object is unhashable
         raise ResourceInvalid("The file is a Bundle without a valid type; nothing was imported.")
     raw = doc.get("entry", [])
     if not isinstance(raw, list):

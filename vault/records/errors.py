@@ -32,6 +32,13 @@ class NotFhir(ImportRejected):
     default_message = "The file is not FHIR JSON, NDJSON, a SMART Health Card, a PDF or an image; nothing was imported."
 
 
+class WouldReplace(ImportRejected):
+    """A clinician's write-back may add records, never replace one the vault already holds."""
+
+    default_message = ("This note would replace a record already in your vault, which a note someone sent you may "
+                       "not do; nothing was imported.")
+
+
 class MalformedJson(NotFhir):
     default_message = "The file is not valid JSON; nothing was imported."
 
@@ -79,3 +86,14 @@ class IssuerInvalid(RecordsError):
 
 class ExportFailed(RecordsError):
     default_message = "The export could not be written; no file was created."
+
+
+class OtherPerson(ImportRejected):
+    """The file's Patient is not the vault's person (nor anyone kept in it). Never names the person: no PHI."""
+
+    default_message = ("This file is about someone other than the person this vault belongs to, so nothing was "
+                       "imported.")
+
+
+class PersonNotFound(RecordsError):
+    default_message = "There is no such person in this vault; 'medvault persons' lists them."

@@ -2,20 +2,22 @@
 
 Records are written as stored (current versions, original ids and literal ``Type/id`` references), so importing an
 export into an empty vault gives the same (type, id, content) set. An export is plaintext the user asked for: it is
-written with ``vault.private_files`` (a 0600 file beside the target, fsynced and renamed, so a crash never leaves
-half a file behind), and a target that is a link, folder or pipe is refused rather than replaced.
+written with ``fsutil.write_atomically`` (a 0600 file beside the target, fsynced and renamed, so a crash never
+leaves half a file behind), and a target that is a link, folder or pipe is refused rather than replaced.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from vault.private_files import NotARegularFile, write_private
+from vault.fsutil import NotARegularFile, write_atomically
 from vault.records.errors import ExportFailed
+from vault.records.persons import EVERYONE
 
 NAMESPACE = uuid.UUID("3c1c3f4e-9a57-4c5e-8a3c-6d1f0f6b9e21")   # fixed: the same record always gets the same urn
 FORMATS = ("bundle", "ndjson", "ips")
@@ -25,8 +27,12 @@ def full_url(rtype: str, rid: str) -> str:
     return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{rtype}/{rid}')}"
 
 
-def _select(conn, types: Iterable[str] | None, ids: Iterable[str] | None) -> Iterator[tuple[str, str, str]]:
-    where, args = [], []
+def _select(conn, types: Iterable[str] | None, ids: Iterable[str] | None,
+            person: int | None = None) -> Iterator[tuple[str, str, str]]:
+    """(type, id, json) of ``person``'s records (None: the vault's own), by type and/or id, in import order."""
+    from vault.records.persons import where as person_where
+    mine, args = person_where(conn, person, use_index=False)
+    where = [mine]
     types, ids = list(types or []), list(ids or [])
     if types:
         where.append(f"rtype IN ({','.join('?' * len(types))})")
@@ -43,11 +49,32 @@ def _select(conn, types: Iterable[str] | None, ids: Iterable[str] | None) -> Ite
                 clauses.append("id = ?")
                 args.append(i)
         where.append("(" + " OR ".join(clauses) + ")")
-    sql = "SELECT rtype, id, json FROM rec_resources"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY rid"
+    sql = "SELECT rtype, id, json FROM rec_resources WHERE " + " AND ".join(where) + " ORDER BY rid"
     yield from conn.execute(sql, args)
+
+
+# Records about no one in particular: a person's records point at them, but they may have been stored (and so
+# owned) with someone else's file first.
+SHARED_TYPES = ("Organization", "Practitioner", "PractitionerRole", "Location", "Medication", "Device",
+                "Substance", "HealthcareService", "Endpoint")
+_SHARED_REF = re.compile(r'"reference":"(' + "|".join(SHARED_TYPES) + r')/([^"/]+)"')
+
+
+def _with_shared_references(conn, rows, person: int | None):
+    """``person``'s records followed by the shared records they refer to that belong to someone else, so one
+    person's export is as complete as their own files were."""
+    from vault.records.persons import where as person_where
+    wanted: dict[tuple[str, str], None] = {}
+    for rtype, rid, raw in rows:
+        for ref in _SHARED_REF.findall(raw):
+            wanted[ref] = None
+        yield rtype, rid, raw
+    mine, args = person_where(conn, person, use_index=False)
+    for rtype, rid in wanted:
+        row = conn.execute(f"SELECT rtype, id, json FROM rec_resources WHERE rtype = ? AND id = ? AND NOT ({mine})",
+                           (rtype, rid, *args)).fetchone()
+        if row is not None:
+            yield row
 
 
 def _with_documents(conn, rows):
@@ -61,10 +88,10 @@ def _with_documents(conn, rows):
         yield rtype, rid, raw
 
 
-def atomic_write(path: Path, chunks: Iterable[str]) -> int:
-    """Write text chunks (UTF-8) privately and atomically; returns the bytes written."""
+def atomic_write(path: Path, chunks: Iterable[str]) -> None:
+    """Write text chunks (UTF-8), streamed, privately and atomically."""
     try:
-        return write_private(path, (c.encode("utf-8") for c in chunks))
+        write_atomically(path, (c.encode("utf-8") for c in chunks), only_over_regular=True)
     except NotARegularFile:
         raise ExportFailed(f"{path} is a link, folder or device rather than a regular file; medvault does not "
                            "replace it, so no file was written.") from None
@@ -92,21 +119,26 @@ def ndjson_chunks(rows: Iterable[tuple[str, str, str]], counter: dict) -> Iterat
 
 
 def export(vault, fmt: str, out: str | Path, *, types: Iterable[str] | None = None,
-           ids: Iterable[str] | None = None, patient: str | None = None) -> dict[str, int]:
-    """Write an export; returns the count per resource type. Audited (counts only)."""
+           ids: Iterable[str] | None = None, patient: str | None = None,
+           person: int | None = None) -> dict[str, int]:
+    """Write an export of ``person``'s records (None: the vault's own; ``persons.EVERYONE``: the whole vault);
+    returns the count per resource type. Audited (counts only)."""
     if fmt not in FORMATS:
         raise ExportFailed(f"Unknown export format; use one of: {', '.join(FORMATS)}.")
     counter: dict[str, int] = {}
     with vault.read() as conn:
         if fmt == "ips":
             from vault.records.ips import build_ips
-            doc = build_ips(conn, patient=patient, now=vault.now())
+            doc = build_ips(conn, patient=patient, person=person, now=vault.now())
             for e in doc["entry"]:
                 t = e["resource"]["resourceType"]
                 counter[t] = counter.get(t, 0) + 1
             atomic_write(Path(out), [json.dumps(doc, ensure_ascii=False, indent=1), "\n"])
         else:
-            rows = _with_documents(conn, _select(conn, types, ids))
+            rows = _select(conn, types, ids, person)
+            if not types and not ids and person != EVERYONE:
+                rows = _with_shared_references(conn, rows, person)
+            rows = _with_documents(conn, rows)
             chunks = bundle_chunks(rows, counter) if fmt == "bundle" else ndjson_chunks(rows, counter)
             atomic_write(Path(out), chunks)
     vault.audit("export", format=fmt, resources=sum(counter.values()), types=dict(sorted(counter.items())))

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from vault.records import bundle, jsonutil, sources, store
+from vault.records import bundle, jsonutil, persons, sources, store
 from vault.records.errors import (DanglingReference, FileTooLarge, ImportCancelled, ImportRejected, MalformedJson,
                                   NotFhir, RecordsError, ResourceInvalid, UnknownResourceType)
 from vault.records.fhir_models import is_resource_type, validate_resource
 
 MiB = 1 << 20
+RECEIVED_KIND = "received-share"
 ProgressFn = Callable[[int, int], None]
 
 
@@ -47,7 +48,13 @@ class ImportOptions:
     max_ndjson_line_bytes: int = 16 * MiB
     max_document_bytes: int = 64 * MiB
     trust: str | None = None                  # e.g. "clinician-signed" when the sharing receiver checked a signature
+    received: dict | None = None              # records from a share someone handed over: the source is kept as
+                                              # RECEIVED_KIND with what the receiver verified (no PHI)
+    source_kind: str | None = None            # the source's kind instead ("clinician-note" for a write-back)
+    adds_only: bool = False                   # a write-back: refuse (WouldReplace) rather than replace a record
     workers: int = 1                          # >1: full validation of big files in that many worker processes
+    other_person: bool = False                # a file about someone else: keep it as a separate person (True)
+                                              # or refuse it whole with OtherPerson (False)
 
 
 @dataclass
@@ -210,6 +217,11 @@ class ImportService:
                 prepared = _Prepared(kind.value, entries, self.options.trust or "unverified")
         if self.options.trust and prepared.trust == "unverified":
             prepared.trust = self.options.trust
+        if self.options.received is not None:
+            prepared.kind = RECEIVED_KIND
+            prepared.verification = {**(prepared.verification or {}), "received": self.options.received}
+        if self.options.source_kind:
+            prepared.kind = self.options.source_kind
         return self._store_prepared(prepared, data, name_sha, payload_sha, progress, cancel)
 
     def _existing_source(self, payload_sha: str) -> int | None:
@@ -289,6 +301,9 @@ class ImportService:
             bad_refs = bundle.resolve_references(
                 entries, lambda u: store.lookup_fullurl(conn, u),
                 lambda t, v, s: store.lookup_identifier(conn, t, v, s), collect=self.options.skip_invalid)
+            # someone else's file is refused before the cost of validating it
+            persons.Assigner(conn, keep_other=self.options.other_person, dry_run=True).check(
+                [e.resource for e in entries])
         verdicts = self._validate_entries(entries, prepared.kind, report, bad_refs, cancel)
         kept: list[bundle.Entry] = []
         for n, (e, (where, err)) in enumerate(zip(entries, verdicts), 1):
@@ -313,11 +328,15 @@ class ImportService:
                                          payload_size=len(payload), trust=prepared.trust,
                                          verification=prepared.verification, imported_at=now)
             store.add_payload(conn, source_id, _chunks(payload))
-            writer = store.BatchWriter(conn, source_id=source_id, trust=prepared.trust, imported_at=now)
+            writer = store.BatchWriter(conn, source_id=source_id, trust=prepared.trust, imported_at=now,
+                                       adds_only=self.options.adds_only)
             shas = writer.prefetch([e.resource for e in kept])
+            owners = persons.Assigner(conn, keep_other=self.options.other_person, now=now)
+            owners.check([e.resource for e in kept])   # the file's Patients first: they own what comes before them
             for n, (e, sha) in enumerate(zip(kept, shas), 1):
                 _tick(cancel)
-                outcome, rid = writer.put(e.resource, sha, full_url=e.full_url, text=e.text)
+                outcome, rid = writer.put(e.resource, sha, full_url=e.full_url, text=e.text,
+                                          person=owners.resource(e.resource))
                 _count(report, outcome, e.resource["resourceType"])
                 for ctype, blob in prepared.attachments.get(e.index, []) + inline.get(e.index, []):
                     store.add_attachment(conn, rid, ctype, blob)
@@ -348,6 +367,7 @@ class ImportService:
         with self.vault.transaction() as conn, _open(src) as f:
             if store.find_source(conn, payload_sha) is not None:
                 return self._already_in(conn, report.kind, store.find_source(conn, payload_sha))
+            owners = persons.Assigner(conn, keep_other=self.options.other_person, now=now)
             source_id = store.add_source(conn, kind=report.kind, name_sha256=name_sha, payload_sha256=payload_sha,
                                          payload_size=size, trust=trust, imported_at=now)
             store.add_payload(conn, source_id, iter(lambda: f.read(store.CHUNK), b""))
@@ -390,7 +410,7 @@ class ImportService:
                     report.skipped.append(Skipped(where, err.user_message))
                     continue
                 outcome, rid = store.put_resource(conn, resource, source_id=source_id, trust=trust, imported_at=now,
-                                                  text=entry.text)
+                                                  text=entry.text, person=owners.resource(resource))
                 for ctype, blob in docs:
                     store.add_attachment(conn, rid, ctype, blob)
                 _count(report, outcome, resource["resourceType"])

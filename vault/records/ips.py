@@ -12,11 +12,14 @@ from __future__ import annotations
 import html
 import json
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 
 from vault.records.errors import ExportFailed
 from vault.records.export import full_url
 from vault.records.fhir_models import model_of
+from vault.records.persons import EVERYONE
+from vault.records.persons import where as person_where
 
 LOINC = "http://loinc.org"
 _EMPTY = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/list-empty-reason", "code": "nilknown",
@@ -107,18 +110,21 @@ def _latest_per_code(observations: list[dict]) -> list[dict]:
     return sorted(latest.values(), key=_when, reverse=True)
 
 
-def _pick_patient(conn, patient: str | None) -> dict:
+def _pick_patient(conn, patient: str | None, person: int | None) -> dict:
     if patient:
         pid = patient.split("/", 1)[1] if patient.startswith("Patient/") else patient
         row = conn.execute("SELECT json FROM rec_resources WHERE rtype = 'Patient' AND id = ?", (pid,)).fetchone()
         if not row:
             raise ExportFailed("There is no patient with that id in the vault; no summary was written.")
         return json.loads(row[0])
-    rows = conn.execute("SELECT json FROM rec_resources WHERE rtype = 'Patient' LIMIT 2").fetchall()
+    mine, args = person_where(conn, person)
+    # a person met in several sources may have several Patient records: the first one imported speaks for them
+    rows = conn.execute(f"SELECT json FROM rec_resources WHERE rtype = 'Patient' AND {mine} ORDER BY rid LIMIT 2",
+                        args).fetchall()
     if not rows:
         raise ExportFailed("The vault holds no Patient record, so there is no one to summarise; "
                            "no summary was written.")
-    if len(rows) > 1:
+    if len(rows) > 1 and person == EVERYONE:
         raise ExportFailed("The vault holds records of more than one patient; say which one (--patient ID). "
                            "No summary was written.")
     return json.loads(rows[0][0])
@@ -141,16 +147,27 @@ def _value(r: dict) -> str:
     return ""
 
 
-def build_ips(conn, *, patient: str | None = None, now: datetime) -> dict:
-    pat = _pick_patient(conn, patient)
+def build_ips(conn, *, patient: str | None = None, person: int | None = None, now: datetime,
+              exclude: Collection[str] = ()) -> dict:
+    """The summary of ``person`` (None: the vault's own; see ``vault.records.persons``), or of one Patient record
+    named by ``patient``. ``exclude`` ("Type/id") leaves records out before anything is chosen, so they appear
+    nowhere in the document, not even in a section's narrative."""
+    pat = _pick_patient(conn, patient, person)
     pref = f"Patient/{pat['id']}"
     types = ("Condition", "AllergyIntolerance", "MedicationRequest", "MedicationStatement", "Immunization",
              "Observation", "Procedure")
     mine: dict[str, list[dict]] = {t: [] for t in types}
+    if patient or person == EVERYONE:
+        cond, args = "1", []
+        ours = lambda r: _refers_to(r, pref)  # noqa: E731
+    else:
+        # the person's records, whichever of their Patient records each names
+        cond, args = person_where(conn, person, use_index=False)
+        ours = lambda r: True  # noqa: E731
     for rtype, raw in conn.execute(f"SELECT rtype, json FROM rec_resources WHERE rtype IN ({','.join('?' * len(types))})"
-                                   " ORDER BY rid", types):
+                                   f" AND {cond} ORDER BY rid", (*types, *args)):
         r = json.loads(raw)
-        if _refers_to(r, pref):
+        if ours(r) and f"{rtype}/{r.get('id')}" not in exclude:
             mine[rtype].append(r)
     chosen = {
         "problems": [r for r in mine["Condition"] if _active_condition(r)],

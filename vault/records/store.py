@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable, Iterator
 
-from vault.records import jsonutil
+from vault.records import jsonutil, trust as trust_levels
+from vault.records.errors import WouldReplace
 from vault.records.extract import identifiers, index_fields
 
-TRUST_LEVELS = ("issuer-verified", "clinician-signed", "patient-entered", "unverified")
-_TRUST_RANK = {"issuer-verified": 3, "clinician-signed": 3, "patient-entered": 1, "unverified": 0}
+TRUST_LEVELS = trust_levels.LEVELS
 CHUNK = 1 << 20
 
 ADDED, DUPLICATE, UPDATED = "added", "duplicate", "updated"
@@ -79,8 +79,13 @@ def get_source(conn, source_id: int) -> Source | None:
 
 
 def put_resource(conn, resource: dict, *, source_id: int, trust: str, imported_at: str,
-                 full_url: str | None = None, text: str | None = None) -> tuple[str, int]:
+                 full_url: str | None = None, text: str | None = None, person: int | None = None,
+                 adds_only: bool = False) -> tuple[str, int]:
     """Store one validated resource. Returns (ADDED | DUPLICATE | UPDATED, rid).
+
+    ``person`` is who a new record belongs to; a record already stored keeps its person, whoever's file repeats it.
+    ``adds_only`` (a clinician's write-back): a newer version of a record the vault holds is refused with
+    ``WouldReplace`` instead of replacing it.
 
     Dedupe: same type and id with the same content hash is the same record; same type and id with different content
     is a newer version (the old one moves to history); a different id with content identical to a record from an
@@ -104,10 +109,10 @@ def put_resource(conn, resource: dict, *, source_id: int, trust: str, imported_a
         f = index_fields(resource, text)
         cur = conn.execute(
             "INSERT INTO rec_resources (rtype, id, content_sha256, json, source_id, trust, imported_at, date,"
-            " category, code_system, code, display, status, value_num, unit)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " category, code_system, code, display, status, value_num, unit, person)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (rtype, rid_str, sha, jsonutil.compact(resource), source_id, trust, imported_at, f.date, f.category,
-             f.code_system, f.code, f.display, f.status, f.value_num, f.unit))
+             f.code_system, f.code, f.display, f.status, f.value_num, f.unit, person))
         rid = cur.lastrowid
         conn.execute("INSERT INTO rec_fts (rowid, body) VALUES (?, ?)", (rid, f.text))
         for system, value in identifiers(resource):
@@ -119,6 +124,8 @@ def put_resource(conn, resource: dict, *, source_id: int, trust: str, imported_a
     if old_sha == sha:
         _seen(conn, rid, source_id, trust, full_url)
         return DUPLICATE, rid
+    if adds_only:
+        raise WouldReplace()
     conn.execute("INSERT INTO rec_history (rid, version, content_sha256, json, source_id, superseded_at)"
                  " VALUES (?, ?, ?, ?, ?, ?)", (rid, version, old_sha, old_json, old_source, imported_at))
     f = index_fields(resource, text)
@@ -148,8 +155,9 @@ class BatchWriter:
 
     CHUNK = 500
 
-    def __init__(self, conn, *, source_id: int, trust: str, imported_at: str) -> None:
+    def __init__(self, conn, *, source_id: int, trust: str, imported_at: str, adds_only: bool = False) -> None:
         self.conn, self.source_id, self.trust, self.imported_at = conn, source_id, trust, imported_at
+        self.adds_only = adds_only
         self._known: set[tuple[str, str]] = set()
         self._shas: set[tuple[str, str]] = set()
         self._fts: list[tuple] = []
@@ -173,21 +181,22 @@ class BatchWriter:
         return shas
 
     def put(self, resource: dict, sha: str, *, full_url: str | None = None,
-            text: str | None = None) -> tuple[str, int]:
+            text: str | None = None, person: int | None = None) -> tuple[str, int]:
         key = (resource["resourceType"], resource["id"])
         if key in self._known or (key[0], sha) in self._shas:
             self.flush()
             outcome, rid = put_resource(self.conn, resource, source_id=self.source_id, trust=self.trust,
-                                        imported_at=self.imported_at, full_url=full_url, text=text)
+                                        imported_at=self.imported_at, full_url=full_url, text=text, person=person,
+                                        adds_only=self.adds_only)
             self._known.add(key)
             return outcome, rid
         f = index_fields(resource, text)
         rid = self.conn.execute(
             "INSERT INTO rec_resources (rtype, id, content_sha256, json, source_id, trust, imported_at, date,"
-            " category, code_system, code, display, status, value_num, unit)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " category, code_system, code, display, status, value_num, unit, person)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (key[0], key[1], sha, jsonutil.compact(resource), self.source_id, self.trust, self.imported_at, f.date,
-             f.category, f.code_system, f.code, f.display, f.status, f.value_num, f.unit)).lastrowid
+             f.category, f.code_system, f.code, f.display, f.status, f.value_num, f.unit, person)).lastrowid
         self._known.add(key)
         self._fts.append((rid, f.text))
         self._ids.extend((key[0], system, value, rid) for system, value in identifiers(resource))
@@ -213,11 +222,11 @@ class BatchWriter:
 def _seen(conn, rid: int, source_id: int, trust: str | None, full_url: str | None) -> None:
     """Link a record to a source it was seen in; ``trust`` None for a record inserted with that trust just now."""
     conn.execute("INSERT OR IGNORE INTO rec_resource_sources (rid, source_id) VALUES (?, ?)", (rid, source_id))
-    if trust is not None:
-        # a signature seen later vouches for the same content seen earlier unsigned
-        conn.execute("UPDATE rec_resources SET trust = ? WHERE rid = ? AND"
-                     " (CASE trust WHEN 'issuer-verified' THEN 3 WHEN 'clinician-signed' THEN 3"
-                     " WHEN 'patient-entered' THEN 1 ELSE 0 END) < ?", (trust, rid, _TRUST_RANK[trust]))
+    if trust_levels.raises_copies(trust):
+        # an issuer's signature seen later vouches for the same content seen earlier unsigned; a clinician's
+        # signature covers what they wrote, not a copy of someone else's record inside it
+        conn.execute(f"UPDATE rec_resources SET trust = ? WHERE rid = ? AND {trust_levels.rank_sql()} < ?",
+                     (trust, rid, trust_levels.rank(trust)))
     if full_url and full_url.startswith(("urn:uuid:", "urn:oid:", "http://", "https://")):
         conn.execute("INSERT OR IGNORE INTO rec_fullurls (full_url, rid) VALUES (?, ?)", (full_url, rid))
 

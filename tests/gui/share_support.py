@@ -1,0 +1,127 @@
+"""Shared pieces of the sharing GUI tests: a Synthea vault with sensitive records added, the embedded gateway on a
+free port, QR codes read back from what Qt drew, and the records a receiver got."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import socket
+from pathlib import Path
+from typing import Iterator
+
+import zxingcpp
+from PIL import Image
+from PySide6.QtCore import QBuffer, QIODevice
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication
+
+from tests.gui.synthea_vault import JULIETTE, synthea_vault
+
+JULIETTE_PATIENT = "Patient/10fe9427-a075-4d8c-8af7-1d4d24f72112"
+DEPRESSION = "Condition/crafted-f32-9"
+HIV_TEST = "Observation/crafted-hiv-test"
+SERTRALINE = "MedicationRequest/crafted-sertraline"
+CRAFTED = (DEPRESSION, HIV_TEST, SERTRALINE)
+
+
+def crafted_bundle() -> dict:
+    """Records shaped like Synthea's, with codes the Synthea fixtures lack: a mental health diagnosis in ICD-10-CM,
+    an HIV screening result by LOINC, and a medicine prescribed for the diagnosis (sensitive only by that link
+    and its ingredient)."""
+    subject = {"reference": JULIETTE_PATIENT}
+    condition = {
+        "resourceType": "Condition", "id": "crafted-f32-9",
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                       "code": "active"}]},
+        "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                                           "code": "confirmed"}]},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F32.9",
+                             "display": "Major depressive disorder, single episode, unspecified"}],
+                 "text": "Major depressive disorder, single episode, unspecified"},
+        "subject": subject, "onsetDateTime": "2020-02-03T10:00:00+00:00",
+        "recordedDate": "2020-02-03T10:00:00+00:00"}
+    observation = {
+        "resourceType": "Observation", "id": "crafted-hiv-test", "status": "final",
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                  "code": "laboratory", "display": "laboratory"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "75622-1",
+                             "display": "HIV 1 and 2 Ag+Ab [Presence] in Serum or Plasma"}],
+                 "text": "HIV 1 and 2 Ag+Ab [Presence] in Serum or Plasma"},
+        "subject": subject, "effectiveDateTime": "2020-06-01T09:00:00+00:00",
+        "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "260385009",
+                                             "display": "Negative"}], "text": "Negative"}}
+    medication = {
+        "resourceType": "MedicationRequest", "id": "crafted-sertraline", "status": "active", "intent": "order",
+        "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                  "code": "312938", "display": "sertraline 50 MG Oral Tablet"}],
+                                      "text": "sertraline 50 MG Oral Tablet"},
+        "subject": subject, "authoredOn": "2020-02-03T10:30:00+00:00",
+        "reasonReference": [{"reference": DEPRESSION}]}
+    return {"resourceType": "Bundle", "type": "collection",
+            "entry": [{"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r}
+                      for r in (condition, observation, medication)]}
+
+
+def sensitive_vault(folder: Path):
+    """Juliette Padberg's Synthea records (pregnancies, contraception, HIV and STI tests among them) plus the
+    crafted ones, imported through the application layer like any file."""
+    from app.services import Session
+    vault = synthea_vault(folder, JULIETTE)
+    extra = folder.parent / "crafted-sensitive.json"
+    extra.write_text(json.dumps(crafted_bundle()))
+    outcomes = Session(vault).import_sources([extra])
+    assert all(o.ok for o in outcomes), [o.sentence for o in outcomes]
+    extra.unlink()
+    return vault
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gateway(session) -> Iterator[int]:
+    """This vault's embedded gateway on a free loopback port, and new links pointing at it."""
+    from sync.shares import set_gateway_setting
+    port = free_port()
+    set_gateway_setting(session.vault, f"http://127.0.0.1:{port}")
+    served = session.serve(port=port)
+    try:
+        yield port
+    finally:
+        served.stop()
+
+
+def image_to_pil(image: QImage) -> Image.Image:
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    assert image.save(buffer, "PNG")
+    return Image.open(io.BytesIO(bytes(buffer.data().data())))
+
+
+def decode(image: Image.Image) -> list[str]:
+    return [b.text for b in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode) if b.valid]
+
+
+def drawn_link(view) -> str:
+    """The link in the QR code as the view painted it (not the image it was given), after checking it is drawn
+    whole, at a size a phone or webcam reads across a desk."""
+    from app.share_qr import MIN_MODULE_PX
+    QApplication.processEvents()
+    pixmap = view.pixmap()
+    shown = pixmap.deviceIndependentSize().toSize()
+    assert view.px >= MIN_MODULE_PX, (view.px, view.size(), view.window().size())
+    assert shown.width() <= view.contentsRect().width() and shown.height() <= view.contentsRect().height(), \
+        (shown, view.size())
+    texts = decode(image_to_pil(view.grab().toImage()))
+    assert len(texts) == 1, texts
+    return texts[0]
+
+
+def received(result) -> list[str]:
+    """"Type/id" of every record a receiver got, in order, the share's own Consent left out."""
+    return [f"{e['resource']['resourceType']}/{e['resource']['id']}" for b in result.bundles
+            for e in b.get("entry", []) if e["resource"]["resourceType"] != "Consent"]
