@@ -176,7 +176,7 @@ def cmd_persons(args: argparse.Namespace, ctx: Any) -> int:
     for p in people:
         born = f"born {p.birth_date}" if p.birth_date else "birth date unknown"
         own = "  (the vault's own person)" if p.is_primary else ""
-        ctx.out(f"{p.id:>4}  {p.display_name or 'name unknown'}, {born}{own}")
+        ctx.out(f"{p.id:>4}  {shown(p.display_name or 'name unknown')}, {shown(born)}{own}")
     return 0
 
 

@@ -171,7 +171,7 @@ def _print_result(result: Any, ctx: Any) -> None:
         ctx.out(f"  {check.name:<10} {check.status:<14} {shown(check.detail)}")
     from app.services.receiving import record_counts
     counts = record_counts(result)
-    ctx.out("Records: " + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())))
+    ctx.out("Records: " + ", ".join(f"{n} {shown(t)}" for t, n in sorted(counts.items())))
     for bundle in result.bundles:
         for e in bundle.get("entry", []):
             r = e.get("resource") or {}
