@@ -20,7 +20,7 @@ from app import terminal
 from vault.errors import VaultError
 from sync.errors import SyncError
 
-COMMAND_MODULES = ("vault_cmds", "records", "sharing", "chain", "demo", "gui")
+COMMAND_MODULES = ("vault_cmds", "records", "sharing", "chain", "clinician", "demo", "gui")
 EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
 EXIT_CLOSED_PIPE = 128 + 13  # 13 is SIGPIPE on every POSIX system
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import crash
@@ -52,7 +52,7 @@ class Controller:
         window = self.main_window = MainWindow(vault, self.runner, settings=self._window_settings)
         window.ctx.extras.update(serving=self.serving, idle=self.idle)
         window.before_lock.append(self.serving.before_lock)
-        window.statusBar().addWidget(ServingNotice(self.serving), 1)
+        window.statusBar().addWidget(ServingNotice(self.serving, wrap=False), 1)
         window.locked.connect(self.start)
         window.quit_requested.connect(QApplication.quit)
         self.unlock_window.hide()
@@ -67,12 +67,17 @@ class Controller:
             self.idle.set_minutes(minutes)
             self.idle.start()
 
-    def auto_lock(self, _why: str = "") -> None:
+    def auto_lock(self, why: str = "") -> None:
+        """Lock after idle time (``why`` empty) or because the screen locked or the computer sleeps (``why``)."""
         window = self.main_window
         if window is None or window.vault is None:
             return
-        if window.importing:    # an import holds the vault; try again once the next delay has passed
-            self.idle.start()
+        if window.importing:
+            if why:     # nobody is at the screen: the import stops (the file it was on is not kept), then lock
+                window.cancel_import()
+                QTimer.singleShot(200, lambda: self.auto_lock(why))
+            else:       # an import someone started: lock after it, if the next delay passes without input
+                self.idle.start()
             return
         window.lock()
 

@@ -12,9 +12,12 @@ import os
 from datetime import date
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QLocale, QMarginsF, QRectF, Qt
+from collections.abc import Callable
+
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QLocale, QMarginsF, QRectF, QStandardPaths, Qt
 from PySide6.QtGui import QFont, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter
-from PySide6.QtPrintSupport import QPrinter
+from PySide6.QtPrintSupport import QPrintDialog, QPrinter
+from PySide6.QtWidgets import QFileDialog, QWidget
 
 from sync.qr import make_image
 from vault.errors import StorageUnavailable
@@ -178,3 +181,43 @@ def vault_hint(vault_id: str) -> str:
     """The first 8 characters of the random vault id, grouped, to tell one family member's kit from another's."""
     head = vault_id[:8].upper()
     return f"{head[:4]} {head[4:]}"
+
+
+# --- asking where it goes: the same dialogs wherever a recovery key is shown ----------------------------------------
+
+SAVED = "Saved as {name}. Print it or move it off this computer, then delete the file here."
+PRINTED = "Sent to the printer. Keep the page somewhere safe, away from this computer."
+
+
+def save_dialog(parent: QWidget, on_path: Callable[[str], None]) -> QFileDialog:
+    """The Save dialog (opened, not run: the window stays live), in the Documents folder, the same
+    keyboard-reachable dialog on every desktop; ``on_path(path)`` when a file is chosen."""
+    folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(Path.home())
+    dialog = QFileDialog(parent, "Save your recovery kit", str(Path(folder) / "medvault-recovery-kit.pdf"),
+                         "PDF documents (*.pdf)")
+    dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+    dialog.setDefaultSuffix("pdf")
+    dialog.setOption(QFileDialog.Option.DontUseNativeDialog)
+    dialog.fileSelected.connect(on_path)
+    dialog.open()
+    return dialog
+
+
+def print_dialog(parent: QWidget, on_printer: Callable[[QPrinter], None]) -> QPrintDialog:
+    printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+    dialog = QPrintDialog(printer, parent)
+    dialog.setWindowTitle("Print your recovery kit")
+    dialog.accepted.connect(lambda: on_printer(printer))
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)  # QPrintDialog.open() wants a slot to call
+    dialog.show()
+    return dialog
+
+
+def print_or_save(printer: QPrinter, key: str, made_on: date, hint: str, save: Callable[[str], None]) -> str | None:
+    """Print the kit and return what to say, or, for "Print to file", hand the file name to ``save`` instead (Qt
+    would write it readable by all; the kit goes through the owner-only atomic save) and return None."""
+    if printer.outputFormat() == QPrinter.OutputFormat.PdfFormat and printer.outputFileName():
+        save(printer.outputFileName())
+        return None
+    print_on(printer, key, made_on, hint)
+    return PRINTED

@@ -80,10 +80,10 @@ class Serving(QObject):
 class ServingNotice(QWidget):
     """The line that says whether shares are served, with Retry when serving failed."""
 
-    def __init__(self, serving: Serving, parent: QWidget | None = None) -> None:
+    def __init__(self, serving: Serving, parent: QWidget | None = None, *, wrap: bool = True) -> None:
         super().__init__(parent)
         self.label = QLabel()
-        self.label.setWordWrap(True)
+        self.label.setWordWrap(wrap)     # a status bar keeps to one line; the narrow unlock window wraps
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.retry_button = QPushButton("Retry")
         self.retry_button.setAccessibleName("Try again to serve your shares")

@@ -68,6 +68,7 @@ class QrView(QLabel):
 
     def set_image(self, image: QImage | None) -> None:
         self._image = image
+        self.px = 0                      # another code of the same size must still be drawn
         self._redraw()
 
     def has_code(self) -> bool:
@@ -386,5 +387,8 @@ class QrPanel(QWidget):
         self.message.say("Sent to the printer. Anyone holding the page can open the share.", warning=False)
 
     def _failed(self, exc: BaseException) -> None:
-        from app.errors import user_message
+        from app.errors import expected, user_message
+        if not expected(exc):
+            from app.crash import record
+            record(exc)             # a bug: a report without health data for the developers
         self.message.say(user_message(exc))

@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QStandardPaths, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QFont, QPixmap
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
@@ -499,15 +499,7 @@ class UnlockWindow(QWidget):
         return recovery_kit.vault_hint(self._pending.vault_id if self._pending is not None else "")
 
     def _ask_where_to_save_kit(self) -> None:
-        folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(Path.home())
-        dialog = QFileDialog(self, "Save your recovery kit", str(Path(folder) / "medvault-recovery-kit.pdf"),
-                             "PDF documents (*.pdf)")
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setDefaultSuffix("pdf")
-        dialog.setOption(QFileDialog.Option.DontUseNativeDialog)  # the same, keyboard-reachable dialog everywhere
-        dialog.fileSelected.connect(self.save_kit)
-        self._save_dialog = dialog
-        dialog.open()
+        self._save_dialog = recovery_kit.save_dialog(self, self.save_kit)
 
     def save_kit(self, path: str) -> None:
         """Draw the kit here (Qt painting), write it on a worker (disk)."""
@@ -516,35 +508,24 @@ class UnlockWindow(QWidget):
         data = recovery_kit.pdf_bytes(self._recovery_key, self._kit_made_on, self._kit_hint())
         self.kit_message.clear()
         self._runner.run(lambda: recovery_kit.save_pdf(path, data),
-                         lambda saved: self.kit_message.say(
-                             f"Saved as {saved.name}. Print it or move it off this computer, then delete the "
-                             "file here.", warning=False),
+                         lambda saved: self.kit_message.say(recovery_kit.SAVED.format(name=saved.name),
+                                                            warning=False),
                          self._failure(self.kit_message, self.save_kit_button))
 
     def _ask_printer(self) -> None:
-        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
-        dialog = QPrintDialog(printer, self)
-        dialog.setWindowTitle("Print your recovery kit")
-        dialog.accepted.connect(lambda: self.print_kit(printer))
-        self._print_dialog = dialog
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)  # QPrintDialog.open() wants a slot to call
-        dialog.show()
+        self._print_dialog = recovery_kit.print_dialog(self, self.print_kit)
 
     def print_kit(self, printer: QPrinter) -> None:
         if not self._recovery_key:
             return
-        if printer.outputFormat() == QPrinter.OutputFormat.PdfFormat and printer.outputFileName():
-            # "Print to file" in the dialog: Qt would write it as any document, readable by all; the kit goes
-            # through the same owner-only, atomic save as the Save button instead.
-            self.save_kit(printer.outputFileName())
-            return
         try:
-            recovery_kit.print_on(printer, self._recovery_key, self._kit_made_on, self._kit_hint())
+            said = recovery_kit.print_or_save(printer, self._recovery_key, self._kit_made_on, self._kit_hint(),
+                                              self.save_kit)
         except recovery_kit.KitNotSaved as exc:
             self.kit_message.say(exc.user_message)
             return
-        self.kit_message.say("Sent to the printer. Keep the page somewhere safe, away from this computer.",
-                             warning=False)
+        if said:
+            self.kit_message.say(said, warning=False)
 
     # --- unlock and recover -----------------------------------------------------------------------------------
     def _unlock(self) -> None:

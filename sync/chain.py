@@ -44,6 +44,12 @@ ARTIFACT_PATH = Path(__file__).resolve().parent.parent / "resources" / "contract
 
 T = TypeVar("T")
 
+# ``eth-tester:NAME`` in place of a JSON-RPC URL: the in-process chain this process published under NAME (the
+# headless demo runs the services, which connect by URL, on an in-process EVM). Nothing outside the process can
+# reach it, and it is gone when the process ends or ``withdraw_in_process`` is called.
+IN_PROCESS_SCHEME = "eth-tester:"
+_IN_PROCESS: dict[str, "Chain"] = {}
+
 # Contract error name -> (error class, sentence for the user). Names come from ConsentRegistry.sol.
 _REVERTS: dict[str, tuple[type[ConsentRejected], str]] = {
     "NotAdmin": (ConsentRejected, "Only the consent network's administrator can do this."),
@@ -143,6 +149,12 @@ class Chain:
     ) -> Chain:
         """Connect to a JSON-RPC endpoint. ``timeout`` bounds every request, so a node that accepts the
         connection but never answers fails fast instead of hanging the app."""
+        if rpc_url.startswith(IN_PROCESS_SCHEME):
+            published = _IN_PROCESS.get(rpc_url[len(IN_PROCESS_SCHEME):])
+            if published is None:
+                raise ChainUnavailable()
+            published.check_chain_id(expected_chain_id)
+            return published
         provider = HTTPProvider(
             rpc_url,
             request_kwargs={"timeout": timeout},
@@ -154,9 +166,22 @@ class Chain:
         return chain
 
     @classmethod
-    def in_process(cls) -> Chain:
-        """A fresh in-process EVM (eth-tester + py-evm) with funded, node-managed test accounts."""
-        return cls(Web3(EthereumTesterProvider()))
+    def in_process(cls, publish_as: str | None = None) -> Chain:
+        """A fresh in-process EVM (eth-tester + py-evm) with funded, node-managed test accounts; ``publish_as``
+        makes ``connect("eth-tester:NAME")`` return it, for code in this process that connects by URL."""
+        chain = cls(Web3(EthereumTesterProvider()))
+        if publish_as is not None:
+            _IN_PROCESS[publish_as] = chain
+        return chain
+
+    @staticmethod
+    def withdraw_in_process(name: str) -> None:
+        """``eth-tester:NAME`` answers as an unreachable node from now on (until published again)."""
+        _IN_PROCESS.pop(name, None)
+
+    @staticmethod
+    def publish_in_process(name: str, chain: Chain) -> None:
+        _IN_PROCESS[name] = chain
 
     # ---- basic queries ---------------------------------------------------------------------------------------
 

@@ -130,6 +130,7 @@ class CameraPage(QWidget):
     """Live preview; the newest frame decoded on the runner, one at a time, throttled."""
 
     found = Signal(list)                    # the texts of a frame that had codes
+    elsewhere = Signal(int)                 # no camera: the user chose another way in (a tab of the panel)
 
     def __init__(self, runner: Any, source: FrameSource) -> None:
         super().__init__()
@@ -159,7 +160,21 @@ class CameraPage(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.message, 1)
         row.addWidget(self.toggle)
+        self.other_ways = QWidget()
+        ways = QHBoxLayout(self.other_ways)
+        ways.setContentsMargins(0, 0, 0, 0)
+        ways.addStretch(1)
+        for text, name, tab in (("Open a picture…", "Open a picture of the code instead", 1),
+                                ("Pick from the screen…", "Pick the code on the screen instead", 2),
+                                ("Paste a link…", "Paste the link instead", 3)):
+            button = QPushButton(text)
+            button.setAccessibleName(name)
+            button.clicked.connect(lambda _c=False, t=tab: self.elsewhere.emit(t))
+            ways.addWidget(button)
+        ways.addStretch(1)
+        self.other_ways.hide()
         layout.addWidget(self.preview, 1)
+        layout.addWidget(self.other_ways)
         layout.addLayout(row)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -173,9 +188,11 @@ class CameraPage(QWidget):
             self.running = False
             self.preview.setText(why)
             self.preview.setWordWrap(True)
-            self.message.setText(why)
+            self.message.setText("")
+            self.other_ways.show()
             self.toggle.setText("Try the camera again")
             return
+        self.other_ways.hide()
         self.running = True
         self.toggle.setText("Stop the camera")
         self.message.setText("Hold the code up to the camera; it is read as soon as it is sharp.")
@@ -357,6 +374,7 @@ class ScanPanel(QWidget):
         self.tabs.tabBar().setAccessibleName("Camera, picture, screen region or pasted link")
         self.camera = CameraPage(runner, source or CameraSource())
         self.camera.found.connect(self.take_texts)
+        self.camera.elsewhere.connect(self._go_elsewhere)
         self.tabs.addTab(self.camera, "&Camera")
         self.tabs.addTab(self._picture_page(), "&Picture or screenshot")
         self.tabs.addTab(self._region_page(), "&Screen region")
@@ -448,6 +466,11 @@ class ScanPanel(QWidget):
         if self.camera.running:
             self.camera.stop()
         super().hideEvent(event)
+
+    def _go_elsewhere(self, tab: int) -> None:
+        self.tabs.setCurrentIndex(tab)
+        {self.PICTURE: self.open_picture, self.REGION: self.pick_region_button,
+         self.PASTE: self.paste_field}[tab].setFocus()
 
     def choose_picture(self) -> None:
         path = self._choose_file(self)

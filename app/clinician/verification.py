@@ -72,7 +72,8 @@ class CheckRow(QFrame):
         head, rest = _split(verdict.detail)
         self.text.setText(f"<b>{html.escape(verdict.title)}</b><br><b>{html.escape(head or word + ':')}</b> "
                           f"{html.escape(rest)}")
-        self.text.setAccessibleName(f"{verdict.title}: {word}. {rest}")
+        said = rest if head in ("", word + ":") else f"{head} {rest}"
+        self.text.setAccessibleName(f"{verdict.title}: {word}. {said[:1].upper()}{said[1:]}")
         self.icon.setAccessibleName(word)
         self.icon.setToolTip(word)
 

@@ -167,6 +167,7 @@ class ClinicianWindow(QMainWindow):
         self.refusal_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
                                                   | Qt.TextInteractionFlag.TextSelectableByKeyboard)
         self.refusal_text.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.refusal_text.setAccessibleName("Why nothing is shown")
         self.passcode_row = QWidget()
         row = QHBoxLayout(self.passcode_row)
         row.setContentsMargins(0, 0, 0, 0)
@@ -266,6 +267,7 @@ class ClinicianWindow(QMainWindow):
         self.left.setCurrentWidget(self.steps)
         self.right.setCurrentWidget(self.waiting)
         self.person_label.setText("<b>Opening the shared record…</b>")
+        self.mode_label.hide()
         self.note.hide()
         self.steps.reset()
         self.steps.show_step(rc.Step("decode", rc.DONE))
@@ -305,12 +307,14 @@ class ClinicianWindow(QMainWindow):
         self.person_label.setText("<b>The shared record could not be opened</b>")
         self.left.setCurrentWidget(self.steps)
         self.refusal_text.setText(user_message(exc))
+        self.refusal_text.setAccessibleName(user_message(exc))
         self.passcode_row.hide()
         self.right.setCurrentWidget(self.refusal)
 
     def _show_refusal(self, received: rc.Received) -> None:
         from sync.errors import PasscodeLocked, PasscodeRequired, PasscodeWrong
         self.person_label.setText("<b>Nothing is shown</b>")
+        self.mode_label.hide()
         sentence = user_message(received.refusal) if received.refusal is not None else ""
         self.refusal_text.setText(f"<b>Refused.</b> {html.escape(sentence)}<br><br>No record from this share was "
                                   "read or kept; the checks beside say what was found.")
@@ -356,6 +360,7 @@ class ClinicianWindow(QMainWindow):
         self.record_tabs.setCurrentIndex(0)
         self._tab_changed(0)
         self.right.setCurrentWidget(self.record_tabs)
+        self.mode_label.show()
         self._set_record_actions(True)
         self.keep_button.setText("Keep a copy…")
         ctx.query(_patient, self._show_person)

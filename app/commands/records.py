@@ -27,6 +27,9 @@ def register(sub: Any) -> None:
     p.add_argument("--other-person", action="store_true",
                    help="keep a file about someone other than the vault's person as a separate person, "
                         "instead of refusing it")
+    p.add_argument("--allow-local-http", action="store_true",
+                   help="a link may be fetched over plain http from this computer or the local network "
+                        "(a clinic's embedded gateway)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_import)
 
@@ -82,7 +85,7 @@ def cmd_import(args: argparse.Namespace, ctx: Any) -> int:
     sources = [PastedText(ctx.stdin.read()) if source == "-" else source for source in args.sources]
     with ctx.open_session() as session:
         outcomes = session.import_sources(sources, other_person=args.other_person, skip_invalid=args.skip_invalid,
-                                          structural_only=args.structural_only,
+                                          structural_only=args.structural_only, allow_local_http=args.allow_local_http,
                                           progress=_progress(ctx) if not args.json else None)
     results = [_result(o) for o in outcomes]
     if args.json:

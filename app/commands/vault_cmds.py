@@ -23,6 +23,9 @@ def register(sub: Any) -> None:
     p.add_argument("--kdf-profile", choices=sorted(KDF_PROFILES), default="default",
                    help="key-stretching cost; 'test-insecure' exists for automated tests only")
     p.add_argument("--recovery-qr", metavar="FILE.png", help="also write the recovery key as a QR image")
+    p.add_argument("--clinician", action="store_true", help="a clinician's vault: --name goes on your card")
+    p.add_argument("--name", metavar="NAME", help="with --clinician: your name on your card")
+    p.add_argument("--organisation", metavar="ORG", help="with --clinician: your organisation on your card")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("passwd", help="change the passphrase (the records are not re-encrypted)")
@@ -46,11 +49,22 @@ def cmd_init(args: argparse.Namespace, ctx: Any) -> int:
     if args.recovery_qr:
         from sync.qr import check_destination
         check_destination(Path(args.recovery_qr))  # before the vault exists: its recovery image must be writable
+    profile = None
+    if args.clinician or args.name or args.organisation:
+        from app.cli import UsageError
+        from app.services import clinician
+        if not args.clinician:
+            raise UsageError("--name and --organisation go with --clinician")
+        profile = clinician.checked(clinician=True, name=args.name, organisation=args.organisation)
     passphrase = ctx.passphrase() if _has_given_passphrase(args, ctx) else ctx.new_passphrase("MEDVAULT_PASSPHRASE")
     vault, recovery_key = Vault.create(ctx.vault_dir, passphrase, kdf_profile=args.kdf_profile)
     with vault:
         ctx.out(f"Created a vault in {vault.folder}")
         ctx.out(f"Your identity: {vault.identity.did}")
+        if profile is not None:
+            clinician.save(vault, clinician=True, name=profile.name, organisation=profile.organisation)
+            ctx.out(f"Clinician mode: your card names you as {profile.name}"
+                    + (f", {profile.organisation}" if profile.organisation else "") + " ('medvault card').")
         ctx.out()
         ctx.out(RECOVERY_NOTICE.format(key=recovery_key))
         if args.recovery_qr:

@@ -9,10 +9,9 @@ task runner; each section says how its last action went right under its buttons.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QStandardPaths, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QPixmap
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox,
@@ -25,7 +24,6 @@ from app.screens import ScreenContext
 from app.services.preferences import AUTOLOCK_CHOICES
 from app.share_qr import QrView, modules_of, qr_image
 from app.unlock_window import InlineMessage, NewPassphrase
-
 
 CARD_QR_PX = 400     # about 10 cm on a common screen: a webcam across a desk reads it
 
@@ -89,10 +87,15 @@ class SettingsScreen(QWidget):
         layout.addWidget(scroll)
         self.scroll = scroll
         serving = ctx.extras.get("serving")
+        self.serving_label.hide()
         if serving is not None:
-            serving.changed.connect(lambda text, _problem: self.serving_label.setText(text))
-            self.serving_label.setText(serving.text)
+            serving.changed.connect(lambda text, _problem: self._show_serving(text))
+            self._show_serving(serving.text)
         self.recovery_dialog: RecoveryKeyDialog | None = None
+
+    def _show_serving(self, text: str) -> None:
+        self.serving_label.setText(text)
+        self.serving_label.setVisible(bool(text))
 
     # --- building ---------------------------------------------------------------------------------------------
     def _sharing_box(self) -> QGroupBox:
@@ -635,15 +638,7 @@ class RecoveryKeyDialog(QDialog):
         return recovery_kit.vault_hint(self.session.vault.vault_id if self.session is not None else "")
 
     def _ask_where_to_save(self) -> None:
-        folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(Path.home())
-        dialog = QFileDialog(self, "Save your recovery kit", str(Path(folder) / "medvault-recovery-kit.pdf"),
-                             "PDF documents (*.pdf)")
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setDefaultSuffix("pdf")
-        dialog.setOption(QFileDialog.Option.DontUseNativeDialog)
-        dialog.fileSelected.connect(self.save_kit)
-        self._save_dialog = dialog
-        dialog.open()
+        self._save_dialog = recovery_kit.save_dialog(self, self.save_kit)
 
     def save_kit(self, path: str) -> None:
         """Drawn here (Qt painting), written on a worker (disk), owner-only and atomically."""
@@ -651,30 +646,20 @@ class RecoveryKeyDialog(QDialog):
             return
         data = recovery_kit.pdf_bytes(self.key, self.made_on, self._hint())
         self.ctx.runner.run(lambda: recovery_kit.save_pdf(path, data),
-                            lambda saved: self.kit_message.say(
-                                f"Saved as {saved.name}. Print it or move it off this computer, then delete the "
-                                "file here.", warning=False),
+                            lambda saved: self.kit_message.say(recovery_kit.SAVED.format(name=saved.name),
+                                                               warning=False),
                             lambda exc: self.kit_message.say(user_message(exc)))
 
     def _ask_printer(self) -> None:
-        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
-        dialog = QPrintDialog(printer, self)
-        dialog.setWindowTitle("Print your recovery kit")
-        dialog.accepted.connect(lambda: self.print_kit(printer))
-        self._print_dialog = dialog
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.show()
+        self._print_dialog = recovery_kit.print_dialog(self, self.print_kit)
 
     def print_kit(self, printer: QPrinter) -> None:
         if not self.key:
             return
-        if printer.outputFormat() == QPrinter.OutputFormat.PdfFormat and printer.outputFileName():
-            self.save_kit(printer.outputFileName())   # "print to file" gets the owner-only atomic save too
-            return
         try:
-            recovery_kit.print_on(printer, self.key, self.made_on, self._hint())
+            said = recovery_kit.print_or_save(printer, self.key, self.made_on, self._hint(), self.save_kit)
         except recovery_kit.KitNotSaved as exc:
             self.kit_message.say(exc.user_message)
             return
-        self.kit_message.say("Sent to the printer. Keep the page somewhere safe, away from this computer.",
-                             warning=False)
+        if said:
+            self.kit_message.say(said, warning=False)

@@ -115,7 +115,7 @@ def _revoke_words(d: dict, row: Any) -> str:
 
 
 _IMPORTED_FROM = {"fhir-json": "from a file", "fhir-ndjson": "from a file", "shc-text": "from a SMART Health Card",
-                  "document": "as a document"}
+                  "document": "as a document", "clinician-note": "from a clinician's note"}
 
 
 def _import_words(d: dict) -> str:
@@ -138,6 +138,7 @@ _SETTING_WORDS = {
     "chain": "Set up the consent network",
     "app.autolock_minutes": "Changed when the vault locks itself",
     "app.serve_when_locked": "Changed whether shares are served while the app is locked",
+    "profile": "Changed your profile (clinician mode, the name and organisation on your card)",
 }
 
 
@@ -147,7 +148,29 @@ def _settings_words(d: dict) -> str:
     if d.get("setting") == "sharing.backend":
         return ("New shares are kept on an IPFS node" if d.get("kind") == "ipfs"
                 else "New shares are kept on this computer")
+    if d.get("setting") == "clinicians.confirmed":
+        return ("Stopped trusting a clinician's card" if d.get("change") == "forget-card"
+                else "Confirmed a clinician's card: notes signed with it show as signed by them")
     return _SETTING_WORDS.get(str(d.get("setting")), "Changed a setting")
+
+
+# how a received note's signer was tied to a person (``app.services.writeback``'s "checked")
+_NOTE_SIGNER = {"registry": "signed by a practitioner registered on the consent network",
+                "confirmed-card": "signed by a clinician whose card you confirmed",
+                "bad-signature": "its signature does not hold, so it is not verified",
+                "no-signature": "it carries no signature, so it is not verified"}
+
+
+def _writeback_words(event: str, d: dict) -> str:
+    if event == "writeback":
+        notes, measured = int(d.get("notes") or 0), int(d.get("measurements") or 0)
+        what = [f"{notes} note{'' if notes == 1 else 's'}" if notes else "",
+                f"{measured} measurement{'' if measured == 1 else 's'}" if measured else ""]
+        return f"Wrote back to a patient, signed by you: {' and '.join(w for w in what if w) or 'a note'}"
+    how = _NOTE_SIGNER.get(str(d.get("checked")), "signed by an unknown key, so it is not verified")
+    if event == "writeback_recheck":
+        return f"A clinician's note is now verified: {how}"
+    return f"Received a clinician's note ({_records(d.get('added', 0))}): {how}"
 
 
 _RECOVERY_KEY_WORDS = {"confirmed": "Confirmed that the recovery key was kept",
@@ -183,6 +206,8 @@ def words(event: str, d: dict, row: Any = None) -> str:
         return _settings_words(d)
     if event == "recovery_key":
         return _RECOVERY_KEY_WORDS.get(str(d.get("action")), "Changed the recovery key")
+    if event in ("writeback", "writeback_received", "writeback_recheck"):
+        return _writeback_words(event, d)
     return _PLAIN.get(event, "Something was recorded")
 
 

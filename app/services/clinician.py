@@ -62,9 +62,14 @@ def load(vault: Any) -> Profile:
         return Profile()
 
 
+def checked(*, clinician: bool, name: str | None = None, organisation: str | None = None) -> Profile:
+    """The profile these answers make, or ``ProfileInvalid`` with the sentence saying what is wrong."""
+    return Profile(clinician, _clean(name, "name", clinician), _clean(organisation, "organisation", False))
+
+
 def save(vault: Any, *, clinician: bool, name: str | None = None, organisation: str | None = None) -> Profile:
     """Switch clinician mode on (a name is then required; the organisation is optional) or off, keeping the name."""
-    profile = Profile(clinician, _clean(name, "name", clinician), _clean(organisation, "organisation", False))
+    profile = checked(clinician=clinician, name=name, organisation=organisation)
     vault.set_setting(PROFILE_SETTING, json.dumps(profile.as_json(), sort_keys=True),
                       mode="clinician" if clinician else "patient")
     return profile

@@ -135,9 +135,11 @@ def test_ipfs(api: str, gateway: str, *, timeout: float = PROBE_TIMEOUT) -> Ipfs
         try:
             answer = fetch.get(node.gateway_url(cid), policy=fetch.FetchPolicy(
                 allow_local_http=True, timeout=timeout, max_bytes=4096))
+        except SyncError:
+            answer = None
         finally:
             node.unpin(cid)
-    if answer.body != probe:
-        raise ContentUnavailable("The IPFS node took the test file, but its gateway gave back something else; "
-                                 "check the gateway address.")
+    if answer is None or answer.body != probe:
+        raise ContentUnavailable(f"The IPFS node took the test file, but the gateway at {gateway} did not give it "
+                                 "back; check the gateway address.")
     return IpfsProbe(version, time.monotonic() - started)

@@ -421,12 +421,22 @@ def _open_link(text: str, vault: Any, allow_local_http: bool, clock: Callable[[]
 
     keys = dict(x25519_private=vault.identity_keys.x25519_private, my_did=my_did) \
         if directed and vault is not None else {}
-    result = None
+    early = _refused_early(rows, share, keys)
+    if early is not None:
+        # refused on the link alone: nothing was asked of the chain or fetched
+        steps.finish(STOPPED)
+        received.refusal = early
+        received.verdicts = rows.done(f"Not checked: the link was refused before anything was fetched "
+                                      f"({_reason(early)}).")
+        return received
     steps.finish()
+    result = None
     try:
         if chain.settings is None:
             steps.skip("chain")
-        steps.start("fetch")
+            steps.start("fetch")
+        else:
+            steps.start("chain")
         result = receiver.open_link(text, recipient=RECEIVER_NAME, allow_local_http=allow_local_http,
                                     now=clock, passcode_provider=_once(passcode),
                                     consent_checker=chain.check if chain.settings is not None else None,
@@ -487,8 +497,29 @@ def _sentence(exc: BaseException | None) -> str:
     return getattr(exc, "user_message", None) or "Something unexpected went wrong; nothing was opened."
 
 
+def _refused_early(rows: _Verdicts, share: Any, keys: dict) -> BaseException | None:
+    """The refusal the link itself already earns (expired, not for this vault), before the receiver fetches; the
+    receiver checks the same again, in the same order."""
+    from sync import links
+    from sync.errors import LinkExpired, ShareNotForYou
+    if rows.rows["expiry"].status == FAILED:
+        return LinkExpired()
+    if rows.rows["recipient"].status == FAILED:
+        return ShareNotForYou()
+    if keys:
+        try:
+            links.unseal_share_key(share, keys["x25519_private"], my_did=keys["my_did"])
+        except ShareNotForYou as exc:
+            rows.set("recipient", FAILED, "Failed: the share names you, but its key does not open with your key; "
+                                          "it was sealed for someone else.")
+            return exc
+    return None
+
+
 def _reason(exc: BaseException) -> str:
-    return _sentence(exc).rstrip(".")
+    """The refusal's sentence inside another one: "(the patient has revoked this share)"."""
+    text = _sentence(exc).rstrip(".")
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
 def _host(url: str) -> str | None:
@@ -562,7 +593,6 @@ class _Chain:
 
     def check(self, consent_id: bytes, patient: str) -> bool:
         from sync.errors import ChainError, ChainUnavailable
-        self.steps.start("chain")
         try:
             self.registry = self.connect(self.settings)
             self.record = self.registry.get_consent(consent_id, patient=patient)
@@ -625,6 +655,11 @@ class _Chain:
             rows.set("consent", FAILED, f"Failed: revoked by the patient. It was {self._grant_words()}.")
         elif _clock_now(self.clock) >= r.expires_at or self._chain_time() >= r.expires_at:
             rows.set("consent", FAILED, f"Failed: the consent has expired; it was {self._grant_words()}.")
+        elif r.grantee.lower() == self.vault.identity.eth_address.lower():
+            # a directed consent counts only for a practitioner the network lists as active
+            rows.set("consent", FAILED, "Failed: the consent was granted to you, but the consent network does not "
+                                        "list you as an active practitioner; ask your organisation to register "
+                                        f"you. It was {self._grant_words()}.")
         else:
             rows.set("consent", FAILED, f"Failed: this consent was not granted to you; it was "
                                         f"{self._grant_words()}.")
@@ -683,7 +718,11 @@ def keep_copy(vault: Any, received: Received) -> list[Any]:
     if not received.opened:
         from sync.errors import ShareRevoked
         raise ShareRevoked("A refused share cannot be kept.")
-    trust = "clinician-signed" if received.kind == "medvault-return" and received.sender else None
+    trust = None
+    if received.kind == "medvault-return":
+        # a signed note is only as good as who holds the key (issue 12): registered or confirmed, else unknown
+        from app.services.writeback import assess
+        trust = assess(vault, received.bundles, received.sender).trust
     service = ImportService(vault, ImportOptions(other_person=True, received=received.provenance, trust=trust))
     reports = [service.import_data(text.encode("utf-8"), "card.txt") for text in received.cards]
     reports += [service.import_data(json.dumps(b).encode("utf-8"), "shared.json") for b in received.bundles]

@@ -165,8 +165,8 @@ class AppGateway:
         where = "this computer and the local network" if self._local_network else "this computer only"
         if locked:
             files = "one share" if count == 1 else f"{count} shares"
-            sentence = (f"Your shares are still served while locked ({files}, as encrypted files only, at {url}, "
-                        f"for {where}). Unlock to change or revoke them.")
+            sentence = (f"Your shares are still served while locked ({files}, as encrypted files only, for "
+                        f"{where}). Unlock to change or revoke them.")
         else:
             sentence = f"Serving the shares kept on this computer at {url}, for {where}."
         return Status(True, locked, url, self._local_network, sentence)

@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from app.services import activity, chain, importing, preferences, receiving, sharing
+from app.services import activity, chain, clinician, importing, preferences, receiving, sharing, writeback
 from app.services.importing import ImportOutcome, Progress
 from vault.records.importer import CancelToken
 
@@ -75,12 +75,17 @@ class Session:
     # --- getting records in and out ---------------------------------------------------------------------------
     def import_sources(self, sources: Sequence[str | Path], *, other_person: bool = False,
                        skip_invalid: bool = False, structural_only: bool = False,
-                       progress: Progress | None = None, cancel: CancelToken | None = None) -> list[ImportOutcome]:
+                       progress: Progress | None = None, cancel: CancelToken | None = None,
+                       allow_local_http: bool = False) -> list[ImportOutcome]:
         """Files, pasted text (``importing.PastedText``, ``shc:/``) and share links; texts first, then the files
-        as one batch. A file about someone else is refused (``outcome.other_person``) unless ``other_person``."""
+        as one batch. A file about someone else is refused (``outcome.other_person``) unless ``other_person``.
+        A clinician's ``return`` link is imported as their note, its trust decided by who signed it
+        (``outcome.note`` says it). ``allow_local_http``: links may fetch from a gateway on this computer or the
+        local network."""
         opts = importing.options(skip_invalid=skip_invalid, structural_only=structural_only,
                                  other_person=other_person)
-        return importing.import_sources(self.vault, sources, opts=opts, progress=progress, cancel=cancel)
+        return importing.import_sources(self.vault, sources, opts=opts, progress=progress, cancel=cancel,
+                                        allow_local_http=allow_local_http)
 
     def import_files(self, paths: Sequence[str | Path], *, other_person: bool = False, skip_invalid: bool = False,
                      progress: Progress | None = None, cancel: CancelToken | None = None) -> list[ImportOutcome]:
@@ -153,7 +158,43 @@ class Session:
         return sharing.serve(self.vault, port=port, lan=lan, lookup=lookup)
 
     def card(self, name: str | None = None) -> str:
-        return sharing.card(self.vault, name)
+        """This vault's identity card (``medvault:/``): the profile's name and organisation unless ``name``."""
+        return clinician.card(self.vault, name)
+
+    # --- the clinician's side -------------------------------------------------------------------------------
+    def profile(self) -> clinician.Profile:
+        return clinician.load(self.vault)
+
+    def set_profile(self, *, clinician_mode: bool, name: str | None = None,
+                    organisation: str | None = None) -> clinician.Profile:
+        """Clinician mode on (a name is required, the organisation optional) or off; what goes on the card."""
+        return clinician.save(self.vault, clinician=clinician_mode, name=name, organisation=organisation)
+
+    def practitioner_registration(self) -> clinician.Registration:
+        """Whether the consent network lists this vault's key as an active practitioner (network: worker only)."""
+        return clinician.registration(self.vault)
+
+    def write_back(self, recipient: writeback.Recipient, items: Sequence[Any], *,
+                   expires: timedelta | None = writeback.DEFAULT_EXPIRY, gateway: str | None = None,
+                   backend: str | None = None) -> writeback.WriteBack:
+        """Sign notes and measurements (``writeback.Note``, ``writeback.Measurement``) for the patient of an opened
+        share (``writeback.Recipient.from_opened``), encrypt them to the patient and publish them like a share;
+        the result's ``link`` is the ``return`` link for the QR."""
+        return writeback.create(self.vault, recipient, list(items), expires=expires, gateway=gateway,
+                                backend=backend)
+
+    # --- clinicians the patient knows -----------------------------------------------------------------------
+    def confirm_clinician(self, card: Any) -> None:
+        """Trust notes signed with this card's key as that clinician's (a card, or its text, file or QR image)."""
+        writeback.confirm_card(self.vault, sharing.read_card(card) if isinstance(card, (str, Path)) else card)
+
+    def confirmed_clinicians(self) -> list[dict]:
+        return writeback.confirmed(self.vault)
+
+    def recheck_clinician_notes(self) -> writeback.Recheck:
+        """Look up again who signed notes imported as signed by an unknown key (after being offline, or once the
+        clinician is registered); a signer now known makes that note's own records clinician-signed."""
+        return writeback.recheck(self.vault)
 
     def open_link(self, source: str, *, passcode: receiving.Passcode = None, allow_local_http: bool = False,
                   check_chain: bool = False) -> Any:

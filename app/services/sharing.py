@@ -45,14 +45,14 @@ def read_card(text: str) -> Any:
     if not text.strip().startswith(links.MV_PREFIX):
         path = qr.image_file(text)  # None for text no file system takes as a name, too
         if path is None:
-            raise LinkInvalid("The --to card is neither a medvault:/ card nor a file that exists.")
+            raise LinkInvalid("That card is neither medvault:/ card text nor a file that exists.")
         if path.suffix.lower() in QR_SUFFIXES:
             text = qr.decode_file(path)
         else:
             try:
                 text = path.read_text(encoding="utf-8")[:links.MAX_LINK_CHARS + 1]
             except (OSError, UnicodeDecodeError):
-                raise LinkInvalid("The --to card file could not be read as text.") from None
+                raise LinkInvalid("That card file could not be read as text or as a QR image.") from None
     return links.card_from_link(text)
 
 

@@ -200,10 +200,17 @@ def _resources(bundles: list[dict]) -> list[dict]:
 
 
 def _patient_of(bundles: list[dict]) -> tuple[dict, str | None]:
-    for r in _resources(bundles):
+    """How the shared records name their patient: the share's Patient, else the ``Patient/<id>`` the records are
+    about (a share of conditions carries no Patient record, but each condition names its subject)."""
+    from vault.records.persons import display_name, subject_id
+    resources = _resources(bundles)
+    for r in resources:
         if r.get("resourceType") == "Patient" and isinstance(r.get("id"), str):
-            from vault.records.persons import display_name
             return {"reference": f"Patient/{r['id']}"}, display_name(r)
+    about = [subject_id(r) for r in resources if r.get("resourceType") != "Consent"]
+    named = sorted({a for a in about if a}, key=about.count, reverse=True)
+    if named:
+        return {"reference": f"Patient/{named[0]}"}, None
     return {"display": "the patient who shared their records"}, None
 
 
@@ -237,7 +244,8 @@ def author_of(vault: Any) -> Author:
 
 
 def _stable_id(*parts: str) -> str:
-    # the same clinician with the same profile is the same Practitioner record in the patient's vault
+    # the same clinician with the same profile is the same Practitioner record in the patient's vault, and anything
+    # that changes its content changes its id: a note may not replace a record (``adds_only``)
     return "mv-" + hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:40]
 
 
@@ -247,7 +255,8 @@ def build_resources(author: Author, recipient: Recipient, items: list[Any], now:
     check_items(items)
     when = now.astimezone(timezone.utc).isoformat(timespec="seconds")
     practitioner = {"resourceType": "Practitioner",
-                    "id": _stable_id("practitioner", author.did, author.name, author.organisation or ""),
+                    "id": _stable_id("practitioner", author.did, author.address, author.name,
+                                     author.organisation or ""),
                     "identifier": [{"system": DID_SYSTEM, "value": author.did},
                                    {"system": ADDRESS_SYSTEM, "value": author.address}],
                     "name": [{"text": author.name}]}

@@ -139,6 +139,14 @@ def test_a_confirmed_card_makes_its_notes_clinician_signed_and_recheck_raises_on
     assert outcome.report.trust == "clinician-signed"
     assert "whose card you confirmed" in outcome.sentence
 
+    # the patient's Activity tells it in words, newest first
+    said = [e.words for e in patient.session.activity().entries][:5]
+    assert said[0] == "Received a clinician's note (2 records): signed by a clinician whose card you confirmed"
+    assert said[1].startswith("Imported 2 records from a clinician's note")   # the same clinician, known
+    assert said[2] == "A clinician's note is now verified: signed by a clinician whose card you confirmed"
+    assert said[3] == "Confirmed a clinician's card: notes signed with it show as signed by them"
+    assert said[4].startswith("Received a clinician's note (4 records): signed by an unknown key")
+
 
 def test_a_tampered_signature_imports_as_unverified_and_says_why(party, monkeypatch):
     from vault.records import describe, query
@@ -197,3 +205,15 @@ def test_trust_words(trust, words):
     from vault.records import describe
     assert describe.TRUST_SHORT[trust] == words
     assert describe.plain_trust(trust).startswith("Verified" if trust == "clinician-signed" else "Not verified")
+
+
+def test_keeping_a_copy_of_a_return_link_judges_its_signer_too(party):
+    """The clinician window's "Keep a copy" (``received.keep_copy``) used the same shortcut: any signed return link
+    was kept as clinician-signed."""
+    from app.services import received as rc
+    patient, forger = party("patient", synthea=True), party("forger")
+    link = _publish(forger, _forged(forger, _recipient(patient), []), _recipient(patient))
+    opened = rc.open_scanned(rc.Scanned("link", link), vault=patient.vault, allow_local_http=True)
+    assert opened.opened, opened.refusal
+    reports = rc.keep_copy(patient.vault, opened)
+    assert [r.trust for r in reports] == ["unknown-signer"]

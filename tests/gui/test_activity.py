@@ -9,9 +9,8 @@ import shutil
 from datetime import datetime
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 
-from app.main_window import MainWindow
 from app.screens.activity import ActivityScreen
 from app.services import Session, sharing
 from app.services import chain as chain_service
@@ -20,7 +19,7 @@ from sync import shares as sync_shares
 from sync.links import card_from_link
 from tests.conftest import PASSPHRASE, TEST_PROFILE
 from tests.gui.synthea_vault import JULIETTE, SYNTHEA, directory_files, synthea_vault
-from tests.gui.test_serving import free_port
+from tests.gui.serving_support import free_port, settle, window_on
 from tests.peers.ganache import Ganache
 from vault.outbox_store import SqlOutboxStore
 from vault.store import Vault
@@ -29,22 +28,6 @@ from vault.store import Vault
 def _day(epoch: int) -> str:
     local = datetime.fromtimestamp(epoch).astimezone()
     return f"{local.day} {local:%B} {local.year}"
-
-
-def _window(qtbot, tmp_path, session, runner) -> MainWindow:
-    window = MainWindow(session, runner, settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
-                        tell=lambda sentence: None)
-    qtbot.addWidget(window)
-    window.resize(1180, 760)
-    window.show()
-    window.show_screen("activity")
-    return window
-
-
-def _settle(qtbot, runner) -> None:
-    for _ in range(3):
-        runner.wait(60000)
-        qtbot.wait(100)
 
 
 def _rows(screen: ActivityScreen) -> list[tuple[str, str]]:
@@ -64,7 +47,7 @@ def test_imports_shares_and_revokes_in_words(qtbot, tmp_path):
     session.revoke_share(opened.created.id)
     session.import_sources([SYNTHEA / JULIETTE])      # again: nothing new
 
-    window = _window(qtbot, tmp_path, session, SyncRunner())
+    window = window_on(qtbot, tmp_path, session, SyncRunner(), "activity")
     screen = window.screens["activity"]
     words = [w for w, _chain in _rows(screen)]
     expected = [
@@ -94,16 +77,16 @@ def test_a_long_log_is_read_a_page_at_a_time(qtbot, tmp_path, unlocked_vault):
         unlocked_vault.audit("settings", setting="app.autolock_minutes")
     session = Session(unlocked_vault)
     runner = TaskRunner()
-    window = _window(qtbot, tmp_path, session, runner)
+    window = window_on(qtbot, tmp_path, session, runner, "activity")
     screen = ActivityScreen(window.ctx, page_size=100)
     qtbot.addWidget(screen)
     screen.show()
     screen.refresh()
-    _settle(qtbot, runner)
+    settle(qtbot, runner)
     assert screen.model.rowCount() == 100 and screen.model.canFetchMore()
     while screen.model.canFetchMore() or screen.model.loading:
         screen.table.scrollToBottom()
-        _settle(qtbot, runner)
+        settle(qtbot, runner)
     entries = screen.model.entries
     assert [e.seq for e in entries] == list(range(len(entries), 0, -1))    # newest first, none twice, none lost
     assert len(entries) == 431 and entries[-1].words == "Created this vault"
@@ -114,7 +97,7 @@ def test_a_long_log_is_read_a_page_at_a_time(qtbot, tmp_path, unlocked_vault):
 def test_integrity_intact_with_its_steps(qtbot, tmp_path):
     session = Session(synthea_vault(tmp_path / "v"))
     runner = TaskRunner()
-    window = _window(qtbot, tmp_path, session, runner)
+    window = window_on(qtbot, tmp_path, session, runner, "activity")
     screen = window.screens["activity"]
     steps: list[int] = []
     screen.check_progress.valueChanged.connect(steps.append)
@@ -140,7 +123,7 @@ def test_integrity_broken_says_where(qtbot, tmp_path):
         f.write(b"\x5a" * 24)
     session = Session(Vault.unlock(copy, PASSPHRASE))
     runner = TaskRunner()
-    window = _window(qtbot, tmp_path, session, runner)
+    window = window_on(qtbot, tmp_path, session, runner, "activity")
     screen = window.screens["activity"]
     screen.check_button.click()
     qtbot.waitUntil(lambda: screen.check_button.isEnabled(), timeout=60000)
@@ -155,7 +138,7 @@ def test_integrity_broken_in_the_log_says_which_entry(qtbot, tmp_path, unlocked_
         unlocked_vault.audit("settings", setting="app.autolock_minutes")
     with unlocked_vault.transaction() as conn:           # someone with the key rewrites what entry 3 says
         conn.execute("UPDATE audit SET details = '{\"setting\":\"chain\"}' WHERE seq = 3")
-    window = _window(qtbot, tmp_path, Session(unlocked_vault), SyncRunner())
+    window = window_on(qtbot, tmp_path, Session(unlocked_vault), SyncRunner(), "activity")
     screen = window.screens["activity"]
     screen.check_integrity()
     assert screen.check_result.text() == "Not intact. Audit log broken at entry 3: its content was changed."
@@ -191,9 +174,9 @@ def test_consent_states_from_the_real_chain(qtbot, tmp_path, chain_node, screens
         gateway.stop()
 
     runner = TaskRunner()
-    window = _window(qtbot, tmp_path, patient, runner)
+    window = window_on(qtbot, tmp_path, patient, runner, "activity")
     screen = window.screens["activity"]
-    _settle(qtbot, runner)
+    settle(qtbot, runner)
     with patient.vault.read() as conn:
         grant = SqlOutboxStore(conn).all()[0]
     assert grant.kind == "grant" and grant.block_number
@@ -212,14 +195,17 @@ def test_consent_states_from_the_real_chain(qtbot, tmp_path, chain_node, screens
     assert len(opened) == 1 and opened[0].endswith(
         f": Dr Grace Hopper opened your share of {len(shared.created.resource_ids)} records from "
         f"{_day(patient.list_shares()[0]['created_at'])} (recorded in block {receipt.block_number:,})"), opened
-    screenshot(window, "21-activity")
+    screen.check_button.click()
+    qtbot.waitUntil(screen.check_button.isEnabled, timeout=60000)
+    assert screen.check_result.text().startswith("Intact: every page of the database and all ")
+    screenshot(window, "40-activity")
 
     # the node stops: a new share still works, its consent waits, and the window says so
     chain_node.stop()
     waiting = patient.create_share(sharing.selection(types=["AllergyIntolerance"]))
     assert waiting.chain.startswith("queued")
     screen.refresh()
-    _settle(qtbot, runner)
+    settle(qtbot, runner)
     assert _rows(screen)[0][1] == "Consent waiting to be sent"
     assert screen.chain_label.text() == (f"Consent network at {chain_node.url}: The consent network cannot be "
                                          "reached right now; the change is saved and will be sent later. Consent "
@@ -229,7 +215,7 @@ def test_consent_states_from_the_real_chain(qtbot, tmp_path, chain_node, screens
     # back: "Send what waits", and the consent is recorded
     chain_node.start()
     screen.send_button.click()
-    _settle(qtbot, runner)
+    settle(qtbot, runner)
     with patient.vault.read() as conn:
         sent = SqlOutboxStore(conn).all()[-1]
     assert sent.state == "anchored"
@@ -237,8 +223,8 @@ def test_consent_states_from_the_real_chain(qtbot, tmp_path, chain_node, screens
     assert not screen.send_button.isVisible()
 
     # the clinician's side: her opening, and its receipt on the chain
-    clinician_window = _window(qtbot, tmp_path, clinician, runner)
-    _settle(qtbot, runner)
+    clinician_window = window_on(qtbot, tmp_path, clinician, runner, "activity")
+    settle(qtbot, runner)
     rows = _rows(clinician_window.screens["activity"])
     assert rows[0][0] == "Opened a share sent to you; a receipt of the opening is kept for the consent network"
     assert rows[0][1].startswith("Receipt recorded in block ")

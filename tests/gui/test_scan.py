@@ -11,7 +11,7 @@ import time
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QImage, QPainter, QPixmap
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QLabel, QPushButton
 
 from app.clinician.scan import NO_CAMERA, NO_CAMERA_SUPPORT, CameraSource, ScanPanel
 from app.clinician.window import ClinicianWindow
@@ -123,7 +123,7 @@ def test_a_directed_medvault_share_scanned_from_its_picture_opens_for_its_recipi
     assert received.verdict("recipient").status == rc.PASSED
 
 
-def test_a_region_of_the_screen_showing_the_code_opens_the_share(qtbot, make_window, patient):
+def test_a_region_of_the_screen_showing_the_code_opens_the_share(qtbot, make_window, patient, screenshot):
     out = share(patient)
     shown = QLabel()
     shown.setPixmap(QPixmap.fromImage(qr_image(out.link)))
@@ -146,6 +146,7 @@ def test_a_region_of_the_screen_showing_the_code_opens_the_share(qtbot, make_win
         qtbot.mousePress(overlay, Qt.MouseButton.LeftButton, pos=start)
         qtbot.mouseMove(overlay, pos=QPoint((start.x() + end.x()) // 2, (start.y() + end.y()) // 2))
         qtbot.mouseMove(overlay, pos=end)
+        screenshot(overlay, "clinician-scan-region")
         qtbot.mouseRelease(overlay, Qt.MouseButton.LeftButton, pos=end)
 
     received = _opened(qtbot, window, drag)
@@ -190,9 +191,13 @@ def test_without_a_camera_the_camera_tab_says_so_calmly(qtbot, make_window):
     assert window.scan.tabs.currentIndex() == ScanPanel.CAMERA
     # this machine has no camera: the real Qt Multimedia source reports it, nothing fails
     assert not camera.running
-    assert camera.message.text() in (NO_CAMERA, NO_CAMERA_SUPPORT)
-    assert "paste the link" in camera.preview.text()
+    assert camera.preview.text() in (NO_CAMERA, NO_CAMERA_SUPPORT)
+    assert camera.other_ways.isVisible()
     assert window.told == []                        # type: ignore[attr-defined]
+    paste = next(b for b in camera.other_ways.findChildren(QPushButton) if "Paste" in b.text())
+    qtbot.mouseClick(paste, Qt.MouseButton.LeftButton)
+    assert window.scan.tabs.currentIndex() == ScanPanel.PASTE
+    assert window.focusWidget() is window.scan.paste_field
 
 
 def _trust_issuer(vault) -> None:
@@ -267,3 +272,39 @@ def test_an_identity_card_is_refused_as_no_share(qtbot, make_window, clinician):
     received = _opened(qtbot, window, window.scan.open_pasted)
     assert not received.opened and "identity card" in received.refusal.user_message
     assert window.right.currentWidget() is window.refusal
+
+
+def test_the_patient_window_opens_a_shared_record_from_its_file_menu(qtbot, patient, tmp_path, vault_factory):
+    from PySide6.QtCore import QSettings
+    from PySide6.QtGui import QKeySequence
+
+    from app.main_window import MainWindow
+    runner = TaskRunner()
+    own = vault_factory("receiver")
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    main = MainWindow(own, runner, settings=settings, tell=lambda _s: None)
+    qtbot.addWidget(main)
+    main.show()
+    assert main.open_shared_action.shortcut() == QKeySequence("Ctrl+Shift+O")
+    main.open_shared_action.trigger()
+    window = main.shared_window
+    assert isinstance(window, ClinicianWindow) and window.isVisible()
+    window.scan.tabs.setCurrentIndex(ScanPanel.PASTE)
+    window.scan.paste_field.setPlainText(share(patient).link)
+    received = _opened(qtbot, window, window.scan.open_pasted)
+    assert received.opened
+    with own.read() as conn:                        # read, not imported: the receiver's vault holds nothing of it
+        assert conn.execute("SELECT count(*) FROM rec_resources").fetchone()[0] == 0
+    main.lock()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+    runner.wait()
+
+
+def test_scan_window_pictures_for_the_guide(qtbot, make_window, screenshot):
+    window = make_window(source=CameraSource())
+    window.resize(900, 560)
+    screenshot(window, "clinician-scan-no-camera")
+    window.scan.tabs.setCurrentIndex(ScanPanel.PASTE)
+    window.scan.paste_field.setPlainText("https://viewer.example/#shlink:/eyJ1cmwiOiJodHRwOi8vMTI3LjAuMC4xOjg0MjEv"
+                                         "aXBmcy9iYWZr…")
+    screenshot(window, "clinician-scan-paste")

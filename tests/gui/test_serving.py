@@ -9,95 +9,16 @@ from __future__ import annotations
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from datetime import datetime, timezone
 
-import pytest
-from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
+from PySide6.QtCore import QElapsedTimer, QTimer
 
-from app.gui import Controller
 from app.services import Session, sharing
-from app.tasks import TaskRunner
-from sync import shares as sync_shares
 from tests.conftest import PASSPHRASE, run_medvault
-from tests.gui.synthea_vault import synthea_vault
+from tests.gui.serving_support import (ENV, controller, controller_for, get, lock_in_window,  # noqa: F401
+                                       refused, shared_vault, unlock_in_window)
 from vault import fsutil
 from vault.store import Vault
-
-ENV = {"MEDVAULT_PASSPHRASE": PASSPHRASE}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            return answer.status, answer.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, b""
-
-
-def refused(url: str) -> bool:
-    try:
-        get(url)
-    except urllib.error.URLError as exc:
-        return isinstance(exc.reason, ConnectionRefusedError)
-    return False
-
-
-@pytest.fixture
-def shared_vault(tmp_path):
-    """A Synthea vault on a free port with one IPS share kept in it (the embedded default), closed."""
-    folder = tmp_path / "patient"
-    vault = synthea_vault(folder)
-    port = free_port()
-    session = Session(vault)
-    sync_shares.set_gateway_setting(vault, f"http://127.0.0.1:{port}")
-    share = session.create_share(sharing.selection(ips=True))
-    vault.close()
-    return folder, port, share.created
-
-
-@pytest.fixture
-def app_role():
-    previous = fsutil.set_holder_role(fsutil.HOLDER_APP)     # what app.gui.run says
-    yield
-    fsutil.set_holder_role(previous)
-
-
-@pytest.fixture
-def controller(qtbot, tmp_path, shared_vault, app_role):
-    folder = shared_vault[0]
-    runner = TaskRunner()
-    made = Controller(folder, runner, window_settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(made.unlock_window)
-    yield made
-    window = made.main_window
-    if window is not None and window.vault is not None:
-        window.close()
-    runner.wait(30000)
-    made.serving.gateway.stop()
-
-
-def unlock_in_window(qtbot, controller) -> None:
-    window = controller.unlock_window
-    window.show_start_page()
-    window.pass_field.setText(PASSPHRASE)
-    window.unlock_button.click()
-    qtbot.waitUntil(lambda: controller.main_window is not None and controller.main_window.isVisible()
-                    and controller.serving.status is not None and not controller.serving.status.locked,
-                    timeout=60000)
-
-
-def lock_in_window(qtbot, controller) -> None:
-    controller.main_window.lock()
-    qtbot.waitUntil(lambda: controller.unlock_window.isVisible() and controller.serving.status is not None
-                    and controller.serving.status.locked, timeout=30000)
 
 
 def test_the_app_serves_its_shares_while_the_window_stays_responsive(qtbot, tmp_path, shared_vault, controller):
@@ -143,10 +64,13 @@ def test_the_app_serves_its_shares_while_the_window_stays_responsive(qtbot, tmp_
     assert set(created.resource_ids) <= ids          # every shared record, plus the share's own Consent
     assert {i.split("/")[0] for i in ids - set(created.resource_ids)} == {"Consent"}
     assert len(results["raw"]) > 20
-    assert len(gaps) > 50 and max(gaps) < 250, f"the event loop stalled {max(gaps)} ms while serving"
+    # ticks every 10 ms as asked, and never a stall a user would feel (the bound allows for a machine shared with
+    # other work; the gateway's threads never hold the GUI thread)
+    assert len(gaps) > 50 and sorted(gaps)[len(gaps) // 2] <= 20
+    assert max(gaps) < 400, f"the event loop stalled {max(gaps)} ms while serving"
 
 
-def test_a_second_process_is_told_who_has_the_vault(qtbot, shared_vault, controller):
+def test_a_second_process_is_told_who_has_the_vault(qtbot, shared_vault, controller, screenshot):
     folder, port, created = shared_vault
     unlock_in_window(qtbot, controller)
     result = run_medvault(["--vault", str(folder), "list"], ENV)
@@ -157,6 +81,7 @@ def test_a_second_process_is_told_who_has_the_vault(qtbot, shared_vault, control
     lock_in_window(qtbot, controller)
     assert controller.locked_notice.label.text().startswith("Your shares are still served while locked (one share")
     assert controller.locked_notice.isVisible()
+    screenshot(controller.unlock_window, "42-locked-still-serving")
     assert get(created.url)[0] == 200
     assert get(created.url.replace(created.cid, created.cid[:-4] + "aaaa"))[0] == 404
     result = run_medvault(["--vault", str(folder), "list"], ENV)

@@ -162,7 +162,10 @@ def test_a_record_put_back_is_shared_and_the_rest_stay_out(qtbot, session, runne
     hiv = next(tree.topLevelItem(i).child(j) for i in range(tree.topLevelItemCount())
                for j in range(tree.topLevelItem(i).childCount())
                if tree.topLevelItem(i).child(j).data(0, Qt.ItemDataRole.UserRole) == HIV_TEST)
-    hiv.setCheckState(0, Qt.CheckState.Checked)
+    tree.setFocus()
+    tree.setCurrentItem(hiv)
+    qtbot.keyClick(tree.viewport(), Qt.Key.Key_Space)             # put back from the keyboard
+    assert hiv.checkState(0) == Qt.CheckState.Checked
     assert wizard.busy and not wizard.next_button.isEnabled()   # no going on with a list that is changing
     qtbot.waitUntil(lambda: not wizard.busy and HIV_TEST in wizard.preview.shared_keys, timeout=WAIT)
     assert DEPRESSION in {r.key for r in wizard.preview.left_out}
@@ -311,6 +314,17 @@ def test_saved_png_and_printed_pdf_decode_to_the_link_and_are_owner_only(qtbot, 
     assert "Anyone who scans this code can open these records" in text
     assert "Padberg" not in text and "Juliette" not in text     # the page names no one
 
+    # what a real printer is sent: the same drawing through QPrinter's own painter
+    from app.share_qr import print_on
+    sent = tmp_path / "printer.pdf"
+    printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+    printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+    printer.setOutputFileName(str(sent))
+    print_on(printer, link, panel.lines, panel.warning)
+    subprocess.run(["pdftoppm", "-r", "150", "-png", str(sent), str(tmp_path / "printed")], check=True, timeout=60)
+    printed = sorted(tmp_path.glob("printed-*.png"))
+    assert len(printed) == 1 and decode(Image.open(printed[0])) == [link]
+
 
 def test_the_warning_goes_when_the_gateway_is_on_the_local_network(qtbot, session, runner):
     from sync.shares import DEFAULT_GATEWAY, set_gateway_setting
@@ -402,3 +416,56 @@ def test_shares_kept_on_a_real_ipfs_node_or_on_this_computer_whichever_is_chosen
             assert not _pinned(node, on_node.cid)
         finally:
             session.use_embedded_backend()
+
+
+def test_a_card_pasted_as_text_or_as_a_picture_and_a_pasted_mistake(qtbot, session, runner, tmp_path):
+    from PySide6.QtGui import QImage
+
+    from sync.links import card_from_link
+    from sync.qr import write_png
+    from vault.store import Vault
+    clinic, _key = Vault.create(tmp_path / "clinic", PASSPHRASE, kdf_profile=TEST_PROFILE)
+    with clinic:
+        card_text = Session(clinic).card("Dr Grace Ward")
+    expected = card_from_link(card_text)
+    wizard = _wizard(qtbot, session, runner)
+    clipboard = QApplication.clipboard()
+    page = wizard.who_page
+
+    clipboard.setText("this is not a card")
+    wizard.paste_card()
+    qtbot.waitUntil(lambda: "Reading" not in page.card_status.text(), timeout=WAIT)
+    said = page.card_status.text()
+    assert wizard.card is None and said.endswith(".") and len(said) > 20, said
+    assert "\n" not in page.card_status.text() and "Traceback" not in page.card_status.text()
+    assert "--to" not in page.card_status.text()
+
+    clipboard.setText(card_text)
+    wizard.paste_card()
+    qtbot.waitUntil(lambda: wizard.card is not None, timeout=WAIT)
+    assert wizard.card.did == expected.did and page.directed_radio.isChecked()
+
+    wizard.card = None
+    png = write_png(card_text, tmp_path / "card.png")
+    clipboard.setImage(QImage(str(png)))
+    wizard.paste_card()
+    qtbot.waitUntil(lambda: wizard.card is not None, timeout=WAIT)
+    assert wizard.card.did == expected.did and "Dr Grace Ward" in page.card_status.text()
+    clipboard.clear()
+
+    # dropped on the step: the image file, as a file manager drops it (Qt delivers drop events only during a real
+    # drag, so the page's handlers get them directly)
+    from PySide6.QtCore import QMimeData, QPoint, QPointF, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    wizard.card = None
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(png))])
+    enter = QDragEnterEvent(QPoint(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    page.dragEnterEvent(enter)
+    assert enter.isAccepted() and page.acceptDrops()
+    drop = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    page.dropEvent(drop)
+    qtbot.waitUntil(lambda: wizard.card is not None, timeout=WAIT)
+    assert wizard.card.did == expected.did
