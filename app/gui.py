@@ -13,7 +13,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app import crash
+from app import crash, responsiveness
 from app.autolock import MS_PER_MINUTE, IdleLock, SessionWatch
 from app.main_window import MainWindow
 from app.serving import Serving, ServingNotice
@@ -83,9 +83,7 @@ class Controller:
 
 
 def run(vault_dir: Path, kdf_profile: str = "default") -> int:
-    # Workers (import, queries) hold the interpreter up to the switch interval at a time, and the GUI thread needs
-    # it for every call Qt makes into a model: 0.5 ms instead of 5 ms keeps scrolling and painting smooth.
-    sys.setswitchinterval(0.0005)
+    responsiveness.tune_interpreter()      # before any worker starts; the benchmarks measure the same set-up
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("medvault")
     app.setApplicationDisplayName("medvault")

@@ -22,24 +22,13 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBo
                                QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPlainTextEdit,
                                QProgressBar, QPushButton, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
+from app import responsiveness
 from app.errors import ErrorPresenter, expected, user_message
 from app.screens import ScreenContext
 
 # (what the navigation pane says, module under app.screens)
 SCREENS = (("Summary", "summary"), ("Timeline", "timeline"), ("Records", "records"), ("Labs & vitals", "labs"),
            ("Documents", "documents"), ("Sharing", "sharing"), ("Activity", "activity"), ("Settings", "settings"))
-COMING = {
-    "sharing": ("Sharing is on its way",
-                "Soon you will share a summary or chosen records from here with a QR code, see when they were "
-                "opened, and withdraw access at any time. Until then, the command line can share: "
-                "medvault share create."),
-    "activity": ("Activity is on its way",
-                 "Soon this page will list everything done with your vault: imports, shares, and who opened what."),
-    "settings": ("Settings are on their way",
-                 "Soon you will choose here where shares are kept, the consent network, and when the vault locks "
-                 "itself."),
-}
-NOT_YET = ("Not available yet", "This part of medvault is still being built.")
 SETTINGS_PREFIX = "main_window"
 
 
@@ -219,7 +208,7 @@ class ImportPanel(QWidget):
 
 
 class Placeholder(QWidget):
-    """A calm page for a screen that is not there yet."""
+    """A calm page in place of a screen that could not be opened."""
 
     def __init__(self, title: str, text: str) -> None:
         super().__init__()
@@ -358,6 +347,7 @@ class MainWindow(QMainWindow):
         self.show_screen(self._initial_screen)
         self.nav.setFocus()     # the keyboard starts where the sections are chosen
         self.load_persons()
+        responsiveness.settle()     # the window and its first screen live as long as the session
 
     # --- building ---------------------------------------------------------------------------------------------
     def _build_header(self) -> None:
@@ -465,24 +455,17 @@ class MainWindow(QMainWindow):
         self.screens[key] = screen
         self.stack.addWidget(screen)
         self._stale.add(key)
+        responsiveness.settle()
         return screen
 
     def _load_screen(self, key: str) -> QWidget:
         name = f"app.screens.{key}"
         try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                return self._broken_screen(exc)
-            return Placeholder(*COMING.get(key, NOT_YET))
-        except Exception as exc:  # a screen that fails to load must not take the window with it
-            return self._broken_screen(exc)
-        cls = _screen_class(module)
-        if cls is None:
-            return Placeholder(*COMING.get(key, NOT_YET))
-        try:
+            cls = _screen_class(importlib.import_module(name))
+            if cls is None:
+                raise LookupError(f"{name} defines no screen")      # every section has its screen: a bug
             return cls(self.ctx)
-        except Exception as exc:
+        except Exception as exc:  # a screen that fails to load must not take the window with it
             return self._broken_screen(exc)
 
     def _broken_screen(self, exc: BaseException) -> QWidget:
@@ -853,6 +836,7 @@ class MainWindow(QMainWindow):
             self.detail.close()
         if self.shared_window is not None:
             self.shared_window.close()
+        responsiveness.release()    # what the session held is collectable again
         super().closeEvent(event)
 
 

@@ -55,8 +55,15 @@ def module_px(image: QImage, room: QSize) -> int:
     return max(1, min(MAX_MODULE_PX, fits))
 
 
+SMALL_SCREEN = ("This window is small for this code: if a phone or webcam does not read it, make the window larger, "
+                "or print the code or save it as an image.")
+
+
 class QrView(QLabel):
-    """The QR code, as large as the room allows in whole pixels per module, never blurred."""
+    """The QR code, as large as the room allows in whole pixels per module, never blurred. ``drawn(px)`` says
+    the size each time it changes."""
+
+    drawn = Signal(int)
 
     def __init__(self) -> None:
         super().__init__()
@@ -107,6 +114,7 @@ class QrView(QLabel):
         pixmap = QPixmap.fromImage(scaled)
         pixmap.setDevicePixelRatio(ratio)
         self.setPixmap(pixmap)
+        self.drawn.emit(px)
 
 
 # --- files and paper ---------------------------------------------------------------------------------------------
@@ -306,6 +314,8 @@ class QrPanel(QWidget):
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.notice = InlineMessage("Warning about this link")
+        self.small = InlineMessage("Warning about the size of the code")
+        self.view.drawn.connect(self._size_drawn)
         self.message = InlineMessage("What happened")
         self.copy_button = QPushButton("&Copy link")
         self.copy_button.setAccessibleName("Copy the link")
@@ -324,6 +334,7 @@ class QrPanel(QWidget):
         side = QVBoxLayout()
         side.addWidget(self.caption)
         side.addWidget(self.notice)
+        side.addWidget(self.small)
         side.addSpacing(12)
         for b in (self.copy_button, self.save_button, self.print_button):
             side.addWidget(b)
@@ -354,6 +365,12 @@ class QrPanel(QWidget):
         else:
             self.notice.clear()
         self.message.clear()
+
+    def _size_drawn(self, px: int) -> None:
+        if px < MIN_MODULE_PX:
+            self.small.say(SMALL_SCREEN)
+        else:
+            self.small.clear()
 
     def copy_link(self) -> None:
         if self.link:

@@ -9,7 +9,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QApplication
 
-from app import crash
+from app import crash, responsiveness
 from app.clinician.window import ClinicianWindow
 from app.tasks import TaskRunner
 from app.unlock_window import UnlockWindow
@@ -41,7 +41,7 @@ class ClinicianController:
 
 def run(vault_dir: Path, kdf_profile: str = "default") -> int:
     from app.gui import _CrashNotice
-    sys.setswitchinterval(0.0005)   # as app.gui.run: workers must not starve the event loop
+    responsiveness.tune_interpreter()      # as app.gui.run: workers must not starve the event loop
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("medvault")
     app.setApplicationDisplayName("medvault")

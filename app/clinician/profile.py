@@ -12,8 +12,9 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QVBoxLayout, QWidget)
+                               QLineEdit, QVBoxLayout, QWidget)
 
+from app.clinician.writeback import button, right_aligned
 from app.errors import user_message
 from app.share_qr import QrPanel, qr_image
 from app.unlock_window import InlineMessage
@@ -63,9 +64,7 @@ class ProfilePanel(QWidget):
         self.clinician_box.setAccessibleName("Clinician mode")
         self.name_field = _field("Dr Ada Sample", "Your name on your card")
         self.organisation_field = _field("Riverside Practice (optional)", "Your organisation on your card")
-        self.save_button = QPushButton("&Save profile")
-        self.save_button.setAccessibleName("Save the profile")
-        self.save_button.clicked.connect(self.save)
+        self.save_button = button("&Save profile", "Save the profile", self.save)
         self.message = InlineMessage("Profile result")
         form = QFormLayout()
         name_label, org_label = QLabel("&Name"), QLabel("&Organisation")
@@ -79,10 +78,7 @@ class ProfilePanel(QWidget):
         col.addWidget(_para("Your name and organisation go on your card; patients see them when they choose whom "
                             "to share with, and on the notes you write back."))
         col.addLayout(form)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.save_button)
-        col.addLayout(row)
+        col.addLayout(right_aligned(self.save_button))
         col.addWidget(self.message)
 
         self.state_label = QLabel("Not checked yet.")
@@ -91,19 +87,14 @@ class ProfilePanel(QWidget):
                                                  | Qt.TextInteractionFlag.TextSelectableByKeyboard)
         self.state_label.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.state_label.setAccessibleName("Registration as a practitioner")
-        self.check_button = QPushButton("C&heck again")
-        self.check_button.setAccessibleName("Check the registration again")
-        self.check_button.clicked.connect(self.check_registration)
+        self.check_button = button("C&heck again", "Check the registration again", self.check_registration)
         reg_box = QGroupBox("Registration on the consent network")
         reg = QVBoxLayout(reg_box)
         reg.addWidget(self.state_label)
         reg.addWidget(_para("Your organisation, a member of the consent network, registers your card as a "
                             "practitioner. Patients' apps then show your notes as signed by a clinician; a patient "
                             "who checked your card in person can also confirm it."))
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.check_button)
-        reg.addLayout(row)
+        reg.addLayout(right_aligned(self.check_button))
 
         self.qr_panel = QrPanel(runner, guard=guard, ask_save_path=ask_save_path, ask_printer=ask_printer)
         self.qr_panel.view.setAccessibleName("QR code of your card")

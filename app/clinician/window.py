@@ -90,6 +90,7 @@ class ClinicianWindow(QMainWindow):
         self.detail: QDialog | None = None
         self._last: rc.Scanned | None = None
         self._opening = False
+        self._closed = False                # closed while a share was opening: its answer is only freed
 
         self.scan = ScanPanel(runner, source=source, choose_file=choose_file, grab=grab)
         self.scan.scanned.connect(self.open_scanned)
@@ -260,6 +261,7 @@ class ClinicianWindow(QMainWindow):
     def open_scanned(self, scanned: rc.Scanned, passcode: str | None = None) -> None:
         if self._opening:
             return
+        self._closed = False
         self.close_record()
         self._last = scanned
         self._opening = True
@@ -286,6 +288,10 @@ class ClinicianWindow(QMainWindow):
 
     def _opened(self, received: rc.Received) -> None:
         self._opening = False
+        if self._closed:
+            self._runner.run(received.close, lambda _r: None, lambda _e: None)
+            self._close_vault()
+            return
         self.another_button.setEnabled(True)
         self.received = received
         self.panel.show_received(received)
@@ -301,6 +307,9 @@ class ClinicianWindow(QMainWindow):
 
     def _open_failed(self, exc: BaseException) -> None:
         self._opening = False
+        if self._closed:
+            self._close_vault()
+            return
         self.another_button.setEnabled(True)
         if not expected(exc):
             self.presenter(exc)         # a bug: the presenter keeps a crash report without health data
@@ -491,10 +500,16 @@ class ClinicianWindow(QMainWindow):
         if self.scan.camera.running:
             self.scan.camera.stop()
         self.close_record()
-        if self.standalone and self.session is not None and self.session.vault.is_open and not self._opening:
+        self._closed = True
+        if not self._opening:               # else the opening still holds the vault: closed when it answers
+            self._close_vault()
+        super().closeEvent(event)
+
+    def _close_vault(self) -> None:
+        """The clinician's own window owns its vault; one opened from the patient's window does not."""
+        if self.standalone and self.session is not None and self.session.vault.is_open:
             vault = self.session.vault
             self._runner.run(vault.close, lambda _r: None, lambda _e: None)
-        super().closeEvent(event)
 
 
 def _patient(conn: Any) -> Any:

@@ -9,6 +9,7 @@ card). The dialog draws; ``app.services.writeback`` does the work, on the task r
 
 from __future__ import annotations
 
+import html
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +34,23 @@ def _short(text: str, keep: int = 10) -> str:
 
 def _number(value: float) -> str:
     return f"{value:g}"
+
+
+def button(text: str, name: str, slot: Any) -> QPushButton:
+    """A push button with its spoken name and what it does."""
+    b = QPushButton(text)
+    b.setAccessibleName(name)
+    b.clicked.connect(slot)
+    return b
+
+
+def right_aligned(*widgets: QWidget) -> QHBoxLayout:
+    """A row of buttons at the right edge, as dialogs place them."""
+    row = QHBoxLayout()
+    row.addStretch(1)
+    for w in widgets:
+        row.addWidget(w)
+    return row
 
 
 def measurement_words(m: Any) -> str:
@@ -85,11 +103,12 @@ class WriteBackDialog(QDialog):
         self.for_label.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         if self.recipient is not None:
             who = self.recipient.display or "the patient"
-            self.for_label.setText(f"<b>For {who}</b> \u2014 encrypted to their key "
+            self.for_label.setText(f"<b>For {html.escape(who)}</b> \u2014 encrypted to their key "
                                    f"({_short(self.recipient.did, 14)}), taken from their {self.recipient.how}. "
                                    "Signed with your key: their app checks it against the practitioner registry.")
             self.for_label.setAccessibleName(f"Writing back to {who}")
         else:
+            self.for_label.setTextFormat(Qt.TextFormat.PlainText)
             self.for_label.setText(problem or "")
             self.for_label.setAccessibleName("Who the note is for")
         col.addWidget(self.for_label)
@@ -119,14 +138,10 @@ class WriteBackDialog(QDialog):
         for n, box in enumerate(self.value_boxes):
             box.setDecimals(1)
             box.setAccessibleName("First value" if n == 0 else "Second value")
-        self.add_button = QPushButton("&Add measurement")
-        self.add_button.setAccessibleName("Add the measurement to the note")
-        self.add_button.clicked.connect(self.add_measurement)
+        self.add_button = button("&Add measurement", "Add the measurement to the note", self.add_measurement)
         self.list = QListWidget()
         self.list.setAccessibleName("Measurements to send")
-        self.remove_button = QPushButton("&Remove")
-        self.remove_button.setAccessibleName("Remove the selected measurement")
-        self.remove_button.clicked.connect(self.remove_measurement)
+        self.remove_button = button("&Remove", "Remove the selected measurement", self.remove_measurement)
         pick = QHBoxLayout()
         what_label = QLabel("&Measurement")
         what_label.setBuddy(self.vital_box)
@@ -138,10 +153,7 @@ class WriteBackDialog(QDialog):
         vcol = QVBoxLayout(vitals_box)
         vcol.addLayout(pick)
         vcol.addWidget(self.list)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.remove_button)
-        vcol.addLayout(row)
+        vcol.addLayout(right_aligned(self.remove_button))
 
         self.expiry_box = QComboBox()
         self.expiry_box.setAccessibleName("How long the code can be fetched")
@@ -149,13 +161,10 @@ class WriteBackDialog(QDialog):
             self.expiry_box.addItem(text, delta)
         self.expiry_box.setCurrentIndex(1)
         self.message = InlineMessage("Write-back result")
-        self.sign_button = QPushButton("&Sign and create the code")
-        self.sign_button.setAccessibleName("Sign the note and create its QR code for the patient")
+        self.sign_button = button("&Sign and create the code", "Sign the note and create its QR code for the "
+                                  "patient", self.sign)
         self.sign_button.setDefault(True)
-        self.sign_button.clicked.connect(self.sign)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setAccessibleName("Cancel without sending anything")
-        self.cancel_button.clicked.connect(self.reject)
+        self.cancel_button = button("Cancel", "Cancel without sending anything", self.reject)
         bottom = QHBoxLayout()
         expiry_label = QLabel("Code &valid for")
         expiry_label.setBuddy(self.expiry_box)
@@ -181,15 +190,10 @@ class WriteBackDialog(QDialog):
         self.done_label.setWordWrap(True)
         self.qr_panel = QrPanel(self._runner, guard=guard, ask_save_path=ask_save_path, ask_printer=ask_printer)
         self.qr_panel.view.setAccessibleName("QR code of the note for the patient")
-        self.close_button = QPushButton("&Done")
-        self.close_button.setAccessibleName("Close")
-        self.close_button.clicked.connect(self.accept)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.close_button)
+        self.close_button = button("&Done", "Close", self.accept)
         col.addWidget(self.done_label)
         col.addWidget(self.qr_panel, 1)
-        col.addLayout(row)
+        col.addLayout(right_aligned(self.close_button))
         return page
 
     # --- measurements ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import socket
 import tempfile
 import uuid
@@ -31,13 +32,19 @@ NOTE = ("Seen today with the health summary you shared. Blood pressure is in ran
 BLOOD_PRESSURE = (128, 82)
 
 
+def _demo_folder() -> Any:
+    """Where the demo data lives: the one line to change when resources become a package
+    (``importlib.resources.files(PACKAGE) / "demo"``)."""
+    return Path(__file__).resolve().parents[2] / "resources" / "demo"
+
+
 @contextlib.contextmanager
 def demo_files() -> Iterator[list[Path]]:
-    """Real file paths of the demo's records, valid inside the ``with`` block. The one place that knows where the
-    demo data lives (``resources/demo`` beside the code; a data package read through importlib.resources once
-    resources are packaged)."""
-    folder = Path(__file__).resolve().parents[2] / "resources" / "demo"
-    yield [folder / name for name in DEMO_FILES]
+    """Real file paths of the demo's records, valid inside the ``with`` block (the importer reads files by path, and a
+    packaged resource is only guaranteed to be a file for that long)."""
+    from importlib import resources
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(resources.as_file(_demo_folder() / name)) for name in DEMO_FILES]
 
 
 def register(sub: Any) -> None:
@@ -201,7 +208,6 @@ def _steps(root: Path, ctx: Any, kdf_profile: str, evm: Any, rpc: str, parties: 
     with patient.session.read() as conn:
         rows = conn.execute("SELECT json, trust FROM rec_resources WHERE source_id = ? AND rtype IN "
                             "('DocumentReference', 'Observation') ORDER BY rid", (returned[0].report.source_id,))
-        import json
         for raw, trust in rows.fetchall():
             title, kind = describe.headline(json.loads(raw))
             say(f"   In the records: {kind} \u201c{title}\u201d \u2014 {describe.TRUST_SHORT.get(trust, trust)}.")

@@ -112,10 +112,9 @@ class PagedTableModel(QAbstractTableModel):
     def columnCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.COLUMNS)
 
-    def flags(self, index: Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+    # flags() is not overridden: QAbstractTableModel's own answers enabled, selectable and without children (never
+    # editable) in C++, where a Python override would take the interpreter lock for every cell at every paint
 
     def _valid(self, index: Index) -> bool:
-        return index.isValid() and not index.parent().isValid() and 0 <= index.row() < self._row_total()
+        # a table's indexes have no parent; an invalid index has row -1
+        return 0 <= index.row() < self._row_total() and index.isValid()

@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 
 from app.models.paged import PagedTableModel
-from app.models.rows import Row, labelled
+from app.models.rows import DATE, ID, KIND, RESULT, RTYPE, STATUS, TITLE, TRUST, Plain, Row, labelled
 from vault.records import query
 from vault.records.describe import local_date
 
@@ -25,7 +25,7 @@ class RecordTableModel(PagedTableModel):
         super().__init__(ctx, page_size, parent)
         self.kinds: list[query.Kind] | None = None
         self.ascending = False
-        self._rows: list[Row] = []
+        self._rows: list[Plain] = []          # plain tuples: see app.models.rows
 
     # --- what to show ---------------------------------------------------------------------------------------------
     def set_kinds(self, kinds: list[query.Kind] | None) -> None:
@@ -41,10 +41,10 @@ class RecordTableModel(PagedTableModel):
             self.reload()
 
     def row_at(self, row: int) -> Row:
-        return self._rows[row]
+        return Row(*self._rows[row])
 
     def rows(self) -> list[Row]:
-        return list(self._rows)
+        return [Row(*row) for row in self._rows]
 
     # --- paging -------------------------------------------------------------------------------------------------
     def _nothing_to_show(self) -> bool:
@@ -59,12 +59,12 @@ class RecordTableModel(PagedTableModel):
     def _page_job(self, cursor: query.Cursor | None) -> Any:
         kinds, ascending, limit, person = self.kinds, self.ascending, self.page_size, self.ctx.person
 
-        def work(conn: Any) -> tuple[list[Row], query.Cursor | None]:
+        def work(conn: Any) -> tuple[list[Plain], query.Cursor | None]:
             page = query.records_page(conn, kinds, after=cursor, ascending=ascending, limit=limit, person=person)
             return labelled(conn, page.rows), page.next_cursor
         return work
 
-    def _append(self, rows: list[Row]) -> None:
+    def _append(self, rows: list[Plain]) -> None:
         if rows:
             first = len(self._rows)
             self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
@@ -89,10 +89,10 @@ class RecordTableModel(PagedTableModel):
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == self.DATE:
-                return local_date(row.date) or "No date"
-            return ("", row.title, row.result, row.status, row.trust)[col]
+                return local_date(row[DATE]) or "No date"
+            return ("", row[TITLE], row[RESULT], row[STATUS], row[TRUST])[col]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{row.kind}: {row.title}" if col == self.WHAT else None
+            return f"{row[KIND]}: {row[TITLE]}" if col == self.WHAT else None
         if role == self.REF_ROLE:
-            return (row.rtype, row.id)
+            return (row[RTYPE], row[ID])
         return None

@@ -1,7 +1,9 @@
 """What a list row shows of a record, computed on a worker from one page of rows (Qt-free).
 
-Rows are tuples of strings and numbers on purpose: Python's garbage collector stops tracking such tuples, so a
-timeline holding tens of thousands of them adds nothing to each collection's work (a pause on the GUI thread)."""
+A model keeps each row as a plain tuple of strings and numbers (the field order of ``Row``), not as a ``Row``:
+Python's garbage collector stops tracking a plain tuple of such values, but never an instance of a tuple subclass,
+so a timeline holding tens of thousands of rows adds nothing to each collection's work (a pause on the GUI
+thread). ``Row`` names the fields for whoever reads one row."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ from typing import Any, NamedTuple
 
 from vault.records import describe, query
 from vault.records.summary import list_label
+
+Plain = tuple          # a Row's fields as a plain tuple
+RID, RTYPE, ID, DATE, KIND, TITLE, RESULT, STATUS, TRUST = range(9)
 
 
 class Row(NamedTuple):
@@ -29,9 +34,9 @@ class Row(NamedTuple):
         return f"{self.rtype}/{self.id}"
 
 
-def labelled(conn: Any, rows: list[query.RecordRow]) -> list[Row]:
-    """The page's rows in words. Titles come from the record itself (a claim or a care plan has no coded display
-    in the index), so this reads the JSON of just these rows, one record parsed at a time."""
+def labelled(conn: Any, rows: list[query.RecordRow]) -> list[Plain]:
+    """The page's rows in words, as plain tuples. Titles come from the record itself (a claim or a care plan has no
+    coded display in the index), so this reads the JSON of just these rows, one record parsed at a time."""
     raw: dict[int, str] = {}
     rids = [r.rid for r in rows]
     for start in range(0, len(rids), 500):
@@ -54,6 +59,6 @@ def labelled(conn: Any, rows: list[query.RecordRow]) -> list[Row]:
             result = describe.result_text(doc)
             if r.rtype == "Encounter":
                 kind = describe.visit_kind(doc) or kind
-        out.append(Row(r.rid, r.rtype, r.id, r.date, kind, title, result, describe.status_words(r.rtype, r.status),
-                       describe.TRUST_SHORT.get(r.trust, "Not verified")))
+        out.append((r.rid, r.rtype, r.id, r.date, kind, title, result, describe.status_words(r.rtype, r.status),
+                    describe.TRUST_SHORT.get(r.trust, "Not verified")))
     return out

@@ -16,7 +16,7 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QFont
 
 from app.models.paged import PagedTableModel
-from app.models.rows import Row, labelled
+from app.models.rows import DATE, ID, KIND, RESULT, RID, RTYPE, TITLE, Plain, Row, labelled
 from vault.records import query
 from vault.records.describe import DIRECTORY_TYPES, INSURANCE, local_date
 
@@ -25,21 +25,26 @@ PAGE = 100
 # "Everything" leaves out people and places (shown inside records) and insurance paperwork
 EVERYTHING_EXCLUDES = tuple(sorted({*query.TIMELINE_EXCLUDED, *DIRECTORY_TYPES, *(k.rtype for k in INSURANCE.kinds)}))
 
+# roles as plain ints: data() is called for every cell and role at every paint, most often for roles it leaves
+# unanswered, so those must cost one set lookup
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_FONT = int(Qt.ItemDataRole.FontRole)
+_ACCESSIBLE = int(Qt.ItemDataRole.AccessibleTextRole)
+_REF = int(Qt.ItemDataRole.UserRole)
+_ANSWERED = frozenset({_TOOLTIP, _FONT, _ACCESSIBLE, _REF})
+_INDENT = "    "       # a record under its visit, as a letter lists the items of one appointment
 
-@dataclass(slots=True)
-class _Visit:
-    """A heading row: the visit the records beneath it were made in."""
-    ref: str                                # "Encounter/<id>"
-    heading: Row | None                     # the visit's own row, when the vault has it
-    visit_listed: bool = False              # the visit itself is one of the records the filter selects
-    count: int = 0                          # its records
+# A visit (heading) as a plain tuple, replaced whenever it changes: (reference "Encounter/<id>", the visit's own
+# row or None when the vault does not have it, whether the filter selects the visit itself, how many records)
+_REF_AT, _HEAD_AT, _LISTED_AT, _COUNT_AT = range(4)
 
 
 @dataclass(frozen=True, slots=True)
 class _Page:
-    rows: list[Row]
+    rows: list[Plain]
     visits: dict[int, str]                  # rid -> the visit it belongs to
-    headings: dict[str, Row]                # visit -> its row
+    headings: dict[str, Plain]              # visit -> its row
     cursor: query.Cursor | None
 
 
@@ -63,7 +68,10 @@ class TimelineModel(PagedTableModel):
         self.kinds: list[query.Kind] | None = None
         self.date_from: str | None = None
         self.date_to: str | None = None
-        self._lines: list[Any] = []             # _Visit headings and (Row, heading row) records
+        # per table row: an int, the number of a visit whose heading it is, or (record row, its heading's row or -1)
+        self._lines: list[Any] = []
+        self._visits: list[tuple] = []
+        self._shown: list[tuple[str, ...] | None] = []     # per row, its four cells' words once it has been shown
         self._open_heading = -1                 # the heading row records of the last visit join
         self._bold = QFont()
         self._bold.setBold(True)
@@ -81,30 +89,31 @@ class TimelineModel(PagedTableModel):
         """The records loaded so far, one list per group: a record alone, or a visit's records (the visit itself
         last, when the filter selects visits)."""
         out: list[list[Row]] = []
-        visits: list[tuple[list[Row], _Visit]] = []
+        visits: list[tuple[list[Row], int]] = []
         for line in self._lines:
-            if isinstance(line, _Visit):
+            if type(line) is int:
                 out.append([])
                 visits.append((out[-1], line))
             elif line[1] < 0:
-                out.append([line[0]])
+                out.append([Row(*line[0])])
             else:
-                visits[-1][0].append(line[0])
-        for group, visit in visits:
-            if visit.visit_listed and visit.heading is not None:
-                group.append(visit.heading)
+                visits[-1][0].append(Row(*line[0]))
+        for group, number in visits:
+            visit = self._visits[number]
+            if visit[_LISTED_AT] and visit[_HEAD_AT] is not None:
+                group.append(Row(*visit[_HEAD_AT]))
         return out
 
     def records(self) -> list[Row]:
         return [row for group in self.groups() for row in group]
 
     def is_heading(self, index: Index) -> bool:
-        return index.isValid() and isinstance(self._lines[index.row()], _Visit)
+        return index.isValid() and type(self._lines[index.row()]) is int
 
     def heading_of(self, row: int) -> int:
         """The heading row of the visit a record row belongs to (-1: none, or a heading itself)."""
         line = self._lines[row]
-        return -1 if isinstance(line, _Visit) else line[1]
+        return -1 if type(line) is int else line[1]
 
     # --- paging -------------------------------------------------------------------------------------------------
     def _nothing_to_show(self) -> bool:
@@ -112,6 +121,8 @@ class TimelineModel(PagedTableModel):
 
     def _clear(self) -> None:
         self._lines = []
+        self._visits = []
+        self._shown = []
         self._open_heading = -1
 
     def _row_total(self) -> int:
@@ -128,33 +139,45 @@ class TimelineModel(PagedTableModel):
     def _append(self, page: _Page) -> None:
         new: list[Any] = []
         changed: set[int] = set()               # existing heading rows whose words change (count, visit listed)
-        base = len(self._lines)
+        moved: set[int] = set()                 # existing heading rows whose visit row arrived (dates beneath)
+        lines, visits = self._lines, self._visits
+        base = len(lines)
         heading = self._open_heading
         for row in page.rows:
-            ref = page.visits.get(row.rid)
+            ref = page.visits.get(row[RID])
             if ref is None:
                 new.append((row, -1))
                 heading = -1
                 continue
-            visit = (new[heading - base] if heading >= base else self._lines[heading]) if heading >= 0 else None
-            if visit is None or visit.ref != ref:
+            number = (new[heading - base] if heading >= base else lines[heading]) if heading >= 0 else -1
+            if number < 0 or visits[number][_REF_AT] != ref:
                 heading = base + len(new)
-                visit = _Visit(ref, page.headings.get(ref))
-                new.append(visit)
+                number = len(visits)
+                visits.append((ref, page.headings.get(ref), False, 0))
+                new.append(number)
             elif heading < base:
                 changed.add(heading)
-            if row.rtype == "Encounter":
-                visit.visit_listed, visit.heading = True, row
+            ref, head, listed, count = visits[number]
+            if row[RTYPE] == "Encounter":
+                if head != row and heading < base:
+                    moved.add(heading)
+                visits[number] = (ref, row, True, count)
             else:
-                visit.count += 1
+                visits[number] = (ref, head, listed, count + 1)
                 new.append((row, heading))
         self._open_heading = heading
+        for row in changed:
+            self._shown[row] = None
+        for row in moved:                       # a record of the visit's day shows no date of its own
+            self._shown[row:] = [None] * (len(self._shown) - row)
         if new:
             self.beginInsertRows(QModelIndex(), base, base + len(new) - 1)
-            self._lines.extend(new)
+            lines.extend(new)
+            self._shown.extend([None] * len(new))
             self.endInsertRows()
-        for row in changed:
-            self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
+        for row in sorted(changed | moved):
+            self.dataChanged.emit(self.index(row, 0), self.index(row if row not in moved else base - 1,
+                                                                 len(self.COLUMNS) - 1))
 
     # --- the model ----------------------------------------------------------------------------------------------
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -163,47 +186,83 @@ class TimelineModel(PagedTableModel):
             return self.COLUMNS[section]
         return None
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not self._valid(index):
+    def data(self, index: Index, role: int = _DISPLAY) -> Any:
+        if role == _DISPLAY:
+            row = index.row()
+            if 0 <= row < len(self._shown) and index.isValid():
+                words = self._shown[row] or self._words(row)
+                return words[index.column()]
+            return None
+        if role not in _ANSWERED or not self._valid(index):
             return None
         line = self._lines[index.row()]
+        if type(line) is int:
+            return self._heading_data(self._visits[line], index.column(), role)
+        if role == _FONT:
+            return None
+        row, _under = line
         col = index.column()
-        if isinstance(line, _Visit):
-            return self._heading_data(line, col, role)
-        row, under = line
-        if role == Qt.ItemDataRole.DisplayRole:
-            if col == self.DATE:
-                # under a visit, a record of the visit's own day needs no date of its own
-                text = local_date(row.date)
-                head = self._lines[under].heading if under >= 0 else None
-                return "" if head is not None and text == local_date(head.date) else text
-            # indented under its visit, as a letter lists the items of one appointment
-            return ("", ("    " if under >= 0 else "") + row.title, row.result, row.kind)[col]
-        if role == Qt.ItemDataRole.AccessibleTextRole and col == self.WHAT:
-            return f"{row.kind}: {row.title}, {local_date(row.date)}" + (f", {row.result}" if row.result else "")
-        if role == Qt.ItemDataRole.ToolTipRole and col == self.WHAT:
-            return f"{row.kind}: {row.title}"
-        if role == self.REF_ROLE:
-            return (row.rtype, row.id)
+        if role == _ACCESSIBLE and col == self.WHAT:
+            when = local_date(row[DATE])
+            return f"{row[KIND]}: {row[TITLE]}, {when}" + (f", {row[RESULT]}" if row[RESULT] else "")
+        if role == _TOOLTIP and col == self.WHAT:
+            return f"{row[KIND]}: {row[TITLE]}"
+        if role == _REF:
+            return (row[RTYPE], row[ID])
         return None
 
-    def _heading_data(self, line: _Visit, col: int, role: int) -> Any:
-        row = line.heading
-        if role == Qt.ItemDataRole.DisplayRole:
+    def multiData(self, index: Index, roles: Any) -> None:
+        """What a view's delegate asks for each cell it paints (seven roles or so) in one call: every call from Qt
+        into Python must take the interpreter lock, which a busy worker may be holding. Every role is answered or
+        cleared: the delegate reuses its list from cell to cell."""
+        row = index.row()
+        valid = 0 <= row < len(self._shown) and index.isValid()
+        for wanted in roles:
+            role = wanted.role()
+            if valid and role == _DISPLAY:
+                wanted.setData((self._shown[row] or self._words(row))[index.column()])
+                continue
+            value = self.data(index, role) if valid and role in _ANSWERED else None
+            if value is None:
+                wanted.clearData()
+            else:
+                wanted.setData(value)
+
+    def _words(self, n: int) -> tuple[str, ...]:
+        """A row's four cells, worded once: the view asks again at every paint while the row is in sight."""
+        line = self._lines[n]
+        if type(line) is int:
+            visit = self._visits[line]
+            row = visit[_HEAD_AT]
             if row is None:
-                return "A visit that is not in your records" if col == self.WHAT else ""
-            count = self._count(line)
-            return (local_date(row.date), f"{row.title}  ·  {count}" if count else row.title, "", row.kind)[col]
-        if role == Qt.ItemDataRole.FontRole:
+                words: tuple[str, ...] = ("", "A visit that is not in your records", "", "")
+            else:
+                count = self._count(visit)
+                words = (local_date(row[DATE]), f"{row[TITLE]}  ·  {count}" if count else row[TITLE], "", row[KIND])
+        else:
+            row, under = line
+            text = local_date(row[DATE])
+            head = self._visits[self._lines[under]][_HEAD_AT] if under >= 0 else None
+            # under a visit, a record of the visit's own day needs no date of its own
+            if head is not None and text == local_date(head[DATE]):
+                text = ""
+            words = (text, (_INDENT if under >= 0 else "") + row[TITLE], row[RESULT], row[KIND])
+        self._shown[n] = words
+        return words
+
+    def _heading_data(self, visit: tuple, col: int, role: int) -> Any:
+        if role == _FONT:
             return self._bold
-        if role == Qt.ItemDataRole.AccessibleTextRole and col == self.WHAT:
-            what = row.title if row is not None else "a visit that is not in your records"
-            when = f", {local_date(row.date)}" if row is not None else ""
-            return f"Visit: {what}{when}, {self._count(line)}"
-        if role == self.REF_ROLE:
-            return (row.rtype, row.id) if row is not None else None
+        row = visit[_HEAD_AT]
+        if role == _ACCESSIBLE and col == self.WHAT:
+            what = row[TITLE] if row is not None else "a visit that is not in your records"
+            when = f", {local_date(row[DATE])}" if row is not None else ""
+            return f"Visit: {what}{when}, {self._count(visit)}"
+        if role == _REF:
+            return (row[RTYPE], row[ID]) if row is not None else None
         return None
 
     @staticmethod
-    def _count(line: _Visit) -> str:
-        return "" if not line.count else f"{line.count} record{'s' if line.count != 1 else ''}"
+    def _count(visit: tuple) -> str:
+        count = visit[_COUNT_AT]
+        return "" if not count else f"{count} record{'s' if count != 1 else ''}"

@@ -3,7 +3,8 @@ and where the record came from (the file or issuer, whether its signature was ch
 The original FHIR JSON is one tab away, read-only.
 
 ``RecordDetail`` works in a pane beside a list or alone in a dialog. The record and the names it points at are read
-on the task runner; the words come from ``vault.records.describe``.
+on the task runner; the words come from ``vault.records.describe``. Where the vault can share, "Share this record…"
+opens the share wizard with the record shown.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 
 from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QFont, QFontDatabase
-from PySide6.QtWidgets import QLabel, QPlainTextEdit, QTabWidget, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QTabWidget, QTextBrowser, QVBoxLayout,
+                               QWidget)
 
 from app.errors import expected, user_message
 from app.screens import ScreenContext
+from app.screens.share_picked import can_share, open_share_wizard
 from vault.records import describe, query
 
 MAX_NAMES = 60          # references whose names are looked up; a record pointing at more lists the first ones
@@ -118,10 +121,22 @@ class RecordDetail(QWidget):
         self.tabs.addTab(self.raw, "Original data (FHIR JSON)")
         self.tabs.tabBar().setAccessibleName("Details or original data")
         self.tabs.setTabToolTip(1, "The record exactly as stored, in the FHIR format health systems exchange")
+        self.share_button: QPushButton | None = None
+        self.wizard: Any = None
         layout.addWidget(self.title)
-        layout.addWidget(self.subtitle)
+        if can_share(ctx):
+            self.share_button = QPushButton("Share this record\u2026")
+            self.share_button.setAccessibleName("Share this record")
+            self.share_button.clicked.connect(lambda _checked=False: self.share())
+            self.share_button.hide()
+            row = QHBoxLayout()
+            row.addWidget(self.subtitle, 1)
+            row.addWidget(self.share_button)
+            layout.addLayout(row)
+        else:
+            layout.addWidget(self.subtitle)
         layout.addWidget(self.tabs, 1)
-        self.tabs.hide()
+        self._show_tabs(False)
 
     # --- public ---------------------------------------------------------------------------------------------------
     def show_record(self, rtype: str, rid: str) -> None:
@@ -145,7 +160,7 @@ class RecordDetail(QWidget):
         self.subtitle.clear()
         self.letter.clear()
         self.raw.clear()
-        self.tabs.hide()
+        self._show_tabs(False)
 
     def show_raw(self, raw: bool = True) -> None:
         """Switch between the letter and the original JSON."""
@@ -157,6 +172,19 @@ class RecordDetail(QWidget):
 
     def raw_text(self) -> str:
         return self.raw.toPlainText()
+
+    def share(self) -> Any:
+        """Open the share wizard with the record on screen picked."""
+        if self.loaded is None or self.share_button is None:
+            return None
+        self.wizard = open_share_wizard(self.ctx, [f"{self.loaded.rtype}/{self.loaded.id}"], self)
+        return self.wizard
+
+    def _show_tabs(self, shown: bool) -> None:
+        # the record and what can be done with it appear together: nothing to share while none is shown
+        self.tabs.setVisible(shown)
+        if self.share_button is not None:
+            self.share_button.setVisible(shown)
 
     def _follow(self, url: QUrl) -> None:
         target = url.toString()
@@ -171,7 +199,7 @@ class RecordDetail(QWidget):
             self.loaded = None
             self.title.setText("This record is not in your vault any more.")
             self.subtitle.clear()
-            self.tabs.hide()
+            self._show_tabs(False)
             self.failed.emit(self.title.text())
             return
         self.loaded = loaded
@@ -180,7 +208,7 @@ class RecordDetail(QWidget):
         self.subtitle.setText(f"{d.kind}, {d.when}" if d.when else d.kind)
         self.letter.setHtml(letter_html(loaded))
         self.raw.setPlainText(loaded.raw)
-        self.tabs.show()
+        self._show_tabs(True)
         self.shown.emit(loaded.rtype, loaded.id)
 
     def _failed(self, generation: int, exc: BaseException) -> None:

@@ -1,12 +1,13 @@
 """Records: the person's records by category, in a patient's words (Conditions, Medications, ... Documents),
 with insurance claims kept apart at the end of the list. Each category is a read-only table that loads a page at a
 time as it scrolls, newest first (the Date header turns the order round). The selected record reads like a letter
-in the pane beside the table; Enter or a double click opens it (``open_record``).
+in the pane beside the table; Enter or a double click opens it (``open_record``). Where the vault can share, several
+records can be picked (Ctrl+click, Shift+arrows) and shared together ("Share selected…", also in the context menu).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QLocale, QModelIndex, Qt, Signal
+from PySide6.QtCore import QLocale, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListView, QSplitter, QTableView, QVBoxLayout,
                                QWidget)
 
@@ -14,6 +15,7 @@ from app.models.categories import CategoryListModel
 from app.models.records_table import PAGE, RecordTableModel
 from app.screens import ScreenContext
 from app.screens.detail import RecordDetail
+from app.screens.share_picked import add_share_selected
 from vault.records.describe import INSURANCE, OTHER_KEY
 
 # categories whose records are measurements: only these need the Result column
@@ -89,7 +91,7 @@ class RecordsScreen(QWidget):
         header.setSectionResizeMode(RecordTableModel.WHAT, QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(False)
         self.table.activated.connect(self._activated)
-        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.table.selectionModel().currentRowChanged.connect(self._current_changed)
         self.model.page_loaded.connect(self._page_loaded)
         self.model.failed.connect(self.status.setText)
         self.categories_model.counted.connect(self._counted)
@@ -102,6 +104,9 @@ class RecordsScreen(QWidget):
         column.addWidget(self.heading)
         column.addWidget(self.status)
         column.addWidget(self.table, 1)
+        self.sharing = add_share_selected(ctx, self.table, self.picked, self)
+        if self.sharing is not None:
+            column.addLayout(self.sharing.row())
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
@@ -133,6 +138,11 @@ class RecordsScreen(QWidget):
         if row < 0:
             raise KeyError(key)
         self.categories.setCurrentIndex(self.categories_model.index(row))
+
+    def picked(self) -> list[str]:
+        """The "Type/id" of the selected records, in the table's order."""
+        rows = sorted(index.row() for index in self.table.selectionModel().selectedRows())
+        return [self.model.row_at(row).ref for row in rows]
 
     # --- categories -----------------------------------------------------------------------------------------------
     def _counted(self) -> None:
@@ -204,10 +214,10 @@ class RecordsScreen(QWidget):
         self.status.setText("Loading…")
         self.model.sort(section, order)
 
-    def _selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
-        rows = selected.indexes()
-        if self.detail is not None and rows:
-            self.detail.show_record(*self.model.row_at(rows[0].row()).ref.split("/", 1))
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        # the record under the cursor, not the whole selection: several may be picked to share
+        if self.detail is not None and current.isValid():
+            self.detail.show_record(*self.model.row_at(current.row()).ref.split("/", 1))
 
     def _activated(self, index: QModelIndex) -> None:
         if index.isValid():

@@ -2,7 +2,8 @@
 
 The main window's search field hands its text to ``set_query``; the query runs a moment after the typing pauses
 (so a fast typist starts one search, not ten), on the task runner, and an answer to an older text is dropped.
-Records a patient is looking for come first; insurance claims, which repeat every diagnosis, come last.
+Records a patient is looking for come first; insurance claims, which repeat every diagnosis, come last. Where the
+vault can share, results can be picked (Ctrl+click, Shift+arrows) and shared together ("Share selected…").
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import time
 from typing import Any
 
 from PySide6.QtCore import QLocale, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from app.errors import user_message
 from app.screens import ScreenContext
+from app.screens.share_picked import add_share_selected
 from vault.records import query
 from vault.records.describe import DIRECTORY_TYPES, category_key, kind_label, local_date
 from vault.records.summary import list_label
@@ -73,11 +75,14 @@ class SearchScreen(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        self.results.itemClicked.connect(lambda item, _col: self._open(item))
+        self.results.itemClicked.connect(lambda item, _col: self._clicked(item))
         self.results.itemActivated.connect(lambda item, _col: self._open(item))
         self.status.setBuddy(self.results)
         layout.addWidget(self.status)
         layout.addWidget(self.results, 1)
+        self.sharing = add_share_selected(ctx, self.results, self.picked, self)
+        if self.sharing is not None:
+            layout.addLayout(self.sharing.row())
 
     def set_query(self, text: str) -> None:
         """Search for ``text`` once the typing pauses; an empty text clears the results at once."""
@@ -126,6 +131,18 @@ class SearchScreen(QWidget):
             self.status.setText(f"{count} record{'s' if len(rows) != 1 else ''} match “{text}”"
                                 + (f"; {many}." if many else ".") + " Press Enter or click one to read it.")
         self.searched.emit(text, len(rows))
+
+    def picked(self) -> list[str]:
+        """The "Type/id" of the selected results, in the order shown."""
+        results = self.results
+        chosen = sorted(results.selectedItems(), key=results.indexOfTopLevelItem)
+        return [f"{rtype}/{rid}" for rtype, rid in (item.data(0, _ID) for item in chosen)]
+
+    def _clicked(self, item: QTreeWidgetItem) -> None:
+        held = QApplication.keyboardModifiers()
+        if held & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier):
+            return          # picking several to share, not opening one
+        self._open(item)
 
     def _open(self, item: QTreeWidgetItem) -> None:
         target = item.data(0, _ID)

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QPixmap
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton, QScrollArea,
+                               QHBoxLayout, QLabel, QLineEdit, QRadioButton, QScrollArea,
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from app import recovery_kit
@@ -23,7 +23,7 @@ from app.errors import expected, user_message
 from app.screens import ScreenContext
 from app.services.preferences import AUTOLOCK_CHOICES
 from app.share_qr import QrView, modules_of, qr_image
-from app.unlock_window import InlineMessage, NewPassphrase
+from app.unlock_window import InlineMessage, NewPassphrase, _button, _para
 
 CARD_QR_PX = 400     # about 10 cm on a common screen: a webcam across a desk reads it
 
@@ -33,18 +33,6 @@ def _field(placeholder: str, name: str) -> QLineEdit:
     field.setPlaceholderText(placeholder)
     field.setAccessibleName(name)
     return field
-
-
-def _button(text: str, name: str) -> QPushButton:
-    button = QPushButton(text)
-    button.setAccessibleName(name)
-    return button
-
-
-def _para(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    return label
 
 
 def _row(*widgets: QWidget) -> QHBoxLayout:

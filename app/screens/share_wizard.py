@@ -354,6 +354,7 @@ class WhoPage(QWidget):
         how_long.setBuddy(self.expiry)
         self.until = QLabel()
         row = QHBoxLayout()
+        row.setSpacing(10)
         row.addWidget(self.expiry)
         row.addWidget(self.until, 1)
         grid.addWidget(how_long, 1, 0)

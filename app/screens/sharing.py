@@ -111,7 +111,7 @@ class SharingScreen(QWidget):
         heading = QLabel("<h2>Sharing</h2>")
         self.new_button = QPushButton("&New share\u2026")
         self.new_button.setAccessibleName("Share records: make a new share")
-        self.new_button.clicked.connect(self.new_share)
+        self.new_button.clicked.connect(lambda _checked=False: self.new_share())     # not the button's flag as ids
         top = QHBoxLayout()
         top.addWidget(heading)
         top.addStretch(1)
@@ -318,10 +318,8 @@ class SharingScreen(QWidget):
         self.ctx.runner.run(lambda: session.revoke_share(share_id), done, failed)
 
     def new_share(self, ids: Any = ()) -> Any:
-        from app.screens.share_wizard import start_share
-        kwargs = {k: self.ctx.extras[k] for k in ("guard", "ask_save_path", "ask_printer", "ask_card_file")
-                  if k in self.ctx.extras}
-        self.wizard = start_share(self.ctx, ids, self, **kwargs)
+        from app.screens.share_picked import open_share_wizard
+        self.wizard = open_share_wizard(self.ctx, ids, self)
         self.wizard.shared.connect(lambda _id: self.refresh())
         return self.wizard
 

@@ -353,9 +353,9 @@ def _open_link(text: str, vault: Any, allow_local_http: bool, clock: Callable[[]
                passcode: str | None, steps: _Steps, connect: Callable[[Any], Any] | None) -> Received:
     from app.services.receiving import RECEIVER_NAME
     from sync import links, receiver
-    from sync.errors import (CidMismatch, ContentInvalid, DecryptionFailed, LinkExpired, LinkInvalid,
-                             LinkSignatureInvalid, ShareNotForYou, ShareRevoked, SyncError)
+    from sync.errors import LinkInvalid, LinkSignatureInvalid, SyncError
     from vault.errors import VaultError
+    from vault.records.errors import CardInvalid, SignatureInvalid
     rows = _Verdicts()
     received = Received(kind="shlink", verdicts=[])
     steps.start("link")
@@ -383,32 +383,11 @@ def _open_link(text: str, vault: Any, allow_local_http: bool, clock: Callable[[]
     received.kind = f"medvault-{parsed.type}" if directed else "shlink"
     received.label, received.exp = share.label, share.exp
     received.sender = parsed.sender if directed else None
-    if directed:
-        rows.set("signature", PASSED, f"Passed: the link is signed by its sender, {_short(parsed.sender, 14)}.")
-    else:
-        rows.set("signature", NOT_CHECKED, "Not checked: SMART Health Links carry no sender's signature, so who "
-                                           "made this link cannot be told from the link.")
-    now = _clock_now(clock)
-    if share.exp is None:
-        rows.set("expiry", NOT_CHECKED, "Not checked: the link has no expiry time.")
-    elif now >= share.exp:
-        rows.set("expiry", FAILED, f"Failed: the link expired on {_when(share.exp)}.")
-    else:
-        rows.set("expiry", PASSED, f"Passed: the link is valid until {_when(share.exp)}.")
     my_did = vault.identity.did if vault is not None else None
-    if not directed:
-        rows.set("recipient", NOT_CHECKED, "Not checked: this is an open link, not sealed to one person; anyone "
-                                           "holding it can open it.")
-    elif my_did is None:
-        rows.set("recipient", FAILED, "Failed: this share is sealed to one person; open it with your vault.")
-    elif share.to != my_did:
-        rows.set("recipient", FAILED, f"Failed: this share is sealed to someone else ({_short(share.to, 14)}), "
-                                      f"not to you ({_short(my_did, 14)}).")
-    else:
-        rows.set("recipient", PASSED, f"Passed: the share key is sealed to you ({_short(my_did, 14)}) and "
-                                      "opened with your key.")
-
+    _link_verdicts(rows, parsed, share, my_did, _clock_now(clock))
     chain = _Chain(vault, connect, clock, steps, patient=share.patient)
+    if received.kind == "medvault-return":
+        chain.not_for_notes()
     received.provenance = {"kind": received.kind, "sender": received.sender, "host": _host(share.url)}
 
     def cid_matches(data: bytes, cid_text: str) -> bool:
@@ -448,21 +427,7 @@ def _open_link(text: str, vault: Any, allow_local_http: bool, clock: Callable[[]
         steps.finish(STOPPED)
         received.refusal = exc
         chain.verdict(rows)
-        if isinstance(exc, LinkExpired) and rows.rows["expiry"].status != FAILED:
-            rows.set("expiry", FAILED, "Failed: " + exc.user_message)
-        elif isinstance(exc, ShareNotForYou) and rows.rows["recipient"].status != FAILED:
-            rows.set("recipient", FAILED, "Failed: " + exc.user_message)
-        elif isinstance(exc, ShareRevoked) and rows.rows.get("consent", Verdict("", "", "")).status != FAILED:
-            rows.set("consent", FAILED, "Failed: " + exc.user_message)
-        elif isinstance(exc, CidMismatch):
-            rows.set("cid", FAILED, "Failed: the file received does not match the content identifier in its "
-                                    f"address ({_short(receiver.cid_named_by(share.url) or '', 12)}): it was "
-                                    "altered on the way or on the server.")
-        elif isinstance(exc, DecryptionFailed):
-            rows.set("encryption", FAILED, "Failed: " + exc.user_message)
-        elif isinstance(exc, ContentInvalid) and stopped_at == "decrypt":
-            rows.set("encryption", PASSED, "Passed: the file decrypted with the link's key and its "
-                                           "authentication tag verified; but what it holds is not health records.")
+        _failure_verdict(rows, exc, stopped_at, share.url)
         if result is not None:
             _file_verdicts(rows, result)
         received.verdicts = rows.done(f"Not checked: the opening stopped before this check ({_reason(exc)}).")
@@ -479,7 +444,7 @@ def _open_link(text: str, vault: Any, allow_local_http: bool, clock: Callable[[]
         steps.finish(STOPPED)
         records.close()
         received.refusal = exc
-        if "card" in type(exc).__name__.lower() or "Signature" in type(exc).__name__:
+        if isinstance(exc, (CardInvalid, SignatureInvalid)):
             rows.set("card_issuer", FAILED, "Failed: " + exc.user_message)
         received.verdicts = rows.done(f"Not checked: the records could not be read ({_reason(exc)}).")
         return received
@@ -491,6 +456,59 @@ def _open_link(text: str, vault: Any, allow_local_http: bool, clock: Callable[[]
     chain.queue_receipt(result, received, rows)
     received.verdicts = rows.done("")
     return received
+
+
+def _link_verdicts(rows: _Verdicts, parsed: Any, share: Any, my_did: str | None, now: float) -> None:
+    """What the link alone says: who signed it, until when it is valid, to whom it is sealed."""
+    from sync import links
+    directed = isinstance(parsed, links.MedvaultLink)
+    if directed:
+        rows.set("signature", PASSED, f"Passed: the link is signed by its sender, {_short(parsed.sender, 14)}.")
+    else:
+        rows.set("signature", NOT_CHECKED, "Not checked: SMART Health Links carry no sender's signature, so who "
+                                           "made this link cannot be told from the link.")
+    if share.exp is None:
+        rows.set("expiry", NOT_CHECKED, "Not checked: the link has no expiry time.")
+    elif now >= share.exp:
+        rows.set("expiry", FAILED, f"Failed: the link expired on {_when(share.exp)}.")
+    else:
+        rows.set("expiry", PASSED, f"Passed: the link is valid until {_when(share.exp)}.")
+    if not directed:
+        rows.set("recipient", NOT_CHECKED, "Not checked: this is an open link, not sealed to one person; anyone "
+                                           "holding it can open it.")
+    elif my_did is None:
+        rows.set("recipient", FAILED, "Failed: this share is sealed to one person; open it with your vault.")
+    elif share.to != my_did:
+        rows.set("recipient", FAILED, f"Failed: this share is sealed to someone else ({_short(share.to, 14)}), "
+                                      f"not to you ({_short(my_did, 14)}).")
+    else:
+        rows.set("recipient", PASSED, f"Passed: the share key is sealed to you ({_short(my_did, 14)}) and "
+                                      "opened with your key.")
+
+
+def _failure_verdict(rows: _Verdicts, exc: BaseException, stopped_at: str | None, url: str) -> None:
+    """The check a refusal from the receiver failed, when the rows do not say it already."""
+    from sync.errors import CidMismatch, ContentInvalid, DecryptionFailed, LinkExpired, ShareNotForYou, ShareRevoked
+    from sync.receiver import cid_named_by
+
+    def said(key: str) -> bool:
+        return not rows.unset(key) and rows.rows[key].status == FAILED
+
+    if isinstance(exc, LinkExpired) and not said("expiry"):
+        rows.set("expiry", FAILED, "Failed: " + exc.user_message)
+    elif isinstance(exc, ShareNotForYou) and not said("recipient"):
+        rows.set("recipient", FAILED, "Failed: " + exc.user_message)
+    elif isinstance(exc, ShareRevoked) and not said("consent"):
+        rows.set("consent", FAILED, "Failed: " + exc.user_message)
+    elif isinstance(exc, CidMismatch):
+        rows.set("cid", FAILED, "Failed: the file received does not match the content identifier in its address "
+                                f"({_short(cid_named_by(url) or '', 12)}): it was altered on the way or on the "
+                                "server.")
+    elif isinstance(exc, DecryptionFailed):
+        rows.set("encryption", FAILED, "Failed: " + exc.user_message)
+    elif isinstance(exc, ContentInvalid) and stopped_at == "decrypt":
+        rows.set("encryption", PASSED, "Passed: the file decrypted with the link's key and its authentication tag "
+                                       "verified; but what it holds is not health records.")
 
 
 def _sentence(exc: BaseException | None) -> str:
@@ -576,6 +594,7 @@ class _Chain:
         # Whose consent the link says covers it: any link holder can register its id under their own key, so the
         # network is only ever asked about this patient's consent.
         self.patient = patient
+        self.receipt_problem: str | None = None
         if vault is None:
             self.problem = "Not checked: you opened this without a vault, so the consent network was not asked."
             return
@@ -590,6 +609,14 @@ class _Chain:
         elif patient is None:
             self.problem = ("Not checked: the link does not name the patient whose consent it carries, so the "
                             "consent network could not be asked about it.")
+
+    def not_for_notes(self) -> None:
+        """A clinician's note (a return link) is not shared under a consent: nothing on the chain to check (asking
+        would find no consent and refuse it as revoked) and no access to log. Its signer is judged at import."""
+        self.settings = None
+        self.problem = ("Not checked: a clinician's note is not shared under a consent, so there is nothing on the "
+                        "consent network to check; who signed it is checked when you import it.")
+        self.receipt_problem = "Not logged: a clinician's note is not shared under a consent."
 
     def check(self, consent_id: bytes, patient: str) -> bool:
         from sync.errors import ChainError, ChainUnavailable
@@ -674,12 +701,11 @@ class _Chain:
         """Queue the signed access receipt in the vault's outbox (local, fast); ``send_receipt`` sends it."""
         from sync import consent_service
         if self.problem is not None:
-            rows.set("receipt", NOT_CHECKED, "Not logged: " + ("you opened this without a vault." if self.vault is None
-                                                                else "this vault has no consent network set up."
-                                                                if self.settings is None else
-                                                                "the link names no patient whose consent it would "
-                                                                "be about." if self.patient is None else
-                                                                "the consent network settings are damaged."))
+            rows.set("receipt", NOT_CHECKED, self.receipt_problem or "Not logged: " + (
+                "you opened this without a vault." if self.vault is None
+                else "this vault has no consent network set up." if self.settings is None
+                else "the link names no patient whose consent it would be about." if self.patient is None
+                else "the consent network settings are damaged."))
             return
         self.steps.start("receipt")
         received.receipt_entry = consent_service.queue_access_receipt(self.vault, self.settings,

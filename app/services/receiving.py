@@ -62,6 +62,8 @@ def open_link(source: str, *, vault: Any = None, unlock: Callable[[], Any] | Non
     opts = dict(recipient=RECEIVER_NAME, allow_local_http=allow_local_http,
                 passcode_provider=_passcode_provider(passcode))
     directed = isinstance(parsed, links.MedvaultLink) and parsed.type in ("share", "return")
+    if directed and parsed.type == "return":
+        check_chain = False     # a clinician's note is not shared under a consent: nothing on the chain for it
     if not (check_chain or directed):
         return receiver.open_link(text, **opts)
     owned = vault is None

@@ -116,10 +116,10 @@ class AppGateway:
         with self._guard:
             base = shares.gateway_setting(vault)
             local_network = not sharing.local_only(base)
-            self._source = shares.gateway_lookup(_ReadOnly(vault))
             try:
                 if self._gateway is not None and local_network != self._local_network:
                     self._stop_gateway()
+                self._source = shares.gateway_lookup(_ReadOnly(vault))
                 if self._gateway is None:
                     self._gateway = session.serve(lan=local_network, lookup=self._lookup)
                     self._local_network = local_network

@@ -509,9 +509,20 @@ class Assessment:
         return out
 
 
+def _said(text: str | None, limit: int = 80) -> str | None:
+    """Text a note's signer wrote, fit to be printed: no control or format characters (a terminal escape could
+    rewrite what the user reads), one line, at most ``limit`` characters."""
+    if not isinstance(text, str):
+        return None
+    import unicodedata
+    clean = " ".join("".join(ch if not unicodedata.category(ch).startswith("C") else " " for ch in text).split())
+    return (clean if len(clean) <= limit else clean[:limit - 1] + "\u2026") or None
+
+
 def _who(sig: Signature) -> str:
-    name = sig.name or "a clinician"
-    return f"{name} ({sig.organisation})" if sig.organisation else name
+    name = _said(sig.name) or "a clinician"
+    org = _said(sig.organisation)
+    return f"{name} ({org})" if org else name
 
 
 def assess(vault: Any, bundles: list[dict], sender: str | None) -> Assessment:

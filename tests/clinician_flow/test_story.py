@@ -223,3 +223,23 @@ def test_a_write_back_from_a_key_the_registry_does_not_know_stays_unverified(par
     seen_by_doctor = doctor.session.open_link(str(tmp_path / "open.png"), allow_local_http=True)
     _r, genuine = _write_back(doctor, seen_by_doctor, backend="ipfs", pulse=90)
     assert _import_note(patient, genuine, tmp_path, "genuine.png").report.trust == "clinician-signed"
+
+
+def test_a_patient_reads_a_note_in_the_scan_window_with_the_chain_set_up(party, chain_node, ipfs_node, tmp_path):
+    """Reading a clinician's note (a return link) in the window that opens shares: no consent exists for a note, so
+    the chain is not asked (it would find none and refuse the note as revoked) and no access receipt is queued."""
+    from app.services import received as rc
+    _clinic, patient, doctor, card = _network(party, chain_node, ipfs_node)
+    _open, directed = _share_both(patient, card, tmp_path)
+    seen = doctor.session.open_link(str(tmp_path / "directed.png"), allow_local_http=True)
+    _r, back = _write_back(doctor, seen, backend="embedded")
+    before = len(patient.session.chain_status().outbox)
+    got = rc.open_scanned(rc.Scanned("link", back.link), vault=patient.vault, allow_local_http=True)
+    assert got.opened, got.refusal
+    assert got.verdict("consent").status == rc.NOT_CHECKED and "not shared under a consent" in \
+        got.verdict("consent").detail
+    assert got.verdict("receipt").status == rc.NOT_CHECKED and got.receipt_entry is None
+    assert len(patient.session.chain_status().outbox) == before
+    opened = patient.session.open_link(back.link, allow_local_http=True, check_chain=True)
+    assert opened.kind == "medvault-return" and _status(opened)["consent"] == "not_checked"
+    got.close()

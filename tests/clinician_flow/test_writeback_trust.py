@@ -217,3 +217,41 @@ def test_keeping_a_copy_of_a_return_link_judges_its_signer_too(party):
     assert opened.opened, opened.refusal
     reports = rc.keep_copy(patient.vault, opened)
     assert [r.trust for r in reports] == ["unknown-signer"]
+
+
+def test_what_a_forger_writes_as_their_name_is_printed_harmlessly(party, monkeypatch):
+    """The signer's name in a note is the signer's own claim: terminal escapes and endless text never reach the
+    sentence the CLI prints or the source's marks."""
+    from app.services import writeback
+    _local_fetch(monkeypatch)
+    patient, forger = party("patient", synthea=True), party("forger")
+    who = writeback.Author(forger.vault.identity.did, forger.vault.identity.eth_address,
+                           "Dr \x1b[2J\x1b[1;1Hconsent passed\u202e", "x" * 500)
+    now = forger.vault.now()
+    resources = writeback.build_resources(who, _recipient(patient), [writeback.Note("hello")], now)
+    bundle = writeback.sign(forger.vault.identity_keys.ed25519_seed, who, resources, now)
+    outcome = _import(patient, _publish(forger, bundle, _recipient(patient)))[0]
+    assert outcome.report.trust == "unknown-signer"
+    assert not any(ch in outcome.sentence for ch in "\x1b\u202e")
+    assert "Dr [2J [1;1Hconsent passed" in outcome.sentence and len(outcome.sentence) < 400
+
+
+def test_a_withdrawn_write_back_is_no_longer_served(party):
+    """The clinician takes a note back before the patient fetched it: the gateway stops serving it and the patient's
+    import says so; nothing reaches the vault and no consent change is queued (a note has none)."""
+    from app.services import writeback
+    from sync.errors import LinkInactive
+    from vault.records import store
+    patient, doctor = party("patient", synthea=True), party("doctor")
+    doctor.session.set_profile(clinician_mode=True, name="Dr Ada Sample")
+    back = doctor.session.write_back(_recipient(patient), [writeback.Note("Please call the practice.")])
+    doctor.serve()
+    assert "no longer served" in writeback.withdraw(doctor.vault, back.id)
+    assert [r["state"] for r in doctor.session.list_shares()] == ["revoked"]
+    assert doctor.session.chain_status().outbox == []
+    with patient.vault.read() as conn:
+        before = store.row_counts(conn)
+    with pytest.raises(LinkInactive):
+        patient.session.import_sources([back.link], allow_local_http=True)
+    with patient.vault.read() as conn:
+        assert store.row_counts(conn) == before

@@ -20,6 +20,7 @@ PATIENT_WORDS = (b"Juliette", b"Padberg")       # the Synthea patient's name, to
 SPEC = FIXTURES / "shl-shc" / "spec"
 ISSUER_FOLDER = FIXTURES / "shl-shc" / "issuer"
 ISSUER = "https://spec.smarthealth.cards/examples/issuer"
+SYNTHEA_PATIENT_FILE = FIXTURES / "synthea" / JULIETTE
 
 
 @contextlib.contextmanager

@@ -106,14 +106,19 @@ def decode(image: Image.Image) -> list[str]:
     return [b.text for b in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode) if b.valid]
 
 
-def drawn_link(view) -> str:
+def drawn_link(view, small_note=None) -> str:
     """The link in the QR code as the view painted it (not the image it was given), after checking it is drawn
-    whole, at a size a phone or webcam reads across a desk."""
-    from app.share_qr import MIN_MODULE_PX
+    whole, at a size a phone or webcam reads across a desk. Only a code too large for the screen may be smaller,
+    and then ``small_note`` (the panel's note) must say so."""
+    from app.share_qr import MIN_MODULE_PX, modules_of
     QApplication.processEvents()
     pixmap = view.pixmap()
     shown = pixmap.deviceIndependentSize().toSize()
-    assert view.px >= MIN_MODULE_PX, (view.px, view.size(), view.window().size())
+    if view.px < MIN_MODULE_PX:
+        screen = view.screen().availableGeometry()
+        needed = modules_of(view._image) * MIN_MODULE_PX
+        assert small_note is not None and small_note.text(), (view.px, view.size(), view.window().size())
+        assert needed + 240 > screen.width() or needed + 120 > screen.height(), (view.px, screen, needed)
     assert shown.width() <= view.contentsRect().width() and shown.height() <= view.contentsRect().height(), \
         (shown, view.size())
     texts = decode(image_to_pil(view.grab().toImage()))

@@ -146,7 +146,7 @@ def test_a_region_of_the_screen_showing_the_code_opens_the_share(qtbot, make_win
         qtbot.mousePress(overlay, Qt.MouseButton.LeftButton, pos=start)
         qtbot.mouseMove(overlay, pos=QPoint((start.x() + end.x()) // 2, (start.y() + end.y()) // 2))
         qtbot.mouseMove(overlay, pos=end)
-        screenshot(overlay, "clinician-scan-region")
+        screenshot(overlay, "52-clinician-scan-region")
         qtbot.mouseRelease(overlay, Qt.MouseButton.LeftButton, pos=end)
 
     received = _opened(qtbot, window, drag)
@@ -303,8 +303,38 @@ def test_the_patient_window_opens_a_shared_record_from_its_file_menu(qtbot, pati
 def test_scan_window_pictures_for_the_guide(qtbot, make_window, screenshot):
     window = make_window(source=CameraSource())
     window.resize(900, 560)
-    screenshot(window, "clinician-scan-no-camera")
+    screenshot(window, "50-clinician-scan-no-camera")
     window.scan.tabs.setCurrentIndex(ScanPanel.PASTE)
     window.scan.paste_field.setPlainText("https://viewer.example/#shlink:/eyJ1cmwiOiJodHRwOi8vMTI3LjAuMC4xOjg0MjEv"
                                          "aXBmcy9iYWZr…")
-    screenshot(window, "clinician-scan-paste")
+    screenshot(window, "51-clinician-scan-paste")
+
+
+def test_the_clinicians_own_window_locks_back_to_the_unlock_window(qtbot, tmp_path):
+    from app.clinician.app import ClinicianController
+    from tests.conftest import PASSPHRASE, TEST_PROFILE
+    from vault.store import Vault
+    vault, _key = Vault.create(tmp_path / "clinic", PASSPHRASE, kdf_profile=TEST_PROFILE)
+    runner = TaskRunner()
+    controller = ClinicianController(tmp_path / "clinic", runner, TEST_PROFILE,
+                                     source=FeedSource([noise_frame()]))
+    qtbot.addWidget(controller.unlock_window)
+    controller._open(vault)
+    window = controller.window
+    assert window.standalone and window.isVisible() and not controller.unlock_window.isVisible()
+    assert window.windowTitle() == "medvault"
+    lock = next(a for a in window.actions() if a.shortcut().toString() == "Ctrl+L")
+    lock.trigger()
+    runner.wait()
+    qtbot.waitUntil(lambda: not vault.is_open, timeout=5000)
+    assert controller.unlock_window.isVisible() and not window.isVisible()
+
+
+def test_closing_the_window_while_a_share_opens_frees_it_quietly(qtbot, make_window, patient):
+    window = make_window()
+    window.open_text(share(patient).link)
+    window.close()                                  # the opening is still on the runner
+    window._runner.wait()
+    qtbot.wait(100)
+    assert window.received is None and window.ctx is None
+    assert window.told == []                        # type: ignore[attr-defined]

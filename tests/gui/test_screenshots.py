@@ -1,10 +1,11 @@
 """The user guide's pictures of the main window: every screen with a Synthea patient imported through the window
-itself, a PDF among the documents, search results, a record's detail and a second person kept apart.
+itself, a PDF among the documents, search results, a record's detail, records picked to share and a second person
+kept apart.
 ``MEDVAULT_UPDATE_SCREENSHOTS=1`` writes them to docs/screenshots; each is checked to show what it claims."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QItemSelectionModel, QSettings
 
 from app.main_window import MainWindow, Placeholder
 from app.tasks import TaskRunner
@@ -73,8 +74,17 @@ def test_every_screen_of_the_main_window(qtbot, vault_factory, tmp_path, screens
     window.search_field.clear()
     qtbot.wait(400)             # the field's clear button fades out
 
-    window.show_screen("sharing")
-    screenshot(window, "18-coming-next")
+    # two records picked in Records, ready to share together
+    window.show_screen("records")
+    records = window.screens["records"]
+    records.show_category("immunizations")
+    _settle(qtbot, runner)
+    records.table.setCurrentIndex(records.model.index(0, 0))
+    records.table.selectionModel().select(records.model.index(2, 0), QItemSelectionModel.SelectionFlag.Select
+                                          | QItemSelectionModel.SelectionFlag.Rows)
+    _settle(qtbot, runner)
+    assert len(records.picked()) == 2 and records.sharing.button.isEnabled()
+    screenshot(window, "18-share-selected")
 
     window.choose_and_import()
     qtbot.waitUntil(lambda: window.person_box.isVisible(), timeout=120000)

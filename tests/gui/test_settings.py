@@ -21,8 +21,8 @@ from sync.links import card_from_link
 from tests.conftest import PASSPHRASE
 from tests.gui.synthea_vault import synthea_vault
 from tests.gui.test_accessibility import offenders
-from tests.gui.serving_support import (controller_for, free_port, lock_in_window, settle,  # noqa: F401
-                                       unlock_in_window, window_on)
+from tests.gui.serving_support import (controller_for, free_port, get, lock_in_window, settle,  # noqa: F401
+                                       shared_vault, unlock_in_window, window_on)
 from tests.peers.ganache import Ganache
 from tests.peers.ipfs import running_ipfs_node
 from vault.errors import WrongRecoveryKey
@@ -53,8 +53,9 @@ def patient_folder(tmp_path):
     return folder
 
 
-def test_choices_survive_lock_and_unlock(qtbot, patient_folder, controller_for, screenshot):
-    controller = controller_for(patient_folder)
+def test_choices_survive_lock_and_unlock(qtbot, shared_vault, controller_for, screenshot):
+    folder, port, created = shared_vault
+    controller = controller_for(folder)
     runner = controller.runner
     unlock_in_window(qtbot, controller)
     window = controller.main_window
@@ -64,7 +65,7 @@ def test_choices_survive_lock_and_unlock(qtbot, patient_folder, controller_for, 
     assert screen.autolock_box.currentText() == "After 5 minutes" and screen.locked_box.isChecked()
     assert not screen.lan_box.isChecked() and screen.embedded_radio.isChecked()
     assert screen.serving_label.text().startswith("Serving the shares kept on this computer")
-    screenshot(window, "22-settings")
+    screenshot(window, "41-settings")
 
     screen.autolock_box.setCurrentIndex(screen.autolock_box.findData(15))
     screen.autolock_box.activated.emit(screen.autolock_box.currentIndex())
@@ -85,6 +86,8 @@ def test_choices_survive_lock_and_unlock(qtbot, patient_folder, controller_for, 
         qtbot.waitUntil(lambda: controller.serving.status is not None and controller.serving.status.local_network,
                         timeout=30000)
         assert "this computer and the local network" in screen.serving_label.text()
+        assert get(f"http://{address}:{port}/ipfs/{created.cid}")[0] == 200     # reached on that address
+        assert get(created.url)[0] == 200        # and links already handed out keep working on this computer
 
     lock_in_window(qtbot, controller)
     assert controller.locked_notice.label.text() == "Locked: your shares are not served until you unlock."

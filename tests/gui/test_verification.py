@@ -12,6 +12,7 @@ import os
 import time
 
 import pytest
+from PySide6.QtCore import Qt
 
 from app.clinician.verification import STATUS_WORDS
 from app.clinician.window import ClinicianWindow
@@ -269,3 +270,126 @@ def test_offline_the_receipt_waits_and_is_recorded_when_the_chain_is_back(qtbot,
         node.start()
     later = rc.send_receipt(clinician, received.receipt_entry)
     assert later.status == rc.PASSED and "Recorded" in later.detail
+
+
+class _CardLink:
+    """A SMART Health Link whose one file is a SMART Health Card (the HL7 example), served the ``U`` way: a GET
+    of the file itself, on loopback."""
+
+    def __init__(self, card_file) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from sync import jwe
+        token, self.key = jwe.encrypt(card_file.read_bytes(), cty=jwe.CTY_SHC)
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                data = token.encode("ascii")
+                self.send_response(200)
+                self.send_header("Content-Type", "application/jose")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def link(self) -> str:
+        from sync.links import ShlPayload, build_shlink
+        url = f"http://127.0.0.1:{self.httpd.server_address[1]}/card/1"
+        return build_shlink(ShlPayload(url=url, key=self.key, flag="U", exp=int(time.time()) + 3600))
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_health_card_inside_a_link_has_its_issuer_checked(qtbot, make_clinician, open_in_window):
+    from vault.records.shc import TrustStore
+    server = _CardLink(SPEC / "example-00-e-file.smart-health-card")
+    try:
+        clinician = make_clinician()
+        window, received = open_in_window(clinician, server.link())
+        assert received.opened and received.kind == "shlink"
+        assert_said(window, "card_issuer", rc.NOT_CHECKED, "issuer unknown", ISSUER)
+        assert_said(window, "encryption", rc.PASSED)
+        assert_said(window, "cid", rc.NOT_CHECKED, "does not name a content identifier")
+        TrustStore(clinician).add_folder(ISSUER, ISSUER_FOLDER)
+        window, received = open_in_window(clinician, server.link())
+        assert_said(window, "card_issuer", rc.PASSED, "trusted issuer", "signature verifies")
+        with received.records.read_only() as conn:
+            trust = {t for (t,) in conn.execute("SELECT DISTINCT trust FROM rec_resources")}
+        assert trust == {"issuer-verified"}          # the records in the views carry the card's verification
+    finally:
+        server.close()
+
+
+class _PasscodeManifest:
+    """A SMART Health Link server as the specification describes one: POST for the file list, a passcode checked,
+    wrong ones counted down in ``remainingAttempts``; its file holds a Synthea patient's records, embedded."""
+
+    def __init__(self, bundle: dict, passcode: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from sync import jwe
+        token, self.key = jwe.encrypt_bundle(bundle)
+        owner, self.remaining, self.tries = self, 5, []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                owner.tries.append(body.get("passcode"))
+                if body.get("passcode") != passcode:
+                    owner.remaining -= 1
+                    status, answer = 401, {"remainingAttempts": owner.remaining}
+                else:
+                    status, answer = 200, {"files": [{"contentType": "application/fhir+json",
+                                                      "embedded": token.decode("ascii")}]}
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/manifest/abc"
+
+    def link(self) -> str:
+        from sync.links import ShlPayload, build_shlink
+        return build_shlink(ShlPayload(url=self.url, key=self.key, flag="P", exp=int(time.time()) + 3600,
+                                       label="Passcode 1234"))
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_passcode_link_asks_for_it_and_a_wrong_one_is_said(qtbot, make_clinician, open_in_window):
+    from tests.gui.clinician_support import SYNTHEA_PATIENT_FILE
+    server = _PasscodeManifest(json.loads(SYNTHEA_PATIENT_FILE.read_text()), "1234")
+    try:
+        window, received = open_in_window(make_clinician(), server.link())
+        assert_refused(window, received, "passcode")
+        assert window.passcode_row.isVisible() and server.tries == []     # nothing sent before it is typed
+        for typed, said in (("0000", "attempts remain"), ("1234", None)):
+            qtbot.keyClicks(window.passcode, typed)
+            with qtbot.waitSignal(window.opened, timeout=OPEN_TIMEOUT) as got:
+                qtbot.keyClick(window.passcode, Qt.Key.Key_Return)
+            if said:
+                assert_refused(window, got.args[0], said)
+                assert window.passcode_row.isVisible() and window.passcode.text() == ""
+        assert got.args[0].opened and server.tries == ["0000", "1234"]
+        assert_said(window, "cid", rc.NOT_CHECKED, "no file was fetched by content identifier")
+        assert_said(window, "encryption", rc.PASSED)
+    finally:
+        server.close()

@@ -215,22 +215,44 @@ class _Reader:
         newest record is of another kind is left alone; ``looked_past`` names kinds that do share codes with
         ``rtypes`` (a lab report and its tests share LOINC codes). Records without a code come from the code
         index's NULL entries."""
-        kinds = ",".join("?" * len(rtypes))
-        out = []
+        out, further = [], []
         for row in self.newest_per_code():
             if row.rtype not in rtypes and row.rtype not in looked_past:
                 continue
             if row.rtype in rtypes and self.mine(row) and self._meets(row, usable):
                 out.append(row)
-                continue
-            found = self.rows(f"SELECT {_ROW} FROM rec_resources WHERE code = ? AND rtype IN ({kinds})"
-                              f" AND {usable}{{person}} ORDER BY date DESC, rid DESC LIMIT 1", row.code, *rtypes)
-            out += [_Row(*r) for r in found]
+            else:
+                further.append(row.code)
+        out += self._newest_of(further, rtypes, usable)
         uncoded = [rid for rid, rtype in self.uncoded() if rtype in rtypes]
         for start in range(0, len(uncoded), 500):
             chunk = uncoded[start:start + 500]
             out += [_Row(*r) for r in self.rows(f"SELECT {_ROW} FROM rec_resources WHERE rid IN"
                                                 f" ({','.join('?' * len(chunk))}) AND {usable}{{person}}", *chunk)]
+        return out
+
+    def _newest_of(self, codes: list[str], rtypes: tuple[str, ...], usable: str) -> list[_Row]:
+        """Per code, the person's newest record of one of ``rtypes`` that meets ``usable``. Which records of a code
+        are of those types comes from the code and type indexes alone: asking the rows would walk through each
+        record of the code, and a lab panel's code is on thousands of reports and often on no test at all. Only
+        those candidates are read, newest first, until one will do."""
+        out = []
+        kinds = ",".join("?" * len(rtypes))
+        for start in range(0, len(codes), 500):
+            chunk = codes[start:start + 500]
+            candidates = self.conn.execute(
+                "SELECT code, rid FROM rec_resources INDEXED BY rec_resources_code"
+                f" WHERE code IN ({','.join('?' * len(chunk))}) AND rid IN (SELECT rid FROM rec_resources"
+                f" INDEXED BY rec_resources_type_date WHERE rtype IN ({kinds})) ORDER BY code, date DESC, rid DESC",
+                [*chunk, *rtypes]).fetchall()
+            found: set[str] = set()
+            for code, rid in candidates:
+                if code in found:
+                    continue
+                row = self.rows(f"SELECT {_ROW} FROM rec_resources WHERE rid = ? AND {usable}{{person}}", rid)
+                if row:
+                    found.add(code)
+                    out.append(_Row(*row[0]))
         return out
 
     def uncoded(self) -> list[tuple[int, str]]:
