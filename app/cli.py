@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from app import terminal
+from app.version import __version__
 from vault.errors import VaultError
 from sync.errors import SyncError
 
@@ -138,6 +139,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="medvault", description="Your medical records in an encrypted vault you control.")
+    parser.add_argument("--version", action="version", version=f"medvault {__version__}")
     parser.add_argument("--vault", metavar="DIR", help="the vault folder (default: in your user data folder)")
     parser.add_argument("--passphrase-file", metavar="FILE", help="read the passphrase from the first line of FILE")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

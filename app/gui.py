@@ -1,4 +1,5 @@
-"""Starts the desktop app: the unlock window first, then the main window; locking goes back to the start.
+"""Starts the desktop app: the unlock window first, then the main window (or, for a vault in clinician mode or
+``medvault gui --clinician``, the clinician's window); locking goes back to the start.
 
 The crash hook is installed before any window exists, so an unexpected error anywhere ends as a report without
 health data (``app.crash``) and one plain sentence, never a traceback.
@@ -7,17 +8,19 @@ health data (``app.crash``) and one plain sentence, never a traceback.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app import crash, responsiveness
+from app import crash, desktop_identity, link_inbox, responsiveness
 from app.autolock import MS_PER_MINUTE, IdleLock, SessionWatch
 from app.main_window import MainWindow
 from app.serving import Serving, ServingNotice
 from app.services.preferences import DEFAULT_AUTOLOCK_MINUTES
+from app.single_instance import AlreadyRunningNotAnswering, SingleInstance
 from app.tasks import TaskRunner
 from app.unlock_window import UnlockWindow
 from vault.fsutil import HOLDER_APP, set_holder_role
@@ -25,16 +28,23 @@ from vault.fsutil import HOLDER_APP, set_holder_role
 
 class Controller:
     """Owns the windows and swaps them; serves the vault's shares while it is open (and, if the patient chose,
-    while locked); locks after idle time or when the desktop session locks."""
+    while locked); locks after idle time or when the desktop session locks. A clinician's vault gets the clinician's
+    window, served the same way: the notes it writes back are fetched from this app's gateway."""
 
     def __init__(self, vault_dir: Path, runner: Any, kdf_profile: str = "default", *,
                  serving: Serving | None = None, idle: IdleLock | None = None,
-                 session_watch: SessionWatch | None = None, window_settings: Any = None) -> None:
+                 session_watch: SessionWatch | None = None, window_settings: Any = None,
+                 clinician: bool | None = None, clinician_options: dict | None = None) -> None:
         self.runner = runner
         self._window_settings = window_settings      # QSettings for the window's layout; tests pass their own
+        self._clinician = clinician                  # None: as the vault's profile says; True: gui --clinician
+        self._clinician_options = clinician_options or {}   # tests inject the clinician window's frame source
         self.unlock_window = UnlockWindow(vault_dir, runner, kdf_profile)
         self.unlock_window.unlocked.connect(self._open)
-        self.main_window: MainWindow | None = None
+        self.main_window: Any = None                 # MainWindow, or ClinicianWindow for a clinician's vault
+        # called with the window once it is shown: it opens after the vault's mode is read on the runner, so
+        # 'unlocked' is too early for anyone who needs it (the desktop's link inbox)
+        self.window_opened: list[Callable[[Any], None]] = []
         self.serving = serving or Serving(runner)
         self.locked_notice = ServingNotice(self.serving)     # says whether shares are served while locked
         self.unlock_window.layout().addWidget(self.locked_notice)
@@ -49,8 +59,22 @@ class Controller:
         self.unlock_window.show()
 
     def _open(self, vault: Any) -> None:
-        window = self.main_window = MainWindow(vault, self.runner, settings=self._window_settings)
-        window.ctx.extras.update(serving=self.serving, idle=self.idle)
+        if self._clinician is not None:
+            self._open_window(vault, self._clinician)
+            return
+        from app.services import clinician      # the mode is a setting inside the database: read on the runner
+        self.runner.run(lambda: clinician.load(vault).clinician, lambda on: self._open_window(vault, on),
+                        lambda _exc: self._open_window(vault, False))
+
+    def _open_window(self, vault: Any, clinician_mode: bool) -> None:
+        if clinician_mode:
+            from app.clinician.window import ClinicianWindow
+            from app.services import Session
+            window = self.main_window = ClinicianWindow(Session(vault), self.runner, standalone=True,
+                                                        **self._clinician_options)
+        else:
+            window = self.main_window = MainWindow(vault, self.runner, settings=self._window_settings)
+            window.ctx.extras.update(serving=self.serving, idle=self.idle)
         window.before_lock.append(self.serving.before_lock)
         window.statusBar().addWidget(ServingNotice(self.serving, wrap=False), 1)
         window.locked.connect(self.start)
@@ -61,6 +85,8 @@ class Controller:
         session = window.session
         self.runner.run(lambda: session.preferences().autolock_minutes, self._start_idle,
                         lambda _exc: self._start_idle(DEFAULT_AUTOLOCK_MINUTES))
+        for hook in self.window_opened:
+            hook(window)
 
     def _start_idle(self, minutes: int) -> None:
         if self.main_window is not None and self.main_window.vault is not None:
@@ -82,17 +108,34 @@ class Controller:
         window.lock()
 
 
-def run(vault_dir: Path, kdf_profile: str = "default") -> int:
+def run(vault_dir: Path, kdf_profile: str = "default", link: str | None = None, *,
+        clinician: bool | None = None) -> int:
+    """``link``: a share link or record file the desktop opened medvault with (see app/link_inbox.py)."""
     responsiveness.tune_interpreter()      # before any worker starts; the benchmarks measure the same set-up
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("medvault")
     app.setApplicationDisplayName("medvault")
+    desktop_identity.apply(app)
+    instance = SingleInstance(vault_dir)
+    try:
+        if not instance.claim(link):
+            return 0  # this vault is already open in a window, which took the link
+    except AlreadyRunningNotAnswering as exc:
+        QMessageBox.warning(None, "medvault", exc.user_message)
+        return 1
     crash_notice = _CrashNotice()
     hook = crash.install(crash_notice.said.emit)
     set_holder_role(HOLDER_APP)     # a command run meanwhile is told the app has the vault
-    controller = Controller(vault_dir, TaskRunner(), kdf_profile)
+    controller = Controller(vault_dir, TaskRunner(), kdf_profile, clinician=clinician)
+    inbox = link_inbox.LinkInbox()
+    link_inbox.attach(inbox, controller)
+    instance.link_received.connect(inbox.put)
+    instance.activated.connect(inbox.arrived)
     controller.start()
+    if link:
+        inbox.put(link, link_inbox.AT_LAUNCH)
     code = app.exec()
+    instance.close()
     controller.runner.wait()  # a lock still closing on a worker finishes before the process ends
     controller.serving.gateway.stop()   # the app is ending: the GUI no longer needs to stay responsive
     window = controller.main_window

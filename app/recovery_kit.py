@@ -8,20 +8,17 @@ defaults (dark ink on paper) rather than screen colours: it is meant for paper, 
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from collections.abc import Callable
-
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QLocale, QMarginsF, QRectF, QStandardPaths, Qt
-from PySide6.QtGui import QFont, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter
+from PySide6.QtCore import QLocale, QMarginsF, QRectF, QStandardPaths, Qt
+from PySide6.QtGui import QFont, QPageLayout, QPageSize, QPainter
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from sync.qr import make_image
+from app import paper
 from vault.errors import StorageUnavailable
-from vault.fsutil import NotARegularFile, write_atomically
 
 TITLE = "medvault recovery kit"
 DPI = 300
@@ -54,15 +51,6 @@ class KitNotSaved(StorageUnavailable):
 def _key_lines(key: str) -> list[str]:
     groups = key.split("-")
     return [" ".join(groups[i:i + 3]) for i in range(0, len(groups), 3)]
-
-
-def _qr_image(key: str) -> QImage:
-    pil = make_image(key)
-    if pil.mode != "L":
-        pil = pil.convert("L")
-    data = pil.tobytes()
-    # copy(): the QImage must own its pixels once ``data`` goes away
-    return QImage(data, pil.width, pil.height, pil.width, QImage.Format.Format_Grayscale8).copy()
 
 
 def _font(family: str, points: float, *, bold: bool = False, mono: bool = False) -> QFont:
@@ -116,7 +104,7 @@ def paint(painter: QPainter, key: str, made_on: date, vault_hint: str) -> None:
          _font("DejaVu Sans", 9), indent=6, right=width - qr_side - 10 * mm)
     qr_rect = QRectF(width - qr_side - 4 * mm, box_top + 4 * mm, qr_side, qr_side)
     painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)  # sharp modules scan best
-    painter.drawImage(qr_rect, _qr_image(key))
+    painter.drawImage(qr_rect, paper.qr_qimage(key))
     y = box_top + box_height + 8 * mm
 
     bullets("What to do with it", WHAT_TO_DO)
@@ -129,52 +117,25 @@ def _page_size() -> QPageSize:
     return QPageSize(QPageSize.PageSizeId.Letter if imperial else QPageSize.PageSizeId.A4)
 
 
+def _layout() -> QPageLayout:
+    return QPageLayout(_page_size(), QPageLayout.Orientation.Portrait, QMarginsF(20, 20, 20, 20),
+                       QPageLayout.Unit.Millimeter)
+
+
 def pdf_bytes(key: str, made_on: date, vault_hint: str) -> bytes:
     """The kit as a one-page PDF, in memory: nothing touches the disk until ``save_pdf``."""
-    data = QByteArray()
-    buffer = QBuffer(data)
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    writer = QPdfWriter(buffer)
-    writer.setTitle(TITLE)
-    writer.setCreator("medvault")
-    writer.setResolution(DPI)
-    writer.setPageLayout(QPageLayout(_page_size(), QPageLayout.Orientation.Portrait, QMarginsF(20, 20, 20, 20),
-                                     QPageLayout.Unit.Millimeter))
-    painter = QPainter(writer)
-    try:
-        paint(painter, key, made_on, vault_hint)
-    finally:
-        painter.end()
-    buffer.close()
-    return bytes(data.data())
+    return paper.pdf_bytes(TITLE, DPI, _layout(), lambda painter: paint(painter, key, made_on, vault_hint))
 
 
 def save_pdf(path: Path | str, data: bytes) -> Path:
     """Write the PDF atomically, owner-only, and never over a link or a folder. Runs on a worker."""
-    path = Path(path)
-    try:
-        write_atomically(path, data, only_over_regular=True)
-    except NotARegularFile:
-        raise KitNotSaved(f"\u201c{path.name}\u201d is a link or a folder, not a file; medvault did not "
-                          "replace it. Choose another name.") from None
-    except OSError as exc:
-        raise KitNotSaved(f"The recovery kit could not be saved there ({os.strerror(exc.errno or 0)}); "
-                          "choose another folder.") from None
-    return path
+    return paper.save(path, data, KitNotSaved, "The recovery kit")
 
 
 def print_on(printer: QPrinter, key: str, made_on: date, vault_hint: str) -> None:
-    printer.setDocName(TITLE)
-    printer.setPageLayout(QPageLayout(_page_size(), QPageLayout.Orientation.Portrait, QMarginsF(20, 20, 20, 20),
-                                      QPageLayout.Unit.Millimeter))
-    painter = QPainter()
-    if not painter.begin(printer):
-        raise KitNotSaved("The printer could not be reached; check that it is on, or save the kit as a PDF "
-                          "and print that.")
-    try:
-        paint(painter, key, made_on, vault_hint)
-    finally:
-        painter.end()
+    paper.print_page(printer, TITLE, _layout(), lambda painter: paint(painter, key, made_on, vault_hint),
+                     KitNotSaved("The printer could not be reached; check that it is on, or save the kit as a PDF "
+                                 "and print that."))
 
 
 def vault_hint(vault_id: str) -> str:
@@ -193,30 +154,18 @@ def save_dialog(parent: QWidget, on_path: Callable[[str], None]) -> QFileDialog:
     """The Save dialog (opened, not run: the window stays live), in the Documents folder, the same
     keyboard-reachable dialog on every desktop; ``on_path(path)`` when a file is chosen."""
     folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(Path.home())
-    dialog = QFileDialog(parent, "Save your recovery kit", str(Path(folder) / "medvault-recovery-kit.pdf"),
-                         "PDF documents (*.pdf)")
-    dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-    dialog.setDefaultSuffix("pdf")
-    dialog.setOption(QFileDialog.Option.DontUseNativeDialog)
-    dialog.fileSelected.connect(on_path)
-    dialog.open()
-    return dialog
+    return paper.save_dialog(parent, "Save your recovery kit", Path(folder) / "medvault-recovery-kit.pdf",
+                             "PDF documents (*.pdf)", on_path)
 
 
 def print_dialog(parent: QWidget, on_printer: Callable[[QPrinter], None]) -> QPrintDialog:
-    printer = QPrinter(QPrinter.PrinterMode.HighResolution)
-    dialog = QPrintDialog(printer, parent)
-    dialog.setWindowTitle("Print your recovery kit")
-    dialog.accepted.connect(lambda: on_printer(printer))
-    dialog.setWindowModality(Qt.WindowModality.WindowModal)  # QPrintDialog.open() wants a slot to call
-    dialog.show()
-    return dialog
+    return paper.print_dialog(parent, "Print your recovery kit", on_printer)
 
 
 def print_or_save(printer: QPrinter, key: str, made_on: date, hint: str, save: Callable[[str], None]) -> str | None:
     """Print the kit and return what to say, or, for "Print to file", hand the file name to ``save`` instead (Qt
     would write it readable by all; the kit goes through the owner-only atomic save) and return None."""
-    if printer.outputFormat() == QPrinter.OutputFormat.PdfFormat and printer.outputFileName():
+    if paper.prints_to_file(printer):
         save(printer.outputFileName())
         return None
     print_on(printer, key, made_on, hint)

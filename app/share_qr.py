@@ -9,27 +9,25 @@ nothing from the records: a QR is a key to them, so the page says so. The clipbo
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QObject, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QClipboard, QFont, QGuiApplication, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, \
-    QPixmap
+from PySide6.QtCore import QMarginsF, QObject, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QClipboard, QFont, QGuiApplication, QImage, QPageLayout, QPageSize, QPainter, QPixmap
 from PySide6.QtPrintSupport import QPrinter
-from PySide6.QtPrintSupport import QPrintDialog
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from sync.qr import BOX_SIZE, make_image, png_bytes
+from app import paper
+from sync.qr import BOX_SIZE, png_bytes
 from vault.errors import StorageUnavailable
-from vault.fsutil import NotARegularFile, write_atomically
 
 MIN_MODULE_PX = 6
 MAX_MODULE_PX = 10
 CLEAR_AFTER_MS = 60_000
 PRINT_DPI = 300
 QR_ON_PAPER_MM = 90
+PAGE_TITLE = "medvault share"
 
 
 class QrNotSaved(StorageUnavailable):
@@ -38,9 +36,7 @@ class QrNotSaved(StorageUnavailable):
 
 def qr_image(link: str) -> QImage:
     """The link's QR code, one ``BOX_SIZE`` block per module, as a grayscale QImage that owns its pixels."""
-    pil = make_image(link)
-    data = pil.tobytes()
-    return QImage(data, pil.width, pil.height, pil.width, QImage.Format.Format_Grayscale8).copy()
+    return paper.qr_qimage(link)
 
 
 def modules_of(image: QImage) -> int:
@@ -121,16 +117,7 @@ class QrView(QLabel):
 
 def _save(path: str | Path, data: bytes) -> Path:
     """Owner-only and atomically, never over a link or a folder. Runs on a worker."""
-    path = Path(path)
-    try:
-        write_atomically(path, data, only_over_regular=True)
-    except NotARegularFile:
-        raise QrNotSaved(f"\u201c{path.name}\u201d is a link or a folder, not a file; medvault did not replace it. "
-                         "Choose another name.") from None
-    except OSError as exc:
-        raise QrNotSaved(f"The QR code could not be saved there ({os.strerror(exc.errno or 0)}); choose another "
-                         "folder.") from None
-    return path
+    return paper.save(path, data, QrNotSaved, "The QR code")
 
 
 def save_png(path: str | Path, link: str) -> Path:
@@ -162,7 +149,7 @@ def paint_page(painter: QPainter, link: str, lines: list[str], warning: str) -> 
         painter.drawText(area, flags, body)
         y += used.height() + gap * mm
 
-    text("medvault share", _font(20, bold=True), 6)
+    text(PAGE_TITLE, _font(20, bold=True), 6)
     side = QR_ON_PAPER_MM * mm
     painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)   # sharp modules scan best
     painter.drawImage(QRectF((width - side) / 2, y, side, side), qr_image(link))
@@ -180,43 +167,17 @@ def _layout() -> QPageLayout:
 
 def pdf_bytes(link: str, lines: list[str], warning: str) -> bytes:
     """The page as a PDF, in memory: nothing touches the disk until it is saved."""
-    data = QByteArray()
-    buffer = QBuffer(data)
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    writer = QPdfWriter(buffer)
-    writer.setTitle("medvault share")
-    writer.setCreator("medvault")
-    writer.setResolution(PRINT_DPI)
-    writer.setPageLayout(_layout())
-    painter = QPainter(writer)
-    try:
-        paint_page(painter, link, lines, warning)
-    finally:
-        painter.end()
-    buffer.close()
-    return bytes(data.data())
+    return paper.pdf_bytes(PAGE_TITLE, PRINT_DPI, _layout(), lambda painter: paint_page(painter, link, lines, warning))
 
 
 def save_pdf(path: str | Path, data: bytes) -> Path:
     return _save(path, data)
 
 
-def prints_to_file(printer: QPrinter) -> bool:
-    """"Print to file": Qt would write it as any document, readable by all; it goes through ``save_pdf``."""
-    return printer.outputFormat() == QPrinter.OutputFormat.PdfFormat and bool(printer.outputFileName())
-
-
 def print_on(printer: QPrinter, link: str, lines: list[str], warning: str) -> None:
-    printer.setDocName("medvault share")
-    printer.setPageLayout(_layout())
-    painter = QPainter()
-    if not painter.begin(printer):
-        raise QrNotSaved("The printer could not be reached; check that it is on, or save the QR code as an "
-                         "image and print that.")
-    try:
-        paint_page(painter, link, lines, warning)
-    finally:
-        painter.end()
+    paper.print_page(printer, PAGE_TITLE, _layout(), lambda painter: paint_page(painter, link, lines, warning),
+                     QrNotSaved("The printer could not be reached; check that it is on, or save the QR code as an "
+                                "image and print that."))
 
 
 # --- the clipboard -----------------------------------------------------------------------------------------------
@@ -274,23 +235,12 @@ def clipboard_guard() -> ClipboardGuard:
 def _ask_save_path(parent: QWidget, callback: Callable[[str], None]) -> None:
     from PySide6.QtCore import QStandardPaths
     folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation) or str(Path.home())
-    dialog = QFileDialog(parent, "Save the QR code", str(Path(folder) / "medvault-share.png"), "PNG images (*.png)")
-    dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-    dialog.setDefaultSuffix("png")
-    dialog.setOption(QFileDialog.Option.DontUseNativeDialog)   # the same keyboard-reachable dialog everywhere
-    dialog.fileSelected.connect(callback)
-    parent._save_dialog = dialog                                # type: ignore[attr-defined]
-    dialog.open()
+    parent._save_dialog = paper.save_dialog(                    # type: ignore[attr-defined]
+        parent, "Save the QR code", Path(folder) / "medvault-share.png", "PNG images (*.png)", callback)
 
 
 def _ask_printer(parent: QWidget, callback: Callable[[QPrinter], None]) -> None:
-    printer = QPrinter(QPrinter.PrinterMode.HighResolution)
-    dialog = QPrintDialog(printer, parent)
-    dialog.setWindowTitle("Print the QR code")
-    dialog.accepted.connect(lambda: callback(printer))
-    parent._print_dialog = dialog                               # type: ignore[attr-defined]
-    dialog.setWindowModality(Qt.WindowModality.WindowModal)
-    dialog.show()
+    parent._print_dialog = paper.print_dialog(parent, "Print the QR code", callback)   # type: ignore[attr-defined]
 
 
 class QrPanel(QWidget):
@@ -390,7 +340,7 @@ class QrPanel(QWidget):
     def print_to(self, printer: QPrinter) -> None:
         if not self.link:
             return
-        if prints_to_file(printer):
+        if paper.prints_to_file(printer):
             data = pdf_bytes(self.link, self.lines, self.warning)     # painting stays on the GUI thread
             path = printer.outputFileName()
             self._runner.run(lambda: save_pdf(path, data),

@@ -14,7 +14,8 @@ say() { printf 'medvault setup: %s\n' "$*" >&2; }
 debs=(libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
       libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0
       libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxrender1 libxi6 fonts-dejavu-core xvfb xauth strace
-      poppler-utils libpulse0)   # libpulse0: Qt Multimedia (the clinician's camera) will not load without it
+      poppler-utils libpulse0    # libpulse0: Qt Multimedia (the clinician's camera) will not load without it
+      xdg-utils desktop-file-utils appstream shared-mime-info binutils)  # desktop integration; PyInstaller
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Compile resources/contracts/ConsentRegistry.sol with the pinned npm `solc` and write its artifact.
-// Usage: node scripts/compile_contract.js [OUTPUT.json]   (default: resources/contracts/ConsentRegistry.json)
+// Compile medvault_resources/contracts/ConsentRegistry.sol with the pinned npm `solc` and write its artifact.
+// Usage: node scripts/compile_contract.js [OUTPUT.json]   (default: medvault_resources/contracts/ConsentRegistry.json)
 // The settings below are part of the artifact: a test recompiles and compares the output byte for byte, so any
 // change here must be committed together with a regenerated artifact.
 'use strict';
@@ -20,8 +20,8 @@ const SETTINGS = {
   outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object', 'evm.deployedBytecode.immutableReferences'] } },
 };
 
-const sourcePath = path.join(root, 'resources', 'contracts', SOURCE_NAME);
-const out = process.argv[2] || path.join(root, 'resources', 'contracts', `${CONTRACT}.json`);
+const sourcePath = path.join(root, 'medvault_resources', 'contracts', SOURCE_NAME);
+const out = process.argv[2] || path.join(root, 'medvault_resources', 'contracts', `${CONTRACT}.json`);
 const input = {
   language: 'Solidity',
   sources: { [SOURCE_NAME]: { content: fs.readFileSync(sourcePath, 'utf8') } },
@@ -35,7 +35,7 @@ if (errors.length) process.exit(1);
 const c = result.contracts[SOURCE_NAME][CONTRACT];
 const artifact = {
   contractName: CONTRACT,
-  sourceName: `resources/contracts/${SOURCE_NAME}`,
+  sourceName: `medvault_resources/contracts/${SOURCE_NAME}`,
   compiler: { name: 'solc-js', version: solc.version() },
   settings: SETTINGS,
   abi: c.abi,

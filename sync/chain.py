@@ -14,7 +14,6 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
@@ -30,6 +29,7 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
+import medvault_resources
 from sync import consent_sign as cs
 from sync.errors import (
     ChainError,
@@ -39,8 +39,6 @@ from sync.errors import (
     NotAMember,
     SignatureInvalid,
 )
-
-ARTIFACT_PATH = Path(__file__).resolve().parent.parent / "resources" / "contracts" / "ConsentRegistry.json"
 
 T = TypeVar("T")
 
@@ -72,8 +70,8 @@ _REVERTS: dict[str, tuple[type[ConsentRejected], str]] = {
 }
 
 
-def load_artifact(path: Path = ARTIFACT_PATH) -> dict[str, Any]:
-    return json.loads(path.read_text())
+def load_artifact() -> dict[str, Any]:
+    return json.loads(medvault_resources.consent_registry_artifact())
 
 
 @dataclass(frozen=True)

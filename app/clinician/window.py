@@ -4,15 +4,18 @@ the patient's own views (Summary, Timeline, Records, Labs & vitals, Documents), 
 Opening runs on the task runner through ``app.services.received``; the records live in a
 ``vault.records.memory.MemoryRecords`` that the screens read through their usual ``ScreenContext``, so nothing of the
 patient's reaches this computer's disk. "Keep a copy" imports them into the vault, marked as a received share, and
-only when asked. Closing the record (or scanning another) drops the screens first, then frees the memory on the
-runner; a read still running for a closed record is dropped when it returns. The title is "medvault" and nothing
-else, as for every window.
+only when asked. "Write back to the patient" (``app.clinician.writeback``) is offered once the patient's key is known
+from what was opened; "Profile" shows the clinician's card (``app.clinician.profile``). Closing the record (or
+scanning another) drops the screens first, then frees the memory on the runner; a read still running for a closed
+record is dropped when it returns. The title is "medvault" and nothing else, as for every window. Opened by the
+app's controller (``app.gui``) for a vault in clinician mode, it serves and locks like the patient's main window.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QRect, Qt, Signal
@@ -91,6 +94,9 @@ class ClinicianWindow(QMainWindow):
         self._last: rc.Scanned | None = None
         self._opening = False
         self._closed = False                # closed while a share was opening: its answer is only freed
+        self.before_lock: list[Callable[[Any], None]] = []   # run with the vault on the worker that closes it
+        self.write_back_dialog: QDialog | None = None
+        self.profile_dialog: QDialog | None = None
 
         self.scan = ScanPanel(runner, source=source, choose_file=choose_file, grab=grab)
         self.scan.scanned.connect(self.open_scanned)
@@ -137,7 +143,15 @@ class ClinicianWindow(QMainWindow):
         self.panel = VerificationPanel()
         self.left.addWidget(self.steps)
         self.left.addWidget(self.panel)
-        self.left.setMinimumWidth(320)
+        self.write_back_button = QPushButton("Write back to the patient…")
+        self.write_back_button.setAccessibleName("Write a signed note back to the patient")
+        self.write_back_button.clicked.connect(self.write_back)
+        left_column = QWidget()
+        left_col = QVBoxLayout(left_column)
+        left_col.setContentsMargins(0, 0, 0, 0)
+        left_col.addWidget(self.left, 1)
+        left_col.addWidget(self.write_back_button)
+        left_column.setMinimumWidth(320)
         self.right = QStackedWidget()
         self.record_tabs = QTabWidget()
         self.record_tabs.setAccessibleName("Views of the shared records")
@@ -150,7 +164,7 @@ class ClinicianWindow(QMainWindow):
             self.right.addWidget(w)
         splitter = QSplitter()
         splitter.setChildrenCollapsible(False)
-        splitter.addWidget(self.left)
+        splitter.addWidget(left_column)
         splitter.addWidget(self.right)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([380, 800])
@@ -198,6 +212,11 @@ class ClinicianWindow(QMainWindow):
         self.keep_action = self._action(file_menu, "&Keep a copy…", QKeySequence.StandardKey.Save, self.keep_copy)
         self.close_record_action = self._action(file_menu, "&Close this record", "Ctrl+W", self.scan_another)
         file_menu.addSeparator()
+        self.write_back_action = self._action(file_menu, "&Write back to the patient…", "Ctrl+Shift+N",
+                                              self.write_back)
+        self.profile_action = self._action(file_menu, "&Profile…", "Ctrl+Shift+P", self.show_profile)
+        self.profile_action.setEnabled(self.session is not None)
+        file_menu.addSeparator()
         if self.standalone:
             self._action(file_menu, "&Lock", "Ctrl+L", self.lock)
             self._action(file_menu, "&Quit", "Ctrl+Q", self.quit)
@@ -224,6 +243,14 @@ class ClinicianWindow(QMainWindow):
             action.setEnabled(on)
         self.keep_button.setEnabled(on and self.session is not None)
         self.keep_button.setVisible(self.session is not None)
+        self._update_write_back()
+
+    def _update_write_back(self) -> None:
+        why = write_back_problem(self.received, self.session)
+        for control in (self.write_back_action, self.write_back_button):
+            control.setEnabled(why is None)
+            control.setToolTip(why or "Sign a note or measurements for the patient and show them a code to scan.")
+        self.write_back_button.setVisible(self.session is not None)
 
     # --- scanning and opening ---------------------------------------------------------------------------------------
     def show_scan(self) -> None:
@@ -257,6 +284,16 @@ class ClinicianWindow(QMainWindow):
             self.scan.say(exc.user_message)
             return
         self.open_scanned(scanned)
+
+    def open_file(self, path: str) -> None:
+        """A file the desktop handed over: a picture is read for its QR code; a record file belongs in a patient's
+        vault, not in a clinician's reading window."""
+        if Path(path).suffix.lower() in (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"):
+            self.show_scan()
+            self.scan.read_picture_file(path)
+        else:
+            self.scan.say("This window opens share links and pictures of QR codes; import record files into a "
+                          "patient's vault instead.")
 
     def open_scanned(self, scanned: rc.Scanned, passcode: str | None = None) -> None:
         if self._opening:
@@ -295,6 +332,7 @@ class ClinicianWindow(QMainWindow):
         self.another_button.setEnabled(True)
         self.received = received
         self.panel.show_received(received)
+        self._update_write_back()
         self.left.setCurrentWidget(self.panel)
         if received.opened:
             self._show_records(received)
@@ -451,6 +489,37 @@ class ClinicianWindow(QMainWindow):
             self._runner.run(received.close, lambda _r: None, lambda _e: None)
         self._set_record_actions(False)
 
+    # --- writing back and the profile -----------------------------------------------------------------------------
+    def write_back(self) -> None:
+        received = self.received
+        if write_back_problem(received, self.session) is not None:
+            return
+        from app.clinician.writeback import WriteBackDialog
+        dialog = WriteBackDialog(self.session, received, self._runner, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.destroyed.connect(lambda _o=None, d=dialog: self._forget_dialog("write_back_dialog", d))
+        self.write_back_dialog = dialog
+        dialog.show()
+        dialog.note_field.setFocus()
+
+    def show_profile(self) -> None:
+        if self.session is None:
+            return
+        if self.profile_dialog is not None:
+            self.profile_dialog.show()
+            self.profile_dialog.raise_()
+            return
+        from app.clinician.profile import ProfileDialog
+        dialog = ProfileDialog(self.session, self._runner, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.destroyed.connect(lambda _o=None, d=dialog: self._forget_dialog("profile_dialog", d))
+        self.profile_dialog = dialog
+        dialog.show()
+
+    def _forget_dialog(self, attribute: str, dialog: QDialog) -> None:
+        if getattr(self, attribute, None) is dialog:
+            setattr(self, attribute, None)
+
     # --- keeping a copy ---------------------------------------------------------------------------------------------
     def keep_copy(self) -> None:
         received = self.received
@@ -488,6 +557,15 @@ class ClinicianWindow(QMainWindow):
     def _show_error(self, exc: BaseException) -> None:
         self.presenter(exc)
 
+    @property
+    def vault(self) -> Any:
+        """The open vault, None once the window closed or locked (what the app's controller asks)."""
+        if self._closed or self.session is None or not self.session.vault.is_open:
+            return None
+        return self.session.vault
+
+    importing = False       # the controller's auto-lock waits for imports; this window imports only on Keep a copy
+
     def lock(self) -> None:
         self.locked.emit()          # the unlock window shows first, so closing this one does not end the app
         self.close()
@@ -499,6 +577,9 @@ class ClinicianWindow(QMainWindow):
     def closeEvent(self, event: Any) -> None:
         if self.scan.camera.running:
             self.scan.camera.stop()
+        for dialog in (self.write_back_dialog, self.profile_dialog):
+            if dialog is not None:
+                dialog.close()
         self.close_record()
         self._closed = True
         if not self._opening:               # else the opening still holds the vault: closed when it answers
@@ -508,8 +589,40 @@ class ClinicianWindow(QMainWindow):
     def _close_vault(self) -> None:
         """The clinician's own window owns its vault; one opened from the patient's window does not."""
         if self.standalone and self.session is not None and self.session.vault.is_open:
-            vault = self.session.vault
-            self._runner.run(vault.close, lambda _r: None, lambda _e: None)
+            vault, hooks = self.session.vault, list(self.before_lock)
+
+            def close() -> None:
+                try:
+                    for hook in hooks:      # while the vault is still open (serving keeps its files)
+                        hook(vault)
+                finally:
+                    vault.close()
+
+            self._runner.run(close, lambda _r: None, lambda _e: None)
+
+
+def write_back_problem(received: rc.Received | None, session: Any) -> str | None:
+    """Why nothing can be written back for what is open (the sentence for the disabled control), or None.
+
+    The note is encrypted to the patient's key, so it needs a share that names it: a directed share's verified
+    signer, or the did:key of the share's consent record (``app.services.writeback.Recipient.from_opened``)."""
+    from app.services.writeback import Recipient
+    if session is None:
+        return "Writing back needs your vault: open medvault with your passphrase first."
+    if received is None:
+        return "Open a patient's share first: the note is encrypted to the patient it names."
+    if not received.opened:
+        return "This share was refused: nothing can be written back to it."
+    if received.kind == "medvault-return":
+        return "This is a clinician's note, not a patient's share: there is nobody to write back to."
+    if received.kind == "medvault-share" and any(v.key == "signature" and v.status != rc.PASSED
+                                                 for v in received.verdicts):
+        return "The sender's signature was not verified, so the patient's key is not known."
+    try:
+        Recipient.from_opened(received)
+    except Exception as exc:     # the writeback service's typed error: its sentence says what is missing
+        return user_message(exc)
+    return None
 
 
 def _patient(conn: Any) -> Any:

@@ -20,7 +20,6 @@ import json
 import socket
 import tempfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +31,11 @@ NOTE = ("Seen today with the health summary you shared. Blood pressure is in ran
 BLOOD_PRESSURE = (128, 82)
 
 
-def _demo_folder() -> Any:
-    """Where the demo data lives: the one line to change when resources become a package
-    (``importlib.resources.files(PACKAGE) / "demo"``)."""
-    return Path(__file__).resolve().parents[2] / "resources" / "demo"
-
-
-@contextlib.contextmanager
-def demo_files() -> Iterator[list[Path]]:
-    """Real file paths of the demo's records, valid inside the ``with`` block (the importer reads files by path, and a
-    packaged resource is only guaranteed to be a file for that long)."""
-    from importlib import resources
-    with contextlib.ExitStack() as stack:
-        yield [stack.enter_context(resources.as_file(_demo_folder() / name)) for name in DEMO_FILES]
+def demo_files() -> contextlib.AbstractContextManager[list[Path]]:
+    """Real file paths of the demo's records, valid inside the ``with`` block (read from the installed
+    medvault_resources package, so the demo runs from a wheel or the desktop bundle too)."""
+    import medvault_resources
+    return medvault_resources.demo_files(DEMO_FILES)
 
 
 def register(sub: Any) -> None:

@@ -11,12 +11,13 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QListWidget, QProgressBar,
-                               QPushButton, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QListWidget, QProgressBar, QPushButton, QTableView,
+                               QVBoxLayout, QWidget)
 
 from app.errors import expected, user_message
 from app.models.paged import Index, PagedTableModel
 from app.screens import ScreenContext
+from app.screens.parts import read_only_rows
 from app.services import activity
 from app.unlock_window import InlineMessage
 from vault.records.describe import local_date
@@ -115,18 +116,13 @@ class ActivityScreen(QWidget):
         self.table.setAccessibleName("Activity log")
         self.table.setAccessibleDescription("What was done with the vault, newest first.")
         self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        read_only_rows(self.table)
         self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 10)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(2, 300)
-        self.table.setTabKeyNavigation(False)
         self.empty_label = QLabel()
         self.model.failed.connect(self.empty_label.setText)
 

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QUrl, Signal
-from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QTabWidget, QTextBrowser, QVBoxLayout,
                                QWidget)
 
 from app.errors import expected, user_message
 from app.screens import ScreenContext
+from app.screens.parts import heading
 from app.screens.share_picked import can_share, open_share_wizard
 from vault.records import describe, query
 
@@ -94,12 +95,7 @@ class RecordDetail(QWidget):
         self._generation = 0
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
-        self.title = QLabel(EMPTY)
-        self.title.setWordWrap(True)
-        font = QFont(self.title.font())
-        font.setPointSizeF(font.pointSizeF() * 1.35)
-        font.setBold(True)
-        self.title.setFont(font)
+        self.title = heading(EMPTY, scale=1.35)
         self.subtitle = QLabel()
         self.subtitle.setWordWrap(True)
         self.letter = QTextBrowser()

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPlainTex
 
 from app.errors import user_message
 from app.screens import LatestQuery, ScreenContext
+from app.screens.parts import heading, read_only_rows
 from vault.records import query, sources, store
 from vault.records.describe import concept, local_date
 from vault.records.documents import ATTACHMENT_URL
@@ -237,14 +238,10 @@ class DocumentsScreen(QWidget):
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setAccessibleName("Documents, newest first")
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        read_only_rows(self.table, pad=8)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setTabKeyNavigation(False)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
@@ -258,12 +255,7 @@ class DocumentsScreen(QWidget):
         left_layout.addWidget(self.table, 1)
         left_layout.addWidget(self.list_note)
 
-        self.heading = QLabel()
-        font = self.heading.font()
-        font.setPointSizeF(font.pointSizeF() * 1.25)
-        font.setBold(True)
-        self.heading.setFont(font)
-        self.heading.setWordWrap(True)
+        self.heading = heading()
         self.about = QLabel()
         self.about.setWordWrap(True)
 

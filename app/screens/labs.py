@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QLineEdit
 from app.charts import MeasurementChart, range_text
 from app.errors import user_message
 from app.screens import LatestQuery, ScreenContext
+from app.screens.parts import heading, read_only_rows
 from vault.records import query, ranges
 from vault.records.describe import local_date, unit_text
 from vault.records.ranges import Line, Measurement, Range, format_value
@@ -269,12 +270,7 @@ class LabsScreen(QWidget):
         left_layout.addWidget(self.tree, 1)
         left_layout.addWidget(self.list_note)
 
-        self.heading = QLabel()
-        heading_font = self.heading.font()
-        heading_font.setPointSizeF(heading_font.pointSizeF() * 1.35)
-        heading_font.setBold(True)
-        self.heading.setFont(heading_font)
-        self.heading.setWordWrap(True)
+        self.heading = heading(scale=1.35)
         self.heading.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
         self.change = QLabel()
         self.change.setWordWrap(True)
@@ -285,12 +281,8 @@ class LabsScreen(QWidget):
         self.table = QTableView()
         self.table.setModel(self.readings)
         self.table.setAccessibleName("Readings of the selected measurement, newest first")
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setTabKeyNavigation(False)
+        read_only_rows(self.table, pad=8)
         self.table.setAlternatingRowColors(True)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         # sized from the first rows, not every one of a thousand readings: the values all look alike

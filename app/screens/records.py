@@ -15,6 +15,7 @@ from app.models.categories import CategoryListModel
 from app.models.records_table import PAGE, RecordTableModel
 from app.screens import ScreenContext
 from app.screens.detail import RecordDetail
+from app.screens.parts import compact_rows, heading, read_only_rows  # noqa: F401 (compact_rows: for the timeline)
 from app.screens.share_picked import add_share_selected
 from vault.records.describe import INSURANCE, OTHER_KEY
 
@@ -24,15 +25,6 @@ _NOUNS = {"conditions": "condition", "medications": "medication record", "allerg
           "immunizations": "immunization", "procedures": "procedure", "labs": "lab result", "vitals": "vital sign",
           "encounters": "encounter", "careplans": "care plan record", "documents": "document",
           OTHER_KEY: "other record", INSURANCE.key: "insurance record"}
-
-
-def compact_rows(table: QTableView) -> None:
-    """One line of text per row, all rows the same height: readable, and a long table scrolls without measuring
-    every row."""
-    rows = table.verticalHeader()
-    rows.hide()
-    rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-    rows.setDefaultSectionSize(table.fontMetrics().height() + 10)
 
 
 def _plural(n: int, noun: str) -> str:
@@ -63,11 +55,7 @@ class RecordsScreen(QWidget):
         self.categories.setSpacing(3)
         self.categories.selectionModel().currentChanged.connect(self._category_chosen)
 
-        self.heading = QLabel()
-        font = self.heading.font()
-        font.setPointSizeF(font.pointSizeF() * 1.25)
-        font.setBold(True)
-        self.heading.setFont(font)
+        self.heading = heading()
         self.status = QLabel("Counting your records…")
         self.status.setWordWrap(True)
         self.table = QTableView()
@@ -75,13 +63,10 @@ class RecordsScreen(QWidget):
         self.table.setAccessibleName("Records")
         self.table.setAccessibleDescription("Press Enter or double-click a record to open it.")
         self.table.setModel(self.model)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        read_only_rows(self.table)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setTabKeyNavigation(False)   # Tab leaves the table; arrows move within it
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
-        compact_rows(self.table)
         header = self.table.horizontalHeader()
         header.setSectionsClickable(True)
         header.setSortIndicatorShown(True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACT = ROOT / "resources" / "contracts" / "ConsentRegistry.json"
+ARTIFACT = ROOT / "medvault_resources" / "contracts" / "ConsentRegistry.json"
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,6 @@ def test_artifact_records_the_pinned_compiler_and_settings():
 
 
 def test_source_pins_the_same_compiler_version():
-    source = (ROOT / "resources" / "contracts" / "ConsentRegistry.sol").read_text()
+    source = (ROOT / "medvault_resources" / "contracts" / "ConsentRegistry.sol").read_text()
     pinned = json.loads((ROOT / "package.json").read_text())["dependencies"]["solc"]
     assert f"pragma solidity {pinned};" in source

@@ -94,7 +94,7 @@ def test_the_qr_images_are_real_codes_and_the_vaults_agree_with_the_story(demo):
 
 def test_no_health_data_is_printed(demo):
     _folder, out = demo
-    patient = json.loads((ROOT / "resources" / "demo" / "synthea-patient.json").read_text())
+    patient = json.loads((ROOT / "medvault_resources" / "demo" / "synthea-patient.json").read_text())
     person = next(e["resource"] for e in patient["entry"] if e["resource"]["resourceType"] == "Patient")
     for name in person["name"]:
         for word in [name["family"], *name["given"]]:

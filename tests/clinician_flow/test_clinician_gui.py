@@ -8,22 +8,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtWidgets import QWidget
 
 from app.tasks import TaskRunner
 from tests.clinician_flow.conftest import first_record
+from tests.gui.clinician_support import qr_on_screen as _qr_text
 from tests.gui.conftest import screenshot  # noqa: F401  (the user guide's pictures)
 from tests.gui.test_accessibility import offenders
-
-
-def _qr_text(view) -> str:
-    """The code on screen, as a phone would read it: the view grabbed to PNG and decoded by zxing-cpp."""
-    from sync import qr
-    buffer = QBuffer()
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    assert view.grab().save(buffer, "PNG")
-    return qr.decode_bytes(bytes(buffer.data()))
 
 
 @pytest.fixture

@@ -50,6 +50,16 @@ def qr_image(text: str) -> QImage:
     assert image.loadFromData(qr.png_bytes(text), "PNG")
     return image
 
+def qr_on_screen(view: Any) -> str:
+    """The code a widget shows, as a phone would read it: grabbed to PNG and decoded by zxing-cpp."""
+    from PySide6.QtCore import QBuffer, QIODevice
+
+    from sync import qr
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    assert view.grab().save(buffer, "PNG")
+    return qr.decode_bytes(bytes(buffer.data()))
+
 
 def noise_frame(width: int = 960, height: int = 540, seed: int = 0) -> QImage:
     """A camera frame with nothing to read: grey noise."""

@@ -23,3 +23,12 @@ def screenshot(tmp_path):
         return path
 
     return grab
+
+
+@pytest.fixture
+def runner():
+    """The real task runner, drained before the test's widgets go."""
+    from app.tasks import TaskRunner
+    run = TaskRunner()
+    yield run
+    run.wait()

@@ -16,6 +16,7 @@ from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
+from tests.conftest import PASSPHRASE
 from tests.gui.synthea_vault import JULIETTE, synthea_vault
 
 JULIETTE_PATIENT = "Patient/10fe9427-a075-4d8c-8af7-1d4d24f72112"
@@ -80,6 +81,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving_session(folder: Path, **unlock: object) -> Iterator[object]:
+    """The vault in ``folder`` unlocked for one test as a ``Session``, its embedded gateway serving on a free port
+    (``session.port``) as the app does while it is open; locked again afterwards."""
+    from app.services import Session
+    from vault.store import Vault
+    vault = Vault.unlock(folder, PASSPHRASE, **unlock)
+    opened = Session(vault)
+    try:
+        with gateway(opened) as port:
+            opened.port = port
+            yield opened
+    finally:
+        if vault.is_open:
+            vault.close()
 
 
 @contextlib.contextmanager

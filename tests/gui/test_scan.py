@@ -311,16 +311,19 @@ def test_scan_window_pictures_for_the_guide(qtbot, make_window, screenshot):
 
 
 def test_the_clinicians_own_window_locks_back_to_the_unlock_window(qtbot, tmp_path):
-    from app.clinician.app import ClinicianController
+    from app.gui import Controller
+    from sync import shares
     from tests.conftest import PASSPHRASE, TEST_PROFILE
+    from tests.gui.serving_support import free_port
     from vault.store import Vault
     vault, _key = Vault.create(tmp_path / "clinic", PASSPHRASE, kdf_profile=TEST_PROFILE)
+    shares.set_gateway_setting(vault, f"http://127.0.0.1:{free_port()}")
     runner = TaskRunner()
-    controller = ClinicianController(tmp_path / "clinic", runner, TEST_PROFILE,
-                                     source=FeedSource([noise_frame()]))
+    controller = Controller(tmp_path / "clinic", runner, TEST_PROFILE, clinician=True,
+                            clinician_options={"source": FeedSource([noise_frame()])})
     qtbot.addWidget(controller.unlock_window)
     controller._open(vault)
-    window = controller.window
+    window = controller.main_window
     assert window.standalone and window.isVisible() and not controller.unlock_window.isVisible()
     assert window.windowTitle() == "medvault"
     lock = next(a for a in window.actions() if a.shortcut().toString() == "Ctrl+L")
@@ -328,6 +331,8 @@ def test_the_clinicians_own_window_locks_back_to_the_unlock_window(qtbot, tmp_pa
     runner.wait()
     qtbot.waitUntil(lambda: not vault.is_open, timeout=5000)
     assert controller.unlock_window.isVisible() and not window.isVisible()
+    controller.idle.stop()
+    controller.serving.gateway.stop()
 
 
 def test_closing_the_window_while_a_share_opens_frees_it_quietly(qtbot, make_window, patient):

@@ -14,7 +14,7 @@ from app.screens.detail import RecordDetail
 from app.screens.records import RecordsScreen
 from app.screens.search import SearchScreen
 from app.services import Session
-from app.tasks import SyncRunner, TaskRunner
+from app.tasks import SyncRunner
 from tests.gui.synthea_vault import FLETCHER, synthea_vault
 from tests.gui.test_accessibility import offenders
 
@@ -27,13 +27,6 @@ def vault(tmp_path_factory):
     v = synthea_vault(tmp_path_factory.mktemp("share-picked") / "vault", FLETCHER)
     yield v
     v.close()
-
-
-@pytest.fixture
-def runner():
-    run = TaskRunner()
-    yield run
-    run.wait()
 
 
 @pytest.fixture

@@ -20,10 +20,9 @@ from app.screens.share_wizard import LOCAL_ONLY, ShareWizard, start_share
 from app.services import Session
 from app.services.receiving import open_link
 from app.share_qr import CLEAR_AFTER_MS, MIN_MODULE_PX, ClipboardGuard
-from app.tasks import TaskRunner
 from tests.conftest import PASSPHRASE, TEST_PROFILE, run_cli
 from tests.gui.share_support import (CRAFTED, DEPRESSION, HIV_TEST, SERTRALINE, decode, drawn_link, gateway,
-                                     received, sensitive_vault)
+                                     received, sensitive_vault, serving_session)
 from tests.gui.test_accessibility import offenders
 
 WAIT = 60_000
@@ -38,23 +37,8 @@ def folder(tmp_path_factory):
 
 @pytest.fixture
 def session(folder):
-    """The module's vault unlocked for one test, its embedded gateway serving on a free port (as the app does
-    while it is open)."""
-    from vault.store import Vault
-    vault = Vault.unlock(folder, PASSPHRASE)
-    opened = Session(vault)
-    with gateway(opened) as port:
-        opened.port = port
+    with serving_session(folder) as opened:
         yield opened
-    if vault.is_open:
-        vault.close()
-
-
-@pytest.fixture
-def runner():
-    run = TaskRunner()
-    yield run
-    run.wait()
 
 
 class FakeTimers:

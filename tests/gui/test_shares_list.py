@@ -19,7 +19,7 @@ from app.services import Session, sharing
 from app.services.receiving import open_link
 from app.tasks import SyncRunner, TaskRunner
 from tests.conftest import PASSPHRASE, TEST_PROFILE
-from tests.gui.share_support import drawn_link, gateway, received
+from tests.gui.share_support import drawn_link, gateway, received, serving_session
 from tests.gui.synthea_vault import JULIETTE, synthea_vault
 from tests.gui.test_accessibility import offenders
 
@@ -50,14 +50,8 @@ def clock():
 
 @pytest.fixture
 def session(folder, clock):
-    from vault.store import Vault
-    vault = Vault.unlock(folder, PASSPHRASE, clock=clock)
-    opened = Session(vault)
-    with gateway(opened) as port:
-        opened.port = port
+    with serving_session(folder, clock=clock) as opened:
         yield opened
-    if vault.is_open:
-        vault.close()
 
 
 @pytest.fixture

@@ -191,3 +191,43 @@ def test_the_newest_record_of_a_problem_decides_whether_it_is_current(vault_fact
                                                     "diphenhydrAMINE Hydrochloride 25 MG Oral Tablet"}
     finally:
         vault.close()
+
+
+def test_a_code_whose_newest_record_is_a_report_and_records_without_a_code(vault_factory):
+    """The latest test of a code is found when a newer lab report carries the same code, and records without any
+    code (only words) still make the summary."""
+    vault = vault_factory("codes")
+    session = Session(vault)
+    assert session.import_sources([US_CORE / "patient-example.json"])[0].ok
+    lab = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory"}]}]
+    a1c = {"coding": [{"system": "http://loinc.org", "code": "4548-4",
+                       "display": "Hemoglobin A1c/Hemoglobin.total in Blood"}]}
+    resources = [
+        {"resourceType": "Observation", "id": "a1c-old", "status": "final", "category": lab, "code": a1c,
+         "subject": {"reference": "Patient/example"}, "effectiveDateTime": "2020-01-01",
+         "valueQuantity": {"value": 6.1, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}},
+        {"resourceType": "DiagnosticReport", "id": "a1c-report", "status": "final", "code": a1c,
+         "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB"}]}],
+         "subject": {"reference": "Patient/example"}, "effectiveDateTime": "2021-01-01"},
+        {"resourceType": "Observation", "id": "glucose-home", "status": "final", "category": lab,
+         "code": {"text": "Home glucose reading"}, "subject": {"reference": "Patient/example"},
+         "effectiveDateTime": "2021-02-01", "valueQuantity": {"value": 5.5, "unit": "mmol/L"}},
+        {"resourceType": "Condition", "id": "knee", "code": {"text": "Sore knee"},
+         "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                        "code": "active"}]},
+         "subject": {"reference": "Patient/example"}, "onsetDateTime": "2021-03-01"},
+    ]
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources]}
+    outcome = session.import_sources([PastedText(json.dumps(bundle))])[0]
+    assert outcome.ok, outcome.sentence
+    with vault.read_only() as conn:
+        assert query.get(conn, "Observation", "glucose-home") is not None
+        assert conn.execute("SELECT code FROM rec_resources WHERE id IN ('glucose-home', 'knee')").fetchall() \
+            == [(None,), (None,)]
+        s = summary(conn)
+    results = {i.id: i for i in s.results}
+    assert set(results) == {"a1c-old", "glucose-home"}
+    assert results["a1c-old"].value == "6.1 %" and results["glucose-home"].label == "Home glucose reading"
+    assert [i.id for i in s.problems] == ["knee"]

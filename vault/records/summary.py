@@ -181,7 +181,6 @@ class _Reader:
         condition, self.args = persons.where(conn, person, use_index=False)
         self.where = f" AND {condition}"
         self._newest: list[_Row] | None = None
-        self._uncoded: list[tuple[int, str]] | None = None
 
     def rows(self, sql: str, *args: Any, after: tuple = ()) -> list[tuple]:
         """``{person}`` in ``sql`` becomes the person condition; ``args`` bind before it, ``after`` behind it."""
@@ -224,7 +223,7 @@ class _Reader:
             else:
                 further.append(row.code)
         out += self._newest_of(further, rtypes, usable)
-        uncoded = [rid for rid, rtype in self.uncoded() if rtype in rtypes]
+        uncoded = self.uncoded(rtypes)
         for start in range(0, len(uncoded), 500):
             chunk = uncoded[start:start + 500]
             out += [_Row(*r) for r in self.rows(f"SELECT {_ROW} FROM rec_resources WHERE rid IN"
@@ -255,12 +254,13 @@ class _Reader:
                     out.append(_Row(*row[0]))
         return out
 
-    def uncoded(self) -> list[tuple[int, str]]:
-        """(rid, type) of the records without a code; the type sits before the JSON in a row, so this is cheap."""
-        if self._uncoded is None:
-            self._uncoded = self.conn.execute("SELECT rid, rtype FROM rec_resources INDEXED BY rec_resources_code"
-                                              " WHERE code IS NULL").fetchall()
-        return self._uncoded
+    def uncoded(self, rtypes: tuple[str, ...]) -> list[int]:
+        """The records of ``rtypes`` without a code, from the code and type indexes alone (reading each uncoded
+        record's type from its row would read the record)."""
+        kinds = ",".join("?" * len(rtypes))
+        return [rid for (rid,) in self.conn.execute(
+            f"SELECT rid FROM rec_resources INDEXED BY rec_resources_type_date WHERE rtype IN ({kinds}) AND rid IN"
+            " (SELECT rid FROM rec_resources INDEXED BY rec_resources_code WHERE code IS NULL)", rtypes)]
 
     def _meets(self, row: _Row, usable: str) -> bool:
         if usable == "1":
