@@ -106,6 +106,13 @@ class PagedTableModel(QAbstractTableModel):
         self.page_loaded.emit()
 
     # --- the model ----------------------------------------------------------------------------------------------
+    def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:
+        # Qt's own asks rowCount() and columnCount() first: two calls into Python, each taking the interpreter lock,
+        # for every cell a view paints instead of this one
+        if parent.isValid() or not (0 <= row < self._row_total() and 0 <= column < len(self.COLUMNS)):
+            return QModelIndex()
+        return self.createIndex(row, column)
+
     def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else self._row_total()
 
