@@ -113,6 +113,16 @@ class PagedTableModel(QAbstractTableModel):
             return QModelIndex()
         return self.createIndex(row, column)
 
+    def multiData(self, index: Index, roles: Any) -> None:
+        """All the roles a view's delegate asks for one cell (seven or so) in one call into Python instead of one
+        each. Every role is answered or cleared: the delegate reuses its list from cell to cell."""
+        for wanted in roles:
+            value = self.data(index, wanted.role())
+            if value is None:
+                wanted.clearData()
+            else:
+                wanted.setData(value)
+
     def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else self._row_total()
 
