@@ -1,6 +1,7 @@
 """The ``medvault`` command line: a stable contract over the same services the desktop app uses.
 
-Exit status: 0 success, 1 a user error (one plain sentence on stderr), 2 bad usage. Command groups live in
+Exit status: 0 success, 1 a user error (one plain sentence on stderr), 2 bad usage, 141 (128 + SIGPIPE) when
+the reader of the output went away (``medvault list | head``), quietly, as Unix tools do. Command groups live in
 ``app/commands/``; each module has ``register(subparsers)`` and sets ``func(args, ctx) -> int`` on its parsers.
 Nothing here imports Qt, so the CLI starts fast and runs on machines without a display.
 """
@@ -9,19 +10,20 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from app import terminal
 from app.version import __version__
 from vault.errors import VaultError
 from sync.errors import SyncError
 
 COMMAND_MODULES = ("vault_cmds", "records", "sharing", "chain", "clinician", "demo", "gui")
 EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
+EXIT_CLOSED_PIPE = 128 + 13  # 13 is SIGPIPE on every POSIX system
 
 
 class UsageError(Exception):
@@ -108,14 +110,16 @@ class Context:
         return session
 
     # --- output ---------------------------------------------------------------------------------------------
+    # Everything printed passes app.terminal: no control character from outside data reaches the terminal.
+    # Commands also pass each outside value through terminal.value, so none can start a line of its own.
     def out(self, text: str = "") -> None:
-        print(text, file=self.stdout)
+        print(terminal.message(text), file=self.stdout)
 
     def warn(self, text: str) -> None:
-        print(text, file=self.stderr)
+        print(terminal.message(text), file=self.stderr)
 
     def json(self, value: Any) -> None:
-        json.dump(value, self.stdout, indent=2, sort_keys=True, ensure_ascii=False)
+        self.stdout.write(terminal.json_text(value))
         self.stdout.write("\n")
 
 
@@ -168,6 +172,9 @@ def main(argv: list[str] | None = None, **context: Any) -> int:
     except (VaultError, SyncError) as exc:
         ctx.warn(f"medvault: {exc.user_message}")
         return EXIT_USER
+    except BrokenPipeError:
+        _discard_unwritten(ctx.stdout)
+        return EXIT_CLOSED_PIPE
     except KeyboardInterrupt:
         ctx.warn("medvault: cancelled; nothing was changed.")
         return 130
@@ -178,6 +185,20 @@ def main(argv: list[str] | None = None, **context: Any) -> int:
         ctx.warn("medvault: an unexpected error stopped this command; your vault was not changed. "
                  "Run again with MEDVAULT_DEBUG=1 to see the details.")
         return EXIT_USER
+
+
+def _discard_unwritten(stream: TextIO) -> None:
+    """The reader of ``stream`` is gone: point it at /dev/null, so the output still buffered is dropped at exit
+    instead of failing again there with a traceback."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (tests use in-memory streams)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 if __name__ == "__main__":

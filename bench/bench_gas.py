@@ -66,10 +66,11 @@ def measure(batch_size: int = BATCH_SIZE) -> GasReport:
     rv = cs.Revoke(bearer.consent_id, cs.address_of(patient), 3, now + 3600)
     gas_revoke = reg.revoke(relayer, rv, cs.sign(patient, reg.domain, rv)).gas_used
 
-    receipt = cs.AccessReceipt(bearer.consent_id, clinician_addr, now, 1)
+    receipt = cs.AccessReceipt(bearer.consent_id, bearer.patient, clinician_addr, now, 1)
     gas_single = reg.log_access(relayer, receipt, cs.sign(clinician, reg.domain, receipt)).gas_used
 
-    digests = [cs.digest(reg.domain, cs.AccessReceipt(bearer.consent_id, clinician_addr, now + i, 100 + i))
+    digests = [cs.digest(reg.domain, cs.AccessReceipt(bearer.consent_id, bearer.patient, clinician_addr, now + i,
+                                                      100 + i))
                for i in range(batch_size)]
     tree = merkle.MerkleTree.from_digests(digests)
     gas_batch = reg.anchor_batch(relayer, tree.root, batch_size).gas_used

@@ -376,7 +376,9 @@ class ConsentRegistry:
 
     def revoke(self, sender: Sender, rv: cs.Revoke, sig: cs.Signature) -> TxResult:
         r, vs = sig.compact()
-        return self._send(sender, self.contract.functions.revoke(rv.consent_id, rv.nonce, rv.deadline, r, vs))
+        fn = self.contract.functions.revoke(to_checksum_address(rv.patient), rv.consent_id, rv.nonce, rv.deadline,
+                                            r, vs)
+        return self._send(sender, fn)
 
     def cancel_nonces(self, sender: Sender, c: cs.CancelNonces, sig: cs.Signature) -> TxResult:
         r, vs = sig.compact()
@@ -386,7 +388,8 @@ class ConsentRegistry:
     def log_access(self, sender: Sender, rc: cs.AccessReceipt, sig: cs.Signature) -> TxResult:
         r, vs = sig.compact()
         fn = self.contract.functions.logAccess(
-            rc.consent_id, to_checksum_address(rc.accessor), rc.accessed_at, rc.nonce, r, vs
+            to_checksum_address(rc.patient), rc.consent_id, to_checksum_address(rc.accessor), rc.accessed_at,
+            rc.nonce, r, vs
         )
         return self._send(sender, fn)
 
@@ -395,13 +398,16 @@ class ConsentRegistry:
 
     # ---- reads -------------------------------------------------------------------------------------------
 
-    def is_active(self, consent_id: bytes, accessor: str) -> bool:
-        fn = self.contract.functions.isActive(consent_id, to_checksum_address(accessor))
+    # Reads name the patient as well as the id: anyone who saw a link can register its id under their own key,
+    # so "the consent with this id" is only meaningful together with whose it is.
+
+    def is_active(self, consent_id: bytes, accessor: str, *, patient: str) -> bool:
+        fn = self.contract.functions.isActive(to_checksum_address(patient), consent_id, to_checksum_address(accessor))
         return bool(self.chain._call(fn.call))
 
-    def get_consent(self, consent_id: bytes) -> ConsentRecord | None:
+    def get_consent(self, consent_id: bytes, *, patient: str) -> ConsentRecord | None:
         p, g, granted, expires, tag, revoked = self.chain._call(
-            self.contract.functions.getConsent(consent_id).call
+            self.contract.functions.getConsent(to_checksum_address(patient), consent_id).call
         )
         if int(p, 16) == 0:
             return None
@@ -440,7 +446,7 @@ class ConsentRegistry:
 
     def receipt_digest_onchain(self, rc: cs.AccessReceipt) -> bytes:
         fn = self.contract.functions.receiptDigest(
-            rc.consent_id, to_checksum_address(rc.accessor), rc.accessed_at, rc.nonce
+            rc.consent_id, to_checksum_address(rc.patient), to_checksum_address(rc.accessor), rc.accessed_at, rc.nonce
         )
         return bytes(self.chain._call(fn.call))
 
@@ -470,11 +476,13 @@ class ConsentRegistry:
         out = [e for n in names for e in self.events(n)]
         return sorted(out, key=lambda e: (e["block_number"], e["log_index"]))
 
-    def find_grant(self, consent_id: bytes) -> Anchor | None:
-        return _first_anchor(self.events("ConsentGranted", consentId=consent_id))
+    def find_grant(self, consent_id: bytes, *, patient: str) -> Anchor | None:
+        return _first_anchor(self.events("ConsentGranted", consentId=consent_id,
+                                         patient=to_checksum_address(patient)))
 
-    def find_revoke(self, consent_id: bytes) -> Anchor | None:
-        return _first_anchor(self.events("ConsentRevoked", consentId=consent_id))
+    def find_revoke(self, consent_id: bytes, *, patient: str) -> Anchor | None:
+        return _first_anchor(self.events("ConsentRevoked", consentId=consent_id,
+                                         patient=to_checksum_address(patient)))
 
     def find_access(self, consent_id: bytes, receipt_digest: bytes) -> Anchor | None:
         logs = self.events("AccessLogged", consentId=consent_id)
@@ -510,15 +518,16 @@ class ConsentStatus:
 
 
 def check_consent(
-    registry: ConsentRegistry | None, *, share_key: bytes, accessor: str, fhir_consent: dict[str, Any]
+    registry: ConsentRegistry | None, *, share_key: bytes, patient: str, accessor: str, fhir_consent: dict[str, Any]
 ) -> ConsentStatus:
-    """The receiver's check before showing a share: is its consent on chain, for this scope, active for us?"""
+    """The receiver's check before showing a share: is the consent of the patient the link names on chain, for
+    this scope, active for us?"""
     if registry is None:
         return ConsentStatus("unchecked", False, "No consent network is configured, so this consent was not checked.")
     cid = cs.consent_id(share_key)
     try:
-        record = registry.get_consent(cid)
-        active = registry.is_active(cid, accessor) if record is not None else False
+        record = registry.get_consent(cid, patient=patient)
+        active = registry.is_active(cid, accessor, patient=patient) if record is not None else False
         now = registry.chain.block_timestamp()
     except ChainUnavailable:
         return ConsentStatus("unchecked", False, "The consent network could not be reached, so this consent was not "

@@ -120,23 +120,24 @@ def sync_outbox(vault: Any, settings: ChainSettings | None = None) -> Any:
         return box.sync(registry, sender)
 
 
-def consent_checker(registry: Any, accessor: str) -> Callable[[bytes], bool]:
-    """For the receiver: is the consent behind a link active for ``accessor`` right now?
+def consent_checker(registry: Any, accessor: str) -> Callable[[bytes, str], bool]:
+    """For the receiver: is the consent behind a link, as recorded by the patient the link names, active for
+    ``accessor`` right now?
 
     A chain that cannot be reached is not a "no": it raises ChainUnavailable, and the receiver reports that the
     chain could not be checked instead of refusing or pretending."""
-    def check(consent_id: bytes) -> bool:
-        return registry.is_active(consent_id, accessor)
+    def check(consent_id: bytes, patient: str) -> bool:
+        return registry.is_active(consent_id, accessor, patient=patient)
 
     return check
 
 
-def queue_access_receipt(vault: Any, settings: ChainSettings, consent_id: bytes, *, accessed_at: int | None = None
-                         ) -> int:
-    """The clinician's signed receipt that they opened the share, queued for the chain."""
+def queue_access_receipt(vault: Any, settings: ChainSettings, consent_id: bytes, *, patient: str,
+                         accessed_at: int | None = None) -> int:
+    """The clinician's signed receipt that they opened the share of ``patient``, queued for the chain."""
     when = int(accessed_at if accessed_at is not None else vault.now().timestamp())
-    receipt = cs.AccessReceipt(consent_id=consent_id, accessor=vault.identity.eth_address, accessed_at=when,
-                               nonce=time.time_ns())
+    receipt = cs.AccessReceipt(consent_id=consent_id, patient=patient, accessor=vault.identity.eth_address,
+                               accessed_at=when, nonce=time.time_ns())
     signature = cs.sign(vault.identity_keys.secp256k1_private, settings.domain, receipt)
     from sync.outbox import Outbox
     from vault.outbox_store import SqlOutboxStore
@@ -147,7 +148,7 @@ def queue_access_receipt(vault: Any, settings: ChainSettings, consent_id: bytes,
 
 
 
-def check_scope(registry: Any, consent_id: bytes, bundles: list[dict]) -> str:
+def check_scope(registry: Any, consent_id: bytes, patient: str, bundles: list[dict]) -> str:
     """After decryption: the FHIR Consent inside the share must hash to the scope the patient signed on chain, so
     a share whose records were swapped or trimmed is caught even though its key and link are genuine."""
     from sync.errors import ShareRevoked
@@ -156,7 +157,7 @@ def check_scope(registry: Any, consent_id: bytes, bundles: list[dict]) -> str:
     if len(consents) != 1:
         raise ShareRevoked("This share does not carry exactly one consent record, so it cannot be matched to "
                            "the patient's consent on the chain.")
-    record = registry.get_consent(consent_id)
+    record = registry.get_consent(consent_id, patient=patient)
     if record is None:
         raise ShareRevoked("The consent network has no record of this share's consent.")
     if not record.scope_matches(cs.scope_hash(consents[0])):

@@ -49,6 +49,7 @@ TYPES: dict[str, list[dict[str, str]]] = {
     ],
     "AccessReceipt": [
         {"name": "consentId", "type": "bytes32"},
+        {"name": "patient", "type": "address"},
         {"name": "accessor", "type": "address"},
         {"name": "accessedAt", "type": "uint64"},
         {"name": "nonce", "type": "uint256"},
@@ -144,6 +145,9 @@ class Revoke:
 @dataclass(frozen=True)
 class AccessReceipt:
     consent_id: bytes
+    # Whose consent was used: an id alone may name several patients' entries (anyone holding a link can register
+    # its id under their own key), so a receipt says which one it is about.
+    patient: str
     accessor: str
     accessed_at: int
     nonce: int
@@ -153,6 +157,7 @@ class AccessReceipt:
     def message(self) -> dict[str, Any]:
         return {
             "consentId": self.consent_id,
+            "patient": to_checksum_address(self.patient),
             "accessor": to_checksum_address(self.accessor),
             "accessedAt": self.accessed_at,
             "nonce": self.nonce,
@@ -315,7 +320,7 @@ def revoke_for_share(
 
 
 def receipt_for_share(
-    accessor_key: bytes, domain: Domain, *, share_key: bytes, accessed_at: int, nonce: int
+    accessor_key: bytes, domain: Domain, *, share_key: bytes, patient: str, accessed_at: int, nonce: int
 ) -> tuple[AccessReceipt, Signature]:
-    receipt = AccessReceipt(consent_id(share_key), address_of(accessor_key), accessed_at, nonce)
+    receipt = AccessReceipt(consent_id(share_key), patient, address_of(accessor_key), accessed_at, nonce)
     return receipt, sign(accessor_key, domain, receipt)

@@ -153,6 +153,12 @@ class QrUnreadable(QrNotFound):
 
     default_message = "This file is not an image medvault can read."
 
+
+class QrNotWritten(SyncError):
+    """The QR image could not be written where asked (a missing folder, no permission, or a link or folder there)."""
+
+    default_message = "The QR image could not be written there; check that the folder exists and is writable."
+
 # --- end of sharing section ---
 
 

@@ -2,11 +2,14 @@
 
 Everything a share link points at is chosen by whoever made the link, so every fetch is treated as hostile:
 
-- https only; plain http only to loopback or private-LAN addresses, and only when the caller allows it (the
-  built-in gateway serves a clinic on the same Wi-Fi). The host is resolved once, checked, and the connection made
-  to that checked address, so a name cannot resolve to a LAN address for the check and elsewhere for the fetch.
-- one deadline for the whole exchange, not just per socket read, so a server dribbling a byte every few seconds is
-  cut off too;
+- https, and plain http only to loopback or private-LAN addresses. Any address on this machine or the local
+  network, whatever the scheme, only when the caller allows it (the built-in gateway serves a clinic on the same
+  Wi-Fi): a link must not turn the receiver into a probe of, or a POST to, the machines around it. The host is
+  resolved once, checked, and the connection made to that checked address, so a name cannot resolve to a public
+  address for the check and to a LAN address for the fetch.
+- one deadline for the whole exchange (name lookup, connection, TLS handshake, status line, headers and body), not
+  just per socket read, so a server dribbling a byte every few seconds is cut off too; a caller fetching several
+  files for one share hands the same deadline to each;
 - a byte limit enforced while streaming: a 2 GB answer is stopped after ``max_bytes`` + 1 bytes, never read whole;
 - redirects only to the same scheme, host and port, at most a few.
 """
@@ -17,6 +20,7 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
@@ -67,36 +71,37 @@ def _is_local(addr: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     # is_private covers RFC 1918, ULA fc00::/7, link-local and loopback; shared CGNAT space is not a LAN.
-    return ip.is_loopback or ip.is_private or ip.is_link_local
+    # 0.0.0.0 and :: reach this machine when connected to.
+    return ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified
 
 
-def _resolve(host: str, port: int) -> list[str]:
+def _resolve(host: str, port: int, deadline: float) -> list[str]:
     try:
         ipaddress.ip_address(host)
         return [host]
     except ValueError:
         pass
-    # getaddrinfo cannot be given a timeout without mutating process-wide socket state; plain-http targets are
-    # loopback/LAN names, which the system resolves locally.
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise FetchFailed("The server holding the share could not be found; check the network.") from exc
-    return sorted({info[4][0] for info in infos})
+    # getaddrinfo takes no timeout (and setting one would change process-wide socket state), so the lookup runs on
+    # a helper thread that is simply abandoned at the deadline; it ends when the system resolver gives up.
+    found: dict[str, object] = {}
+
+    def lookup() -> None:
+        try:
+            found["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            found["error"] = exc
+
+    worker = threading.Thread(target=lookup, name="medvault-name-lookup", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    if worker.is_alive():
+        raise FetchTimeout("The name of the server holding the share could not be looked up in time.")
+    if "error" in found:
+        raise FetchFailed("The server holding the share could not be found; check the network.") from found["error"]
+    return sorted({info[4][0] for info in found["infos"]})  # type: ignore[union-attr]
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """Plain HTTP to an address we already checked, with the original Host header."""
-
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self._address = address
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
-
-
-def _check_target(url: str, policy: FetchPolicy, deadline: float) -> tuple[str, str, int, str | None]:
+def _check_target(url: str, policy: FetchPolicy, deadline: float) -> tuple[str, str, int, str]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = parts.hostname
@@ -108,17 +113,22 @@ def _check_target(url: str, policy: FetchPolicy, deadline: float) -> tuple[str, 
         raise FetchRefused("The share's address has an invalid port.") from exc
     if parts.username or parts.password:
         raise FetchRefused("The share's address contains a user name or password, which medvault refuses.")
-    if scheme == "https":
-        return scheme, host, port, None
-    if scheme != "http":
+    if scheme not in ("https", "http"):
         raise FetchRefused("medvault only fetches shares over https.")
-    if not policy.allow_local_http:
+    if scheme == "http" and not policy.allow_local_http:
         raise FetchRefused("This share uses plain http; medvault only allows that on the local network when "
                            "you turn it on.")
-    addresses = _resolve(host, port)
-    if not addresses or not all(_is_local(a) for a in addresses):
+    addresses = _resolve(host, port, deadline)
+    if not addresses:
+        raise FetchFailed("The server holding the share could not be found; check the network.")
+    local = [a for a in addresses if _is_local(a)]
+    if scheme == "http" and len(local) != len(addresses):
         raise FetchRefused("This share uses plain http to a server outside your local network, which medvault "
                            "refuses.")
+    if local and not policy.allow_local_http:
+        # The same rule for https: a link must not make the receiver reach into this machine or its network.
+        raise FetchRefused("This share's address points to this computer or your local network; medvault only "
+                           "fetches from there when you turn it on.")
     return scheme, host, port, addresses[0]
 
 
@@ -146,6 +156,46 @@ def _read_bounded(sock: socket.socket | None, resp: http.client.HTTPResponse, ma
     return b"".join(chunks)
 
 
+class _Watchdog:
+    """Shuts the exchange's socket down when the deadline passes.
+
+    Socket timeouts bound each read, not the exchange: http.client reads the status line and headers a line at a
+    time, and the TLS handshake reads record by record, so a server sending a byte just inside every timeout could
+    hold a fetch for hours. Shutting the socket down ends whatever read is blocked at that moment.
+    """
+
+    def __init__(self, deadline: float) -> None:
+        self.expired = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired.is_set():
+                _shutdown(sock)
+        return sock
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired.set()
+            for sock in self._sockets:
+                _shutdown(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
 def _once(method: str, url: str, body: bytes | None, headers: dict, policy: FetchPolicy,
           deadline: float) -> Response | tuple[int, str]:
     scheme, host, port, pinned = _check_target(url, policy, deadline)
@@ -160,26 +210,42 @@ def _once(method: str, url: str, body: bytes | None, headers: dict, policy: Fetc
         conn: http.client.HTTPConnection = http.client.HTTPSConnection(
             host, port, timeout=remaining, context=ssl.create_default_context())
     else:
-        assert pinned is not None
-        conn = _PinnedHTTPConnection(host, port, pinned, remaining)
+        conn = http.client.HTTPConnection(host, port, timeout=remaining)
+    watchdog = _Watchdog(deadline)
+
+    def connect_to_checked_address(_address, timeout, source_address=None) -> socket.socket:
+        # The connection goes to the address that was checked, never to a fresh lookup of the name; TLS still
+        # verifies the certificate against the name (HTTPSConnection wraps this socket with server_hostname).
+        return watchdog.watch(socket.create_connection((pinned, port), timeout, source_address))
+
+    conn._create_connection = connect_to_checked_address  # type: ignore[attr-defined]
     try:
         all_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **headers}
         conn.request(method, target, body=body, headers=all_headers)
         sock = conn.sock  # kept: getresponse() drops it from conn when the server closes after answering
         resp = conn.getresponse()
         if resp.status in _REDIRECTS:
-            return resp.status, resp.getheader("Location") or ""
-        data = _read_bounded(sock, resp, policy.max_bytes, deadline)
-        ctype = (resp.getheader("Content-Type") or "").split(";", 1)[0].strip().lower()
-        return Response(url=url, status=resp.status, content_type=ctype, body=data,
-                        headers={k.lower(): v for k, v in resp.getheaders()})
+            result: Response | tuple[int, str] = (resp.status, resp.getheader("Location") or "")
+        else:
+            data = _read_bounded(sock, resp, policy.max_bytes, deadline)
+            ctype = (resp.getheader("Content-Type") or "").split(";", 1)[0].strip().lower()
+            result = Response(url=url, status=resp.status, content_type=ctype, body=data,
+                              headers={k.lower(): v for k, v in resp.getheaders()})
+        if watchdog.expired.is_set():
+            raise FetchTimeout()  # the socket was shut under the read: what arrived may be cut short
+        return result
     except (socket.timeout, TimeoutError) as exc:
         raise FetchTimeout() from exc
     except ssl.SSLError as exc:
+        if watchdog.expired.is_set():
+            raise FetchTimeout() from exc
         raise FetchRefused("The server's secure connection could not be verified, so nothing was fetched.") from exc
     except (ConnectionError, http.client.HTTPException, OSError) as exc:
+        if watchdog.expired.is_set():
+            raise FetchTimeout() from exc
         raise FetchFailed("The connection to the server holding the share failed.") from exc
     finally:
+        watchdog.cancel()
         conn.close()
 
 
@@ -192,10 +258,19 @@ def _same_origin(a: str, b: str) -> bool:
         return False
 
 
+def deadline_for(policy: FetchPolicy) -> float:
+    """The ``time.monotonic()`` by which an exchange that starts now must be over."""
+    return time.monotonic() + policy.timeout
+
+
 def request(method: str, url: str, *, policy: FetchPolicy, body: bytes | None = None,
-            headers: dict | None = None) -> Response:
-    """One bounded request; returns any final status (callers decide what a 401 or 404 means)."""
-    deadline = time.monotonic() + policy.timeout
+            headers: dict | None = None, deadline: float | None = None) -> Response:
+    """One bounded request; returns any final status (callers decide what a 401 or 404 means).
+
+    ``deadline`` (from ``deadline_for``) is when the whole exchange, redirects included, must be over; by default
+    ``policy.timeout`` from now. Several requests for one share pass the same one."""
+    if deadline is None:
+        deadline = deadline_for(policy)
     current = url
     for _ in range(policy.max_redirects + 1):
         result = _once(method, current, body, headers or {}, policy, deadline)
@@ -214,13 +289,13 @@ def request(method: str, url: str, *, policy: FetchPolicy, body: bytes | None = 
     raise FetchRefused("The server redirected the download too many times.")
 
 
-def get(url: str, *, policy: FetchPolicy, accept: str | None = None) -> Response:
-    return request("GET", url, policy=policy, headers={"Accept": accept} if accept else None)
+def get(url: str, *, policy: FetchPolicy, accept: str | None = None, deadline: float | None = None) -> Response:
+    return request("GET", url, policy=policy, headers={"Accept": accept} if accept else None, deadline=deadline)
 
 
-def post_json(url: str, payload: dict, *, policy: FetchPolicy) -> Response:
+def post_json(url: str, payload: dict, *, policy: FetchPolicy, deadline: float | None = None) -> Response:
     return request("POST", url, policy=policy, body=jsonsafe.dumps(payload),
-                   headers={"Content-Type": "application/json", "Accept": "application/json"})
+                   headers={"Content-Type": "application/json", "Accept": "application/json"}, deadline=deadline)
 
 
 def looks_like_html(resp: Response) -> bool:
@@ -228,9 +303,9 @@ def looks_like_html(resp: Response) -> bool:
     return resp.content_type in ("text/html", "application/xhtml+xml") or head.startswith((b"<!doctype", b"<html"))
 
 
-def get_jwe(url: str, *, policy: FetchPolicy) -> bytes:
+def get_jwe(url: str, *, policy: FetchPolicy, deadline: float | None = None) -> bytes:
     """Fetch an encrypted SHL file; anything but a 200 with JWE-looking content is a typed error."""
-    resp = get(url, policy=policy, accept="application/jose")
+    resp = get(url, policy=policy, accept="application/jose", deadline=deadline)
     return expect_jwe(resp)
 
 

@@ -2,10 +2,14 @@
 
 It lets a clinician on the same machine or Wi-Fi fetch a share with no IPFS daemon installed. The exposure is
 kept minimal on purpose: one path shape, a strict CID syntax check before any lookup, no listing, bounded
-request line and headers, a cap on concurrent connections, a deadline on each request head and a socket
-timeout on every read and write against slow clients, no reading of request bodies, and no
-request log (a URL names a share, and logs are not the place to keep that). The files it serves are JWE
-ciphertext; it does not re-verify their CID because every receiver does.
+request line and headers, no reading of request bodies, and no request log (a URL names a share, and logs are not
+the place to keep that). The files it serves are JWE ciphertext; it does not re-verify their CID because every
+receiver does.
+
+Against clients that hold connections to starve real ones: a cap on connections in all and per client address, an
+idle timeout before the first byte of each request, a deadline on each request head, a socket timeout on every
+read and write, and, when a cap is reached, the connection that has waited longest without a complete request is
+closed to make room (a real client sends its request at once, an attacker's idle sockets are the oldest waiters).
 
 Binding to anything but loopback needs ``allow_lan=True``: exposing the vault's shares to the local network
 is the user's explicit choice (DESIGN section 4).
@@ -17,6 +21,7 @@ import http.client
 import ipaddress
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Optional
 
@@ -27,7 +32,9 @@ __all__ = ["Gateway", "MAX_REQUEST_LINE", "MAX_HEADER_BYTES"]
 MAX_REQUEST_LINE = 2048
 MAX_HEADER_BYTES = 16 * 1024
 MAX_CONNECTIONS = 32
+MAX_PER_CLIENT = 8
 SOCKET_TIMEOUT = 15.0
+IDLE_TIMEOUT = 5.0
 HEAD_TIMEOUT = 10.0
 
 Lookup = Callable[[str], Optional[bytes]]
@@ -65,6 +72,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = SOCKET_TIMEOUT
     lookup: Lookup  # set on a per-gateway subclass
     head_timeout: float = HEAD_TIMEOUT
+    idle_timeout: float = IDLE_TIMEOUT
 
     def log_message(self, format, *args) -> None:  # noqa: A002 - stdlib signature
         pass  # a request line names a share; keep it out of stderr and any log
@@ -72,13 +80,22 @@ class _Handler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         # Mirrors the stdlib method with a far smaller request-line limit and a header budget.
         raw_rfile = self.rfile
-        # The socket timeout applies per read, so a client dripping a byte at a time could hold the connection
-        # for hours; the whole head (request line and headers, or an idle keep-alive) gets one deadline, after
-        # which the socket is shut down under the blocked read.
-        watchdog = threading.Timer(self.head_timeout, self._abort)
-        watchdog.daemon = True
-        watchdog.start()
+        slots: _Slots = self.server.slots  # type: ignore[attr-defined]
+        slots.waiting(self.connection)
+        watchdog = None
         try:
+            # Nothing yet (a new connection, or a kept-alive one between requests): wait only so long.
+            self.connection.settimeout(self.idle_timeout)
+            if not raw_rfile.peek(1):
+                self.close_connection = True
+                return
+            self.connection.settimeout(self.timeout)
+            # The socket timeout applies per read, so a client dripping a byte at a time could hold the
+            # connection for hours; the whole head (request line and headers) gets one deadline, after which the
+            # socket is shut down under the blocked read.
+            watchdog = threading.Timer(self.head_timeout, self._abort)
+            watchdog.daemon = True
+            watchdog.start()
             try:
                 line = raw_rfile.readline(MAX_REQUEST_LINE + 1)
                 if not line:
@@ -97,6 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
             finally:
                 self.rfile = raw_rfile
                 watchdog.cancel()
+            slots.busy(self.connection)
             if not ok:
                 return
             if self.request_version == "HTTP/0.9":
@@ -115,7 +133,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (TimeoutError, socket.timeout, OSError):
             self.close_connection = True
         finally:
-            watchdog.cancel()
+            if watchdog is not None:
+                watchdog.cancel()
 
     def _abort(self) -> None:
         self.close_connection = True
@@ -179,32 +198,89 @@ class _Handler(BaseHTTPRequestHandler):
                     extra={"Access-Control-Allow-Origin": "*", "ETag": f'"{cid}"'})
 
 
+class _Slots:
+    """Who holds the gateway's connections, per client address, and since when each one waits for a request.
+
+    A connection waits from its start, and again between kept-alive requests, until its request head is read;
+    then it is busy until its answer is written. Only waiting connections are ever closed to make room.
+    """
+
+    def __init__(self, total: int, per_client: int) -> None:
+        self._total, self._per_client = total, per_client
+        self._lock = threading.Lock()
+        self._held: dict[socket.socket, tuple[str, float | None]] = {}  # socket -> (client, waiting since)
+
+    def admit(self, sock: socket.socket, client: str) -> bool:
+        """Take a slot for a new connection, closing the longest waiter (of this client first) if a cap is
+        reached; False when every connection in the way is busy."""
+        with self._lock:
+            while sum(1 for c, _ in self._held.values() if c == client) >= self._per_client:
+                if not self._close_longest_waiter(client):
+                    return False
+            while len(self._held) >= self._total:
+                if not self._close_longest_waiter(None):
+                    return False
+            self._held[sock] = (client, time.monotonic())
+            return True
+
+    def _close_longest_waiter(self, client: str | None) -> bool:
+        waiters = [(since, sock) for sock, (c, since) in self._held.items()
+                   if since is not None and (client is None or c == client)]
+        if not waiters:
+            return False
+        _, sock = min(waiters, key=lambda w: w[0])
+        # The slot is free at once; the connection's thread ends when the shutdown wakes its blocked read.
+        del self._held[sock]
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return True
+
+    def waiting(self, sock: socket.socket) -> None:
+        self._mark(sock, time.monotonic())
+
+    def busy(self, sock: socket.socket) -> None:
+        self._mark(sock, None)
+
+    def _mark(self, sock: socket.socket, since: float | None) -> None:
+        with self._lock:
+            if sock in self._held:
+                self._held[sock] = (self._held[sock][0], since)
+
+    def release(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._held.pop(sock, None)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # A burst of connections waits in the kernel's queue for the accept loop instead of being refused there.
+    request_queue_size = 64
 
-    def __init__(self, address, handler, max_connections: int) -> None:
-        self._slots = threading.BoundedSemaphore(max_connections)
+    def __init__(self, address, handler, max_connections: int, max_per_client: int) -> None:
+        self.slots = _Slots(max_connections, max_per_client)
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, handler)
 
     def process_request(self, request, client_address) -> None:
-        # Past the cap a connection is dropped at once instead of spawning yet another thread.
-        if not self._slots.acquire(blocking=False):
+        # With no slot to give, a connection is dropped at once instead of spawning yet another thread.
+        if not self.slots.admit(request, str(client_address[0])):
             self.shutdown_request(request)
             return
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self._slots.release()
+            self.slots.release(request)
             raise
 
     def process_request_thread(self, request, client_address) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._slots.release()
+            self.slots.release(request)
 
     def handle_error(self, request, client_address) -> None:
         pass  # the stdlib prints a traceback naming the client; a dropped connection needs no record
@@ -228,7 +304,8 @@ class Gateway:
 
     def __init__(self, lookup: Lookup, host: str = "127.0.0.1", port: int = 0, *, allow_lan: bool = False,
                  advertised_host: str | None = None, max_connections: int = MAX_CONNECTIONS,
-                 head_timeout: float = HEAD_TIMEOUT) -> None:
+                 max_per_client: int = MAX_PER_CLIENT, head_timeout: float = HEAD_TIMEOUT,
+                 idle_timeout: float = IDLE_TIMEOUT) -> None:
         if not _is_loopback(host) and not allow_lan:
             raise ValueError("the gateway binds to loopback unless serving the local network is allowed")
         self._lookup = lookup
@@ -236,7 +313,9 @@ class Gateway:
         self._port = port
         self._advertised_host = advertised_host
         self._max_connections = max_connections
+        self._max_per_client = max_per_client
         self._head_timeout = head_timeout
+        self._idle_timeout = idle_timeout
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -244,8 +323,9 @@ class Gateway:
         if self._server is not None:
             return self
         handler = type("GatewayHandler", (_Handler,), {"lookup": staticmethod(self._lookup),
-                                                       "head_timeout": self._head_timeout})
-        self._server = _Server((self._host, self._port), handler, self._max_connections)
+                                                       "head_timeout": self._head_timeout,
+                                                       "idle_timeout": self._idle_timeout})
+        self._server = _Server((self._host, self._port), handler, self._max_connections, self._max_per_client)
         self._thread = threading.Thread(target=self._server.serve_forever, name="medvault-gateway",
                                         kwargs={"poll_interval": 0.2}, daemon=True)
         self._thread.start()

@@ -128,7 +128,7 @@ def _header_of(token: str) -> dict:
     head = token.split(".", 1)[0]
     try:
         raw = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
-        header = jsonsafe.loads(raw)
+        header = jsonsafe.loads(raw, max_depth=8)  # a real header is one flat object
     except ValueError as exc:
         raise DecryptionFailed("The shared file is not an encrypted SMART Health Link file.") from exc
     if not isinstance(header, dict):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from dataclasses import dataclass
 from typing import Union
@@ -37,6 +38,12 @@ _FLAG_LETTERS = set("LPU")
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 # Epoch seconds beyond this are far-future dates; the SHL spec's own example writes milliseconds, which land here.
 _MS_THRESHOLD = 10**11
+# 9999-12-31T23:59:59Z: the last instant a calendar date can be shown for; anything later is not a real expiry.
+_LATEST_EXP = 253_402_300_799
+# The SHL payload member naming the patient whose consent the link's id refers to on the consent chain. It is a
+# medvault extension (other SHL viewers ignore members they do not know), namespaced so that a future member of the
+# specification cannot collide with it.
+SHL_PATIENT_MEMBER = "medvaultPatient"
 
 
 CONSENT_PURPOSE = b"medvault/consent/v1"
@@ -94,6 +101,9 @@ class ShlPayload:
     exp: int | None = None
     label: str | None = None
     v: int = SHL_VERSION
+    # The chain address of the patient whose consent covers this share; None when the share has no consent on
+    # a chain. Link holders can compute the consent id, so the id is only ever looked up together with this.
+    patient: str | None = None
 
     @property
     def direct_file(self) -> bool:
@@ -152,12 +162,23 @@ def _check_exp(exp: object) -> int | None:
         if not re.fullmatch(r"[0-9]{1,20}(\.[0-9]+)?", exp):
             raise LinkInvalid("This link's expiry time is not a number, so the link is damaged.")
         exp = float(exp) if "." in exp else int(exp)
-    if not isinstance(exp, (int, float)) or exp < 0 or exp != exp:
+    if not isinstance(exp, (int, float)) or exp < 0 or (isinstance(exp, float) and not math.isfinite(exp)):
         raise LinkInvalid("This link's expiry time is not a number, so the link is damaged.")
     value = int(exp)
     if value >= _MS_THRESHOLD:
         value //= 1000
+    if value > _LATEST_EXP:
+        raise LinkInvalid("This link's expiry time is not a date medvault can show, so the link is damaged.")
     return value
+
+
+def _check_patient(patient: object) -> str | None:
+    if patient is None:
+        return None
+    if not isinstance(patient, str) or not _ADDRESS_RE.match(patient):
+        raise LinkInvalid("This link names its patient with something that is not a chain address, so the link "
+                          "is damaged.")
+    return patient
 
 
 def _check_key(key: object) -> bytes:
@@ -184,6 +205,8 @@ def build_shlink(payload: ShlPayload) -> str:
         obj["flag"] = _check_flag(payload.flag)
     if payload.label is not None:
         obj["label"] = _check_label(payload.label)
+    if payload.patient is not None:
+        obj[SHL_PATIENT_MEMBER] = _check_patient(payload.patient)
     obj["v"] = SHL_VERSION
     return SHL_PREFIX + b64u_encode(jsonsafe.dumps(obj))
 
@@ -215,7 +238,8 @@ def parse_shlink(text: str) -> ShlPayload:
         raise LinkUnsupported("This SMART Health Link uses a newer version than medvault supports; update medvault.")
     return ShlPayload(url=_check_url(obj.get("url")), key=_check_key(obj.get("key")),
                       flag=_check_flag(obj.get("flag", "")),
-                      exp=_check_exp(obj.get("exp")), label=_check_label(obj.get("label")), v=v)
+                      exp=_check_exp(obj.get("exp")), label=_check_label(obj.get("label")), v=v,
+                      patient=_check_patient(obj.get(SHL_PATIENT_MEMBER)))
 
 
 def _bounded(text: str) -> str:
@@ -250,6 +274,7 @@ class SealedShare:
     exp: int | None
     label: str | None
     sealed_key: bytes
+    patient: str | None = None  # as in ShlPayload: whose consent on the chain covers the share
 
 
 @dataclass(frozen=True)
@@ -287,18 +312,22 @@ def build_card(seed: bytes, *, name: str, address: str | None, iat: int, organis
 
 
 def _build_sealed(link_type: str, seed: bytes, recipient: Card, *, url: str, key: bytes, exp: int | None,
-                  label: str | None, iat: int) -> str:
+                  label: str | None, iat: int, patient: str | None = None) -> str:
     if len(key) != 32:
         raise ValueError("share keys are 32 bytes")
     body = {"to": recipient.did, "url": _check_url(url), "exp": exp, "label": _check_label(label),
             "key": b64u_encode(crypto.seal_to(recipient.x25519_public, key))}
+    if patient is not None:
+        body["patient"] = _check_patient(patient)
     return _sign(seed, link_type, body, iat)
 
 
 def build_directed_share(seed: bytes, recipient: Card, *, url: str, key: bytes, exp: int | None,
-                         label: str | None, iat: int) -> str:
-    """A share only ``recipient`` can open: the SHL file key sealed to their card's X25519 key."""
-    return _build_sealed("share", seed, recipient, url=url, key=key, exp=exp, label=label, iat=iat)
+                         label: str | None, iat: int, patient: str | None = None) -> str:
+    """A share only ``recipient`` can open: the SHL file key sealed to their card's X25519 key. ``patient`` is
+    the chain address whose consent covers it, when one was queued."""
+    return _build_sealed("share", seed, recipient, url=url, key=key, exp=exp, label=label, iat=iat,
+                         patient=patient)
 
 
 def build_return(seed: bytes, recipient: Card, *, url: str, key: bytes, exp: int | None, label: str | None,
@@ -379,7 +408,8 @@ def parse_medvault(text: str) -> MedvaultLink:
         if len(sealed) != 32 + 48:  # ephemeral X25519 key + Poly1305 tag + 32-byte share key
             raise LinkInvalid("This share link is damaged: its sealed key has the wrong length.")
         parsed = SealedShare(to=to, url=_check_url(body.get("url")), exp=_check_exp(body.get("exp")),
-                             label=_check_label(body.get("label")), sealed_key=sealed)
+                             label=_check_label(body.get("label")), sealed_key=sealed,
+                             patient=_check_patient(body.get("patient")))
     return MedvaultLink(type=link_type, v=v, sender=sender, iat=iat, body=parsed)
 
 

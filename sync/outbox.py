@@ -225,16 +225,16 @@ class Outbox:
             return registry.find_batch(_b(p["root"])) if registry.anchored_at(_b(p["root"])) else None
         typed = cs.from_jsonable(p["typed"])
         if entry.kind == GRANT:
-            record = registry.get_consent(typed.consent_id)
+            record = registry.get_consent(typed.consent_id, patient=typed.patient)
             if record is None or not _same_grant(record, typed):
                 # A different consent under the same id is not ours: submitting gets the contract's refusal.
                 return None
-            return registry.find_grant(typed.consent_id)
+            return registry.find_grant(typed.consent_id, patient=typed.patient)
         if entry.kind == REVOKE:
-            record = registry.get_consent(typed.consent_id)
-            if record is None or not record.revoked or record.patient.lower() != typed.patient.lower():
+            record = registry.get_consent(typed.consent_id, patient=typed.patient)
+            if record is None or not record.revoked:
                 return None
-            return registry.find_revoke(typed.consent_id)
+            return registry.find_revoke(typed.consent_id, patient=typed.patient)
         if entry.kind == ACCESS:
             return registry.find_access(typed.consent_id, cs.digest(registry.domain, typed))
         if entry.kind == CANCEL:

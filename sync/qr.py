@@ -15,7 +15,8 @@ import qrcode.constants
 import zxingcpp
 from PIL import Image, UnidentifiedImageError
 
-from sync.errors import QrNotFound, QrUnreadable
+from sync.errors import QrNotFound, QrNotWritten, QrUnreadable
+from vault.fsutil import NotARegularFile, refuse_unless_regular, write_atomically
 
 BOX_SIZE = 8  # pixels per module: a ~300-character link gives a ~600 px image, crisp on screen and paper
 BORDER = 4  # modules of quiet zone, the minimum ISO/IEC 18004 requires
@@ -38,10 +39,30 @@ def png_bytes(text: str) -> bytes:
 
 
 def write_png(text: str, path: str | Path) -> Path:
-    """Write ``text`` as a QR PNG; returns the path written."""
+    """Write ``text`` as a QR PNG; returns the path written. The image holds a secret (a recovery key, a link that
+    opens records), so it is 0600, written atomically, and a link, folder or pipe at ``path`` is refused rather
+    than written through or replaced."""
     path = Path(path)
-    path.write_bytes(png_bytes(text))
+    try:
+        write_atomically(path, png_bytes(text), only_over_regular=True)
+    except NotARegularFile:
+        raise _not_regular(path) from None
+    except OSError:
+        raise QrNotWritten() from None
     return path
+
+
+def check_destination(path: str | Path) -> None:
+    """Refuse, before anything is made, a QR destination that exists and is not a regular file."""
+    try:
+        refuse_unless_regular(Path(path))
+    except NotARegularFile:
+        raise _not_regular(Path(path)) from None
+
+
+def _not_regular(path: Path) -> QrNotWritten:
+    return QrNotWritten(f"{path} is a link, folder or device rather than a regular file; medvault does not write "
+                        "a QR image there.")
 
 
 def decode_image(image: Image.Image) -> str:
@@ -90,6 +111,16 @@ def decode_bytes(data: bytes) -> str:
             return decode_image(im)
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise QrUnreadable() from exc
+
+
+def image_file(text: str) -> Path | None:
+    """The file ``text`` names, if it names one that exists; None for anything else, including text no file
+    system accepts as a name (too long, a NUL byte), which is simply not a file."""
+    try:
+        path = Path(text)
+        return path if path.is_file() else None
+    except (OSError, ValueError):
+        return None
 
 
 def decode_file(path: str | Path) -> str:

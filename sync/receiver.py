@@ -28,13 +28,18 @@ from sync.errors import (
 
 MAX_MANIFEST_FILES = 64
 MAX_PASSCODE_PROMPTS = 10
+# Per share, across all its files and cards (the byte bound is ``open_link``'s ``max_plaintext``). A real patient is
+# about a thousand entries per 4 MB, so these stop only content built to exhaust memory.
+MAX_SHARE_ENTRIES = 100_000
+MAX_SHARE_HEALTH_CARDS = 100
 
 PasscodeProvider = Callable[[Union[int, None]], Union[str, None]]
 """Asked for a passcode; gets the server's ``remainingAttempts`` (None before the first try); None means cancel."""
 
-ConsentChecker = Callable[[bytes], bool]
-"""Given ``consent_id`` (32 bytes), True when the consent is active on chain, False when revoked or unknown.
-It may raise a ``SyncError`` (chain unreachable); that propagates unchanged."""
+ConsentChecker = Callable[[bytes, str], bool]
+"""Given ``consent_id`` (32 bytes) and the chain address of the patient the link names, True when that patient's
+consent is active on chain, False when revoked or unknown. It may raise a ``SyncError`` (chain unreachable); that
+propagates unchanged."""
 
 CidMatcher = Callable[[bytes, str], bool]
 """``cid_matches(data, cid_text)``: whether ``data`` has that CID (``sync.cid.cid_matches``)."""
@@ -74,6 +79,7 @@ class OpenResult:
     consent_id: str  # hex; lets the caller look the consent up later
     files: list[ReceivedFile]
     checks: list[Check] = field(default_factory=list)
+    patient: str | None = None  # chain address whose consent the link names; None when it names none
 
     @property
     def bundles(self) -> list[dict]:
@@ -136,10 +142,39 @@ def _default_cid_matches() -> CidMatcher | None:
     return cid_matches
 
 
-def _loads_bounded(data: bytes) -> object:
-    """One parse of the decrypted bytes; orjson bounds the nesting while it parses."""
+_TOO_LARGE = {
+    "bytes": "The shared files expand to more data than medvault accepts, so the share was not opened.",
+    "values": "The share holds far more data than health records do, so it was not opened.",
+    "entries": "The share holds more records than medvault accepts at once, so it was not opened.",
+    "cards": "The share holds more health cards than medvault accepts at once, so it was not opened.",
+}
+
+
+def _too_large(exc: jsonsafe.JsonTooLarge) -> ContentTooLarge:
+    return ContentTooLarge(_TOO_LARGE[exc.what])
+
+
+def _share_budget(max_plaintext: int) -> jsonsafe.Budget:
+    return jsonsafe.Budget(max_bytes=max_plaintext, max_entries=MAX_SHARE_ENTRIES, max_cards=MAX_SHARE_HEALTH_CARDS)
+
+
+def _inflated(data: bytes, budget: jsonsafe.Budget) -> bytes:
+    """Charge decrypted or inflated bytes to the share's budget."""
     try:
-        return jsonsafe.loads(data)
+        budget.take_bytes(len(data))
+    except jsonsafe.JsonTooLarge as exc:
+        raise _too_large(exc) from None
+    return data
+
+
+def _loads_bounded(data: bytes, budget: jsonsafe.Budget | None = None) -> object:
+    """One parse of the decrypted bytes: its values are counted against the share's budget on the bytes, before a
+    single Python object is built, and orjson bounds the nesting while it parses."""
+    budget = budget or _share_budget(jwe.DEFAULT_MAX_PLAINTEXT)
+    try:
+        return jsonsafe.loads(data, budget=budget)
+    except jsonsafe.JsonTooLarge as exc:
+        raise _too_large(exc) from None
     except jsonsafe.NotUtf8 as exc:
         raise ContentInvalid("The shared file decrypted but is not UTF-8 text.") from exc
     except jsonsafe.JsonTooDeep as exc:
@@ -152,10 +187,14 @@ def _b64u(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _shc_bundles(obj: object, max_plaintext: int) -> list[dict]:
+def _shc_bundles(obj: object, budget: jsonsafe.Budget) -> list[dict]:
     """FHIR Bundles inside a ``.smart-health-card`` file. The issuer's signature is not verified here."""
     if not isinstance(obj, dict) or not isinstance(obj.get("verifiableCredential"), list):
         raise ContentInvalid("The shared health card is not in the SMART Health Card format.")
+    try:
+        budget.take_cards(len(obj["verifiableCredential"]))  # before a single card is inflated
+    except jsonsafe.JsonTooLarge as exc:
+        raise _too_large(exc) from None
     out = []
     for token in obj["verifiableCredential"]:
         try:
@@ -163,17 +202,29 @@ def _shc_bundles(obj: object, max_plaintext: int) -> list[dict]:
             header = jsonsafe.loads(_b64u(head))
             raw = _b64u(payload)
             if header.get("zip") == "DEF":
+                # Every card inflates into what is left of the share's budget, not a fresh allowance each.
+                room = budget.remaining_bytes
                 d = zlib.decompressobj(-zlib.MAX_WBITS)
-                raw = d.decompress(raw, max_plaintext + 1)
-                if len(raw) > max_plaintext or d.unconsumed_tail:
-                    raise ContentTooLarge()
-            bundle = _loads_bounded(raw)["vc"]["credentialSubject"]["fhirBundle"]
+                raw = d.decompress(raw, room + 1)
+                if len(raw) > room or d.unconsumed_tail:
+                    raise ContentTooLarge(_TOO_LARGE["bytes"])
+            bundle = _loads_bounded(_inflated(raw, budget), budget)["vc"]["credentialSubject"]["fhirBundle"]
         except ContentTooLarge:
             raise
+        except jsonsafe.JsonTooLarge as exc:
+            raise _too_large(exc) from None
         except (ValueError, KeyError, TypeError, AttributeError, zlib.error) as exc:
             raise ContentInvalid("A health card in this share is damaged.") from exc
-        out.append(_as_bundle(bundle))
+        out.append(_counted(_as_bundle(bundle), budget))
     return out
+
+
+def _counted(bundle: dict, budget: jsonsafe.Budget) -> dict:
+    try:
+        budget.take_entries(len(bundle.get("entry", [])))
+    except jsonsafe.JsonTooLarge as exc:
+        raise _too_large(exc) from None
+    return bundle
 
 
 def _as_bundle(resource: object) -> dict:
@@ -186,25 +237,28 @@ def _as_bundle(resource: object) -> dict:
     return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": resource}]}
 
 
-def _decode_content(token: bytes | str, key: bytes, content_type: str | None, max_plaintext: int
+def _decode_content(token: bytes | str, key: bytes, content_type: str | None, budget: jsonsafe.Budget
                     ) -> tuple[str, list[dict], list[Check], list[str], bytes | None]:
-    dec = jwe.decrypt(token, key, max_plaintext=max_plaintext)
+    try:
+        dec = jwe.decrypt(token, key, max_plaintext=budget.remaining_bytes)
+    except ContentTooLarge:
+        raise ContentTooLarge(_TOO_LARGE["bytes"]) from None
     ctype = content_type or dec.cty
     if content_type and dec.cty and content_type != dec.cty:
         raise ContentInvalid("The shared file's declared type does not match its content.")
     if ctype == jwe.CTY_API_ACCESS:
         raise LinkUnsupported("This share grants live access to a health record system, which medvault does not "
                               "support yet.")
-    obj = _loads_bounded(dec.plaintext)
+    obj = _loads_bounded(_inflated(dec.plaintext, budget), budget)
     if ctype is None:
         # The SHL spec's own example omits ``cty``; the content itself says what it is.
         ctype = jwe.CTY_SHC if isinstance(obj, dict) and "verifiableCredential" in obj else jwe.CTY_FHIR
     if ctype == jwe.CTY_SHC:
         unverified = Check("health_card_signature", NOT_CHECKED, "The health card issuer's signature was not "
                            "verified; it is checked against your trusted issuers when the card is saved.")
-        return ctype, _shc_bundles(obj, max_plaintext), [unverified], list(obj["verifiableCredential"]), None
+        return ctype, _shc_bundles(obj, budget), [unverified], list(obj["verifiableCredential"]), None
     if ctype == jwe.CTY_FHIR:
-        return ctype, [_as_bundle(obj)], [], [], dec.plaintext
+        return ctype, [_counted(_as_bundle(obj), budget)], [], [], dec.plaintext
     raise LinkUnsupported("This share contains a kind of file medvault does not open.")
 
 
@@ -227,8 +281,9 @@ def _source_text(source: object) -> str:
             return text
         if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:/", text) or len(text) > 4096:
             raise LinkUnsupported("This is not a SMART Health Link or a medvault link.")
-        if Path(text).is_file():
-            return qr.decode_file(text)
+        image = qr.image_file(text)
+        if image is not None:
+            return qr.decode_file(image)
         raise LinkUnsupported("This is neither a share link nor an image file that exists.")
     if hasattr(source, "width") and hasattr(source, "height"):  # an in-memory image (a camera frame)
         return qr.decode_image(source)  # type: ignore[arg-type]
@@ -247,6 +302,7 @@ def open_link(source: str | Path | bytes | object, *, recipient: str,
     ``recipient`` is the name the SHL protocol sends to the server (who is opening). ``x25519_private`` (and
     optionally ``my_did``) open directed ``medvault:/`` shares. ``now`` (epoch seconds, or a clock) decides expiry.
     ``policy`` (timeouts, size limit, local http), when given, replaces the one built from ``allow_local_http``.
+    ``max_plaintext`` bounds what the whole share (every file and health card in it) may decrypt and inflate to.
     """
     if not isinstance(recipient, str) or not recipient.strip():
         raise ValueError("recipient must be a non-empty name")
@@ -267,7 +323,8 @@ def open_link(source: str | Path | bytes | object, *, recipient: str,
             raise ShareNotForYou("This share was sent to one person; open it with your medvault identity.")
         key = links.unseal_share_key(share, x25519_private, my_did=my_did)
         checks.append(Check("recipient", PASSED, "The share key was sealed to your identity."))
-        payload = links.ShlPayload(url=share.url, key=key, flag="U", exp=share.exp, label=share.label)
+        payload = links.ShlPayload(url=share.url, key=key, flag="U", exp=share.exp, label=share.label,
+                                   patient=share.patient)
         kind, sender = f"medvault-{parsed.type}", parsed.sender
     else:
         payload = parsed
@@ -278,9 +335,13 @@ def open_link(source: str | Path | bytes | object, *, recipient: str,
     consent_id = links.consent_id(payload.key)
     if consent_checker is None:
         checks.append(Check("consent", NOT_CHECKED, "The consent chain could not be checked."))
+    elif payload.patient is None:
+        # Anyone holding a link can register its consent id under their own key, so an id alone says nothing.
+        checks.append(Check("consent", NOT_CHECKED, "The link does not name the patient whose consent it carries, "
+                            "so the consent could not be checked."))
     else:
         try:
-            active = consent_checker(consent_id)
+            active = consent_checker(consent_id, payload.patient)
         except ChainUnavailable:
             # Unreachable is not a "no": say the chain was not checked rather than refuse or pretend.
             active = None
@@ -289,16 +350,19 @@ def open_link(source: str | Path | bytes | object, *, recipient: str,
         if active is False:
             raise ShareRevoked()
         if active:
-            checks.append(Check("consent", PASSED, "The consent is active on the chain."))
+            checks.append(Check("consent", PASSED, f"The consent of patient {payload.patient} is active on the "
+                                "chain."))
 
+    budget = _share_budget(max_plaintext)
     if payload.direct_file:
-        files = [_open_direct(payload, recipient, policy, max_plaintext, cid_matches, checks)]
+        files = [_open_direct(payload, recipient, policy, budget, cid_matches, checks)]
     else:
-        files = _open_manifest(payload, recipient, passcode_provider, policy, embedded_length_max, max_plaintext,
+        files = _open_manifest(payload, recipient, passcode_provider, policy, embedded_length_max, budget,
                                cid_matches, checks)
     checks.append(Check("decryption", PASSED, f"{len(files)} file(s) decrypted and authenticated with the link key."))
     return OpenResult(kind=kind, label=payload.label, exp=payload.exp, url=payload.url, sender=sender,
-                      consent_id=consent_id.hex(), files=files, checks=_merge_cid_checks(checks))
+                      consent_id=consent_id.hex(), files=files, checks=_merge_cid_checks(checks),
+                      patient=payload.patient)
 
 
 def _merge_cid_checks(checks: list[Check]) -> list[Check]:
@@ -323,20 +387,23 @@ def _check_expiry(exp: int | None, now, checks: list[Check]) -> None:
     checks.append(Check("expiry", PASSED, f"The link is valid until {until}."))
 
 
-def _open_direct(payload: links.ShlPayload, recipient: str, policy: fetch.FetchPolicy, max_plaintext: int,
+def _open_direct(payload: links.ShlPayload, recipient: str, policy: fetch.FetchPolicy, budget: jsonsafe.Budget,
                  cid_matches: CidMatcher | None, checks: list[Check]) -> ReceivedFile:
     url = fetch.add_query(payload.url, recipient=recipient)
-    data = fetch.get_jwe(url, policy=policy)
+    data = fetch.get_jwe(url, policy=policy, deadline=fetch.deadline_for(policy))
     cid_check, cid = _verify_cid(payload.url, data, cid_matches)
     checks.append(cid_check)
-    ctype, bundles, extra, cards, plaintext = _decode_content(data, payload.key, None, max_plaintext)
+    ctype, bundles, extra, cards, plaintext = _decode_content(data, payload.key, None, budget)
     checks.extend(c for c in extra if c not in checks)
     return ReceivedFile(content_type=ctype, source="direct", url=payload.url, cid=cid, bundles=bundles,
                         health_cards=cards, plaintext=plaintext)
 
 
 def _post_manifest(payload: links.ShlPayload, recipient: str, passcode_provider: PasscodeProvider | None,
-                   policy: fetch.FetchPolicy, embedded_length_max: int | None) -> dict:
+                   policy: fetch.FetchPolicy, embedded_length_max: int | None) -> tuple[dict, float]:
+    """The manifest, and the deadline of the exchange that fetched it: the files it lists must arrive within
+    that same deadline. Each passcode attempt starts a new exchange (the time a person takes to type is not
+    the server's)."""
     passcode: str | None = None
     if payload.needs_passcode:
         if passcode_provider is None:
@@ -351,7 +418,8 @@ def _post_manifest(payload: links.ShlPayload, recipient: str, passcode_provider:
             body["passcode"] = passcode
         if embedded_length_max is not None:
             body["embeddedLengthMax"] = int(embedded_length_max)
-        resp = fetch.post_json(payload.url, body, policy=policy)
+        deadline = fetch.deadline_for(policy)
+        resp = fetch.post_json(payload.url, body, policy=policy, deadline=deadline)
         if resp.status == 401:
             info = resp.json() if resp.body else {}
             remaining = info.get("remainingAttempts") if isinstance(info, dict) else None
@@ -379,13 +447,13 @@ def _post_manifest(payload: links.ShlPayload, recipient: str, passcode_provider:
         manifest = resp.json()
         if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
             raise ContentInvalid("The server's list of shared files is damaged.")
-        return manifest
+        return manifest, deadline
 
 
 def _open_manifest(payload: links.ShlPayload, recipient: str, passcode_provider: PasscodeProvider | None,
-                   policy: fetch.FetchPolicy, embedded_length_max: int | None, max_plaintext: int,
+                   policy: fetch.FetchPolicy, embedded_length_max: int | None, budget: jsonsafe.Budget,
                    cid_matches: CidMatcher | None, checks: list[Check]) -> list[ReceivedFile]:
-    manifest = _post_manifest(payload, recipient, passcode_provider, policy, embedded_length_max)
+    manifest, deadline = _post_manifest(payload, recipient, passcode_provider, policy, embedded_length_max)
     entries = manifest["files"]
     if len(entries) > MAX_MANIFEST_FILES:
         raise ContentInvalid("The server lists more shared files than medvault accepts.")
@@ -404,13 +472,13 @@ def _open_manifest(payload: links.ShlPayload, recipient: str, passcode_provider:
             source, url, cid = "embedded", None, None
         elif isinstance(entry.get("location"), str):
             url = entry["location"]
-            data = fetch.get_jwe(url, policy=policy)
+            data = fetch.get_jwe(url, policy=policy, deadline=deadline)
             cid_check, cid = _verify_cid(url, data, cid_matches)  # type: ignore[arg-type]
             checks.append(cid_check)
             source = "location"
         else:
             raise ContentInvalid("The server's list of shared files names a file with no content or location.")
-        ctype, bundles, extra, cards, plaintext = _decode_content(data, payload.key, ctype, max_plaintext)
+        ctype, bundles, extra, cards, plaintext = _decode_content(data, payload.key, ctype, budget)
         checks.extend(c for c in extra if c not in checks)
         out.append(ReceivedFile(content_type=ctype, source=source, url=url, cid=cid, bundles=bundles,
                                 health_cards=cards, plaintext=plaintext))

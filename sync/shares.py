@@ -290,11 +290,15 @@ def create_share(vault: Any, selection: Selection, *, expires: timedelta | None,
     cid = store.add(data)
     url = f"{gateway_base.rstrip('/')}/ipfs/{cid}" if gateway_base else store.gateway_url(cid)
     try:
+        # The link names the patient only when a consent is queued for the chain: receivers look the consent up
+        # under that patient, never by its id alone.
+        patient = vault.identity.eth_address if chain_domain is not None else None
         if recipient_card is None:
-            link = links.build_shlink(links.ShlPayload(url=url, key=key, flag="U", exp=exp, label=label))
+            link = links.build_shlink(links.ShlPayload(url=url, key=key, flag="U", exp=exp, label=label,
+                                                       patient=patient))
         else:
             link = links.build_directed_share(vault.identity_keys.ed25519_seed, recipient_card, url=url, key=key,
-                                              exp=exp, label=label, iat=now)
+                                              exp=exp, label=label, iat=now, patient=patient)
         cid_bytes = links.consent_id(key)
         outbox_id = None
         with vault.transaction() as conn:

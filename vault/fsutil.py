@@ -17,6 +17,7 @@ import os
 import secrets
 import stat
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,8 +130,18 @@ def read_private(path: Path, limit: int) -> bytes:
         os.close(fd)
 
 
-def write_atomically(path: Path, data: bytes, *, only_over_regular: bool = False) -> None:
-    """Replace ``path`` with ``data`` atomically, the new file 0600. Raises OSError.
+def refuse_unless_regular(path: Path) -> None:
+    """Raise NotARegularFile when ``path`` exists and is not a plain file (a link there is not followed)."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise NotARegularFile(Path(path))
+    except FileNotFoundError:
+        pass
+
+
+def write_atomically(path: Path, data: bytes | Iterable[bytes], *, only_over_regular: bool = False) -> None:
+    """Replace ``path`` with ``data`` (bytes, or chunks of bytes streamed) atomically, the new file 0600. Raises
+    OSError.
 
     The temp name is random and created with ``O_EXCL``, so a file or link someone left under a predictable name
     is never written through. ``rename`` replaces a link at ``path`` rather than its target; with
@@ -138,18 +149,15 @@ def write_atomically(path: Path, data: bytes, *, only_over_regular: bool = False
     """
     path = Path(path)
     if only_over_regular:
-        try:
-            if not stat.S_ISREG(os.lstat(path).st_mode):
-                raise NotARegularFile(path)
-        except FileNotFoundError:
-            pass
+        refuse_unless_regular(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, OWNER_ONLY_FILE)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            for chunk in [data] if isinstance(data, (bytes, bytearray, memoryview)) else data:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from vault import crypto
+from vault import crypto, jsonsafe
 from vault.errors import FormatTooNew, HeaderInvalid, StorageUnavailable, VaultNotFound
 from vault.fsutil import NotARegularFile, atomic_write, read_private
 
@@ -120,7 +120,7 @@ class Header:
         if len(raw) > MAX_HEADER_BYTES:
             raise HeaderInvalid()
         try:
-            body = json.loads(raw.decode("utf-8"))
+            body = jsonsafe.loads(raw.decode("utf-8"), max_depth=16)  # a deep nest would overflow the parser
             if not isinstance(body, dict) or body.get("magic") != MAGIC:
                 raise HeaderInvalid("This is not a medvault vault header; choose the folder that holds your vault.")
             version = body.get("format")

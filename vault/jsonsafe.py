@@ -1,5 +1,10 @@
 """Every JSON parse and encode of medvault's data, with orjson; the one module that imports it.
 
+Size: the number of values is bounded before any Python object exists: ``{}`` is 3 bytes of text and a 64-byte
+dict, so 66 MB of ``{},{},...`` (87 KB once deflated) would become 22 million dicts and about 1.8 GB. ``Budget``
+carries that bound, and those on inflated bytes, entries and health cards, across every file and card of one share
+or one import, so splitting a bomb into many pieces gains nothing.
+
 Depth: orjson parses iteratively and refuses nesting deeper than 1,024 levels on its own, so untrusted text is
 handed to it as it is, with no pre-scan; nothing it returns can exhaust the C stack of a later recursive walk
 (py_ecc raises Python's recursion limit to 100,000 for the whole process, so that limit protects nothing).
@@ -22,6 +27,12 @@ import orjson
 
 ORJSON_MAX_DEPTH = 1024       # orjson's own bound, enforced while it parses
 DEFAULT_MAX_DEPTH = ORJSON_MAX_DEPTH
+# About 60 bytes of real FHIR JSON per value (Synthea's largest patients), so this admits some 120 MB of genuine
+# records, more than any byte limit medvault applies, while a text built to maximise objects stays near 200 MB of
+# Python objects.
+DEFAULT_MAX_VALUES = 2_000_000
+_NOT_COUNTED = bytes(b for b in range(256) if b not in b'[]{}",')
+_STRING_IN_STRUCTURE = re.compile(rb'"[^"]*"')
 
 # The smallest magnitude of a float that a whole number beyond orjson's 64 bits turns into.
 HUGE = float(1 << 63)
@@ -48,11 +59,79 @@ class NotUtf8(JsonRefused):
     """The bytes are not UTF-8 text."""
 
 
-def loads(data: bytes | bytearray | memoryview | str, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+class JsonNotUnicode(JsonRefused):
+    """A string escapes half of a UTF-16 surrogate pair: text no UTF-8 file, database or terminal can hold."""
+
+
+class JsonTooLarge(JsonRefused):
+    """The text (or a share or import as a whole) holds more than its budget allows; nothing more was parsed."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what  # "bytes", "values", "entries" or "cards"
+        super().__init__(f"holds more than medvault reads at once (over the {what} budget)")
+
+
+def count_values(raw: bytes, limit: int) -> int:
+    """How many values JSON text parses into, counted on its bytes: containers plus the commas between elements
+    and members (the exact number is at most one more per container, and a member's key comes with its value).
+
+    The first count takes brackets and commas anywhere, strings included, and copies nothing; only text over
+    ``limit`` by that count pays for the exact one, which leaves out what sits inside strings.
+    """
+    quick = raw.count(b"{") + raw.count(b"[") + raw.count(b",")
+    if quick <= limit:
+        return quick
+    structure = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_COUNTED)
+    outside = _STRING_IN_STRUCTURE.sub(b"", structure)
+    return outside.count(b"{") + outside.count(b"[") + outside.count(b",")
+
+
+class Budget:
+    """What one share or one import may cost in all: bytes inflated, JSON values parsed, entries and health
+    cards, across every file and card in it. Each ``take_*`` raises ``JsonTooLarge`` once a bound is passed."""
+
+    def __init__(self, max_bytes: int, max_values: int = DEFAULT_MAX_VALUES, max_entries: int | None = None,
+                 max_cards: int | None = None) -> None:
+        self.max_bytes, self.max_values = max_bytes, max_values
+        self.max_entries, self.max_cards = max_entries, max_cards
+        self.bytes = self.values = self.entries = self.cards = 0
+
+    @property
+    def remaining_bytes(self) -> int:
+        return max(0, self.max_bytes - self.bytes)
+
+    def take_bytes(self, n: int) -> None:
+        self.bytes += n
+        if self.bytes > self.max_bytes:
+            raise JsonTooLarge("bytes")
+
+    def take_values(self, raw: bytes) -> None:
+        """Charge the values ``raw`` parses into, refusing before it is parsed."""
+        n = count_values(raw, self.max_values - self.values)
+        if self.values + n > self.max_values:
+            raise JsonTooLarge("values")
+        self.values += n
+
+    def take_entries(self, n: int) -> None:
+        self.entries += n
+        if self.max_entries is not None and self.entries > self.max_entries:
+            raise JsonTooLarge("entries")
+
+    def take_cards(self, n: int) -> None:
+        self.cards += n
+        if self.max_cards is not None and self.cards > self.max_cards:
+            raise JsonTooLarge("cards")
+
+
+def loads(data: bytes | bytearray | memoryview | str, max_depth: int = DEFAULT_MAX_DEPTH,
+          budget: Budget | None = None) -> Any:
     """Parse untrusted JSON. Raises a ``JsonRefused`` subclass, never a parser's own exception.
 
-    ``max_depth`` below orjson's bound costs one iterative walk of the result; at the bound it costs nothing.
+    More values than ``budget`` has left (``DEFAULT_MAX_VALUES`` when none is given) are refused before any is
+    built. ``max_depth`` below orjson's bound costs one iterative walk of the result; at the bound it costs nothing.
     """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    (budget or Budget(max_bytes=len(raw))).take_values(raw)
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as err:
@@ -128,7 +207,7 @@ def _refusal(err: orjson.JSONDecodeError, data) -> JsonRefused:
     if "not valid UTF-8" in text and not isinstance(data, str):
         return NotUtf8("is not UTF-8 text", pos, line, column)
     if "surrogate" in text:
-        return JsonRefused("holds a broken character escape (a lone UTF-16 surrogate)", pos, line, column)
+        return JsonNotUnicode("holds a broken character escape (a lone UTF-16 surrogate)", pos, line, column)
     if "byte order mark" in text:
         return JsonRefused("starts with a byte order mark", pos, line, column)
     if "infinity" in text.lower():

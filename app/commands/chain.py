@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from app.cli import needs_subcommand
+from app.terminal import value as shown
 
 
 def register(sub: Any) -> None:
@@ -97,7 +98,7 @@ def cmd_register(args: argparse.Namespace, ctx: Any) -> int:
     chain.check_registrable(card)
     with ctx.open_vault() as vault:
         result = chain.register_practitioner(vault, card)
-    ctx.out(f"Registered {card.name} ({card.address}) as a practitioner in block {result.block_number}.")
+    ctx.out(f"Registered {shown(card.name)} ({card.address}) as a practitioner in block {result.block_number}.")
     return 0
 
 

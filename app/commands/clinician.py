@@ -4,11 +4,11 @@ patient has confirmed in person. A thin layer over ``app.services.clinician`` an
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from app.cli import UsageError, needs_subcommand
+from app.terminal import value as shown
 
 
 def register(sub: Any) -> None:
@@ -136,7 +136,7 @@ def cmd_confirm(args: argparse.Namespace, ctx: Any) -> int:
     card = sharing.read_card(args.card)
     with ctx.open_session() as session:
         session.confirm_clinician(card)
-    ctx.out(f"Confirmed {card.name}" + (f" ({card.organisation})" if card.organisation else "")
+    ctx.out(f"Confirmed {shown(card.name)}" + (f" ({shown(card.organisation)})" if card.organisation else "")
             + ": notes signed with this card's key now show as signed by them.")
     return 0
 
@@ -145,13 +145,14 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
     with ctx.open_session() as session:
         cards = session.confirmed_clinicians()
     if args.json:
-        ctx.out(json.dumps(cards, indent=2, sort_keys=True, ensure_ascii=False))
+        ctx.json(cards)
         return 0
     if not cards:
         ctx.out("No confirmed clinicians; add one with 'medvault clinicians confirm CARD'.")
     for c in cards:
-        org = f" ({c['organisation']})" if c.get("organisation") else ""
-        ctx.out(f"{c.get('name') or 'unnamed'}{org}  {c['did']}  confirmed {c.get('confirmed_at', '')}")
+        org = f" ({shown(c['organisation'])})" if c.get("organisation") else ""
+        ctx.out(f"{shown(c.get('name') or 'unnamed')}{org}  {shown(c['did'])}  "
+                f"confirmed {shown(c.get('confirmed_at', ''))}")
     return 0
 
 

@@ -9,6 +9,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from app.terminal import value as shown
+
 OTHER_PERSON_SENTENCE = ("This file is about someone other than the person this vault belongs to, so nothing was "
                          "imported; add --other-person to keep it as a separate person.")
 PERSON_HELP = "whose records (an id from 'medvault persons'; default: the vault's own person)"
@@ -91,11 +93,11 @@ def cmd_import(args: argparse.Namespace, ctx: Any) -> int:
     else:
         for o, r in zip(outcomes, results):
             if "error" in r:
-                ctx.warn(f"medvault: {o.name}: {r['error']}")
+                ctx.warn(f"medvault: {shown(o.name)}: {shown(r['error'])}")
             else:
-                ctx.out(f"{o.name}: {r['sentence']}")
+                ctx.out(f"{shown(o.name)}: {shown(r['sentence'])}")
                 for s in r["skipped"]:
-                    ctx.out(f"  skipped {s['where']}: {s['reason']}")
+                    ctx.out(f"  skipped {shown(s['where'])}: {shown(s['reason'])}")
     return 0 if all(o.ok for o in outcomes) else 1
 
 
@@ -109,13 +111,13 @@ def _result(outcome: Any) -> dict:
 def _progress(ctx: Any):
     if not getattr(ctx.stderr, "isatty", lambda: False)():
         return None
-    shown: list[int] = []
+    drawn: list[int] = []
 
     def show(fraction: float) -> None:
         pct = min(100, int(100 * fraction))
-        if shown and shown[-1] == pct:
+        if drawn and drawn[-1] == pct:
             return
-        shown.append(pct)
+        drawn.append(pct)
         print(f"\rimporting: {pct:3d}%", end="", file=ctx.stderr, flush=True)
         if pct >= 100:
             print("", file=ctx.stderr)
@@ -125,7 +127,7 @@ def _progress(ctx: Any):
 def _row(r) -> str:
     when = (r.date or "")[:10]
     label = r.display or r.code or ""
-    return f"{when:<10}  {r.rtype:<22} {label}".rstrip()
+    return f"{shown(when):<10}  {shown(r.rtype):<22} {shown(label)}".rstrip()
 
 
 def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
@@ -177,7 +179,7 @@ def cmd_persons(args: argparse.Namespace, ctx: Any) -> int:
     for p in people:
         born = f"born {p.birth_date}" if p.birth_date else "birth date unknown"
         own = "  (the vault's own person)" if p.is_primary else ""
-        ctx.out(f"{p.id:>4}  {p.display_name or 'name unknown'}, {born}{own}")
+        ctx.out(f"{p.id:>4}  {shown(p.display_name or 'name unknown')}, {shown(born)}{own}")
     return 0
 
 
@@ -209,7 +211,7 @@ def cmd_issuer_list(args: argparse.Namespace, ctx: Any) -> int:
         ctx.json(issuers)
     else:
         for i in issuers:
-            ctx.out(i)
+            ctx.out(shown(i))
         if not issuers:
             ctx.out("No trusted issuers yet; add one with 'medvault issuer add ISS JWKS'.")
     return 0

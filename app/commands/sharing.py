@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli import needs_subcommand
+from app.terminal import value as shown
 
 def register(sub: Any) -> None:
     p = sub.add_parser("share", help="share records by link or QR code; list and revoke shares")
@@ -79,11 +80,13 @@ def _when(epoch: int | None) -> str:
 def cmd_share_create(args: argparse.Namespace, ctx: Any) -> int:
     from app.services import sharing
     from sync import shares
-    from sync.qr import write_png
+    from sync.qr import check_destination, write_png
     # everything the user typed is checked before the vault is unlocked
     what = sharing.selection(ips=args.ips, types=args.types or (), ids=args.ids or ())
     expires = shares.parse_expiry(args.expires)
     card = sharing.read_card(args.to) if args.to else None
+    if args.qr:
+        check_destination(Path(args.qr))  # before the share exists: no share without its QR image
     if args.gateway is not None:
         sharing.check_gateway(args.gateway)
     with ctx.open_session() as session:
@@ -96,7 +99,7 @@ def cmd_share_create(args: argparse.Namespace, ctx: Any) -> int:
         ctx.json(outcome.as_json())
         return 0
     ctx.out(created.link)
-    who = f"for {card.name} only" if card else "for anyone holding the link"
+    who = f"for {shown(card.name)} only" if card else "for anyone holding the link"
     ctx.warn(f"Share {created.id}: {len(created.resource_ids)} record(s), {who}, expires {_when(created.expires_at)}. "
              f"Receivers fetch it from {created.url.rsplit('/ipfs/', 1)[0]}; run 'medvault serve' to serve it."
              + (f" QR image written to {args.qr}." if args.qr else "")
@@ -129,8 +132,8 @@ def cmd_share_list(args: argparse.Namespace, ctx: Any) -> int:
     if not rows:
         ctx.out("No shares yet.")
     for r in rows:
-        who = r["recipient_name"] or ("anyone with the link" if r["recipient"] == "bearer" else r["recipient"])
-        label = f"  {r['label']}" if r["label"] else ""
+        who = shown(r["recipient_name"] or ("anyone with the link" if r["recipient"] == "bearer" else r["recipient"]))
+        label = f"  {shown(r['label'])}" if r["label"] else ""
         ctx.out(f"{r['id']}  {r['state']:<8} {r['resources']:>4} record(s)  to {who}  "
                 f"expires {_when(r['expires_at'])}{label}")
     return 0
@@ -161,17 +164,18 @@ def cmd_open(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def _print_result(result: Any, ctx: Any) -> None:
-    ctx.out(f"Opened a {result.kind} share" + (f" labelled '{result.label}'" if result.label else "")
-            + (f" from {result.sender}" if result.sender else "") + f", valid until {_when(result.exp)}.")
+    # Everything below but the fixed words came from the share: each value is kept to one harmless line.
+    ctx.out(f"Opened a {result.kind} share" + (f" labelled '{shown(result.label)}'" if result.label else "")
+            + (f" from {shown(result.sender)}" if result.sender else "") + f", valid until {_when(result.exp)}.")
     for check in result.checks:
-        ctx.out(f"  {check.name:<10} {check.status:<14} {check.detail}")
+        ctx.out(f"  {check.name:<10} {check.status:<14} {shown(check.detail)}")
     from app.services.receiving import record_counts
     counts = record_counts(result)
-    ctx.out("Records: " + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())))
+    ctx.out("Records: " + ", ".join(f"{n} {shown(t)}" for t, n in sorted(counts.items())))
     for bundle in result.bundles:
         for e in bundle.get("entry", []):
             r = e.get("resource") or {}
-            ctx.out(f"  {r.get('resourceType')}/{r.get('id')}")
+            ctx.out(f"  {shown(r.get('resourceType'))}/{shown(r.get('id'))}")
 
 
 def cmd_card(args: argparse.Namespace, ctx: Any) -> int:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from app.terminal import value as shown
 from vault.header import KDF_PROFILES
 
 RECOVERY_NOTICE = """\
@@ -45,6 +46,9 @@ def cmd_init(args: argparse.Namespace, ctx: Any) -> int:
     if args.kdf_profile == "test-insecure":
         ctx.warn("medvault: warning: the test-insecure profile makes the passphrase easy to guess; "
                  "never use it for real records.")
+    if args.recovery_qr:
+        from sync.qr import check_destination
+        check_destination(Path(args.recovery_qr))  # before the vault exists: its recovery image must be writable
     profile = None
     if args.clinician or args.name or args.organisation:
         from app.cli import UsageError
@@ -106,6 +110,6 @@ def cmd_audit(args: argparse.Namespace, ctx: Any) -> int:
             ctx.json([{"seq": e.seq, "at": e.at, "event": e.event, "details": e.details} for e in entries])
         else:
             for e in reversed(entries):
-                detail = " ".join(f"{k}={v}" for k, v in sorted(e.details.items()))
+                detail = " ".join(f"{k}={shown(v)}" for k, v in sorted(e.details.items()))
                 ctx.out(f"{e.seq:>6}  {e.at}  {e.event:<14} {detail}".rstrip())
     return 0

@@ -106,6 +106,23 @@ class PagedTableModel(QAbstractTableModel):
         self.page_loaded.emit()
 
     # --- the model ----------------------------------------------------------------------------------------------
+    def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:
+        # Qt's own asks rowCount() and columnCount() first: two calls into Python, each taking the interpreter lock,
+        # for every cell a view paints instead of this one
+        if parent.isValid() or not (0 <= row < self._row_total() and 0 <= column < len(self.COLUMNS)):
+            return QModelIndex()
+        return self.createIndex(row, column)
+
+    def multiData(self, index: Index, roles: Any) -> None:
+        """All the roles a view's delegate asks for one cell (seven or so) in one call into Python instead of one
+        each. Every role is answered or cleared: the delegate reuses its list from cell to cell."""
+        for wanted in roles:
+            value = self.data(index, wanted.role())
+            if value is None:
+                wanted.clearData()
+            else:
+                wanted.setData(value)
+
     def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else self._row_total()
 

@@ -14,6 +14,10 @@ from vault.records.describe import local_date
 
 Index = QModelIndex | QPersistentModelIndex
 PAGE = 100
+# roles as plain ints, most asked first: a view asks for each of its roles at every paint, mostly ones left unanswered
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_ANSWERED = frozenset({_DISPLAY, _TOOLTIP, int(Qt.ItemDataRole.UserRole)})
 
 
 class RecordTableModel(PagedTableModel):
@@ -82,17 +86,15 @@ class RecordTableModel(PagedTableModel):
                 return "Whether the record's signature was checked when it was imported"
         return None
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not self._valid(index):
+    def data(self, index: Index, role: int = _DISPLAY) -> Any:
+        if role not in _ANSWERED or not self._valid(index):
             return None
         row = self._rows[index.row()]
         col = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role == _DISPLAY:
             if col == self.DATE:
                 return local_date(row[DATE]) or "No date"
             return ("", row[TITLE], row[RESULT], row[STATUS], row[TRUST])[col]
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == _TOOLTIP:
             return f"{row[KIND]}: {row[TITLE]}" if col == self.WHAT else None
-        if role == self.REF_ROLE:
-            return (row[RTYPE], row[ID])
-        return None
+        return (row[RTYPE], row[ID])

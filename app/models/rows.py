@@ -54,7 +54,9 @@ def labelled(conn: Any, rows: list[query.RecordRow]) -> list[Plain]:
             title, result = describe.plain(r.display) or kind, ""
         else:
             doc = json.loads(text)
-            title, kind = describe.headline(doc, r.category)
+            # the index's category, even when it has none: None would make headline work it out from the record
+            # again, a quarter of a page's time, only to find the same
+            title, kind = describe.headline(doc, r.category or "")
             title = list_label(r.rtype, title)
             result = describe.result_text(doc)
             if r.rtype == "Encounter":

@@ -385,7 +385,7 @@ def _open_link(text: str, vault: Any, allow_local_http: bool, clock: Callable[[]
     received.sender = parsed.sender if directed else None
     my_did = vault.identity.did if vault is not None else None
     _link_verdicts(rows, parsed, share, my_did, _clock_now(clock))
-    chain = _Chain(vault, connect, clock, steps)
+    chain = _Chain(vault, connect, clock, steps, patient=share.patient)
     if received.kind == "medvault-return":
         chain.not_for_notes()
     received.provenance = {"kind": received.kind, "sender": received.sender, "host": _host(share.url)}
@@ -578,7 +578,7 @@ class _Chain:
     for the panel), the scope check after decryption, and the access receipt."""
 
     def __init__(self, vault: Any, connect: Callable[[Any], Any] | None, clock: Callable[[], float] | None,
-                 steps: _Steps) -> None:
+                 steps: _Steps, patient: str | None = None) -> None:
         from sync import consent_service
         from sync.errors import ChainError
         self.vault, self.steps, self.clock = vault, steps, clock
@@ -591,6 +591,9 @@ class _Chain:
         self.scope_failed = False
         self.settings = None
         self.problem: str | None = None
+        # Whose consent the link says covers it: any link holder can register its id under their own key, so the
+        # network is only ever asked about this patient's consent.
+        self.patient = patient
         self.receipt_problem: str | None = None
         if vault is None:
             self.problem = "Not checked: you opened this without a vault, so the consent network was not asked."
@@ -603,6 +606,9 @@ class _Chain:
         if self.settings is None:
             self.problem = ("Not checked: this vault has no consent network set up, so the consent could not be "
                             "checked.")
+        elif patient is None:
+            self.problem = ("Not checked: the link does not name the patient whose consent it carries, so the "
+                            "consent network could not be asked about it.")
 
     def not_for_notes(self) -> None:
         """A clinician's note (a return link) is not shared under a consent: nothing on the chain to check (asking
@@ -612,12 +618,12 @@ class _Chain:
                         "consent network to check; who signed it is checked when you import it.")
         self.receipt_problem = "Not logged: a clinician's note is not shared under a consent."
 
-    def check(self, consent_id: bytes) -> bool:
+    def check(self, consent_id: bytes, patient: str) -> bool:
         from sync.errors import ChainError, ChainUnavailable
         try:
             self.registry = self.connect(self.settings)
-            self.record = self.registry.get_consent(consent_id)
-            active = self.registry.is_active(consent_id, self.vault.identity.eth_address)
+            self.record = self.registry.get_consent(consent_id, patient=patient)
+            active = self.registry.is_active(consent_id, self.vault.identity.eth_address, patient=patient)
         except ChainError as exc:
             # unreachable, or settings that do not match the node: either way the consent was not checked, which
             # the panel says, rather than refusing a share the patient may well have granted
@@ -637,7 +643,8 @@ class _Chain:
         if self.registry is None or not result.chain_checked:
             return
         try:
-            self.scope = consent_service.check_scope(self.registry, bytes.fromhex(result.consent_id), result.bundles)
+            self.scope = consent_service.check_scope(self.registry, bytes.fromhex(result.consent_id), result.patient,
+                                                     result.bundles)
         except ShareRevoked as exc:
             self.scope_failed = True
             self.scope = exc.user_message
@@ -697,11 +704,13 @@ class _Chain:
             rows.set("receipt", NOT_CHECKED, self.receipt_problem or "Not logged: " + (
                 "you opened this without a vault." if self.vault is None
                 else "this vault has no consent network set up." if self.settings is None
+                else "the link names no patient whose consent it would be about." if self.patient is None
                 else "the consent network settings are damaged."))
             return
         self.steps.start("receipt")
         received.receipt_entry = consent_service.queue_access_receipt(self.vault, self.settings,
-                                                                      bytes.fromhex(result.consent_id))
+                                                                      bytes.fromhex(result.consent_id),
+                                                                      patient=self.patient)
         self.steps.finish()
         rows.set("receipt", WAITING, "Waiting: your signed access receipt is queued in your vault and is being "
                                      "sent to the consent network.")

@@ -27,8 +27,9 @@ def link_text(source: str) -> str:
         return text
     if ":/" in text[:40] or len(text) > 4096:
         raise LinkUnsupported("This is not a SMART Health Link or a medvault link.")
-    if Path(text).is_file():
-        return qr.decode_file(text)
+    image = qr.image_file(text)  # None for text no file system takes as a name, too
+    if image is not None:
+        return qr.decode_file(image)
     raise LinkUnsupported("This is neither a share link nor an image file that exists.")
 
 
@@ -103,14 +104,17 @@ def _open_with_chain(vault: Any, text: str, directed: bool, opts: dict) -> Any:
     keys = dict(x25519_private=vault.identity_keys.x25519_private, my_did=vault.identity.did) if directed else {}
     result = receiver.open_link(text, consent_checker=checker, **keys, **opts)
     if registry is not None and result.chain_checked:
-        detail = consent_service.check_scope(registry, bytes.fromhex(result.consent_id), result.bundles)
+        detail = consent_service.check_scope(registry, bytes.fromhex(result.consent_id), result.patient,
+                                             result.bundles)
         result.checks.append(receiver.Check("consent-scope", receiver.PASSED, detail))
-    consent_service.queue_access_receipt(vault, settings, bytes.fromhex(result.consent_id))
+    if result.patient is not None:  # a receipt is about one patient's consent; a link naming none has none
+        consent_service.queue_access_receipt(vault, settings, bytes.fromhex(result.consent_id),
+                                             patient=result.patient)
     chain.sync_now(vault)
     return result
 
 
-def _unreachable(consent_id: bytes) -> bool:
+def _unreachable(consent_id: bytes, patient: str) -> bool:
     from sync.errors import ChainUnavailable
     raise ChainUnavailable()
 
@@ -130,5 +134,6 @@ def record_counts(result: Any) -> dict[str, int]:
     for bundle in result.bundles:
         for e in bundle.get("entry", []):
             t = (e.get("resource") or {}).get("resourceType", "?")
+            t = t if isinstance(t, str) else "?"  # a type that is an object or a list names nothing (and is unhashable)
             counts[t] = counts.get(t, 0) + 1
     return counts

@@ -43,8 +43,8 @@ def read_card(text: str) -> Any:
     from sync import links, qr
     from sync.errors import LinkInvalid
     if not text.strip().startswith(links.MV_PREFIX):
-        path = Path(text)
-        if not path.is_file():
+        path = qr.image_file(text)  # None for text no file system takes as a name, too
+        if path is None:
             raise LinkInvalid("That card is neither medvault:/ card text nor a file that exists.")
         if path.suffix.lower() in QR_SUFFIXES:
             text = qr.decode_file(path)
@@ -163,12 +163,14 @@ def accesses(vault: Any) -> AccessLog:
     names: dict[tuple[bytes, str], str] = {}
     try:
         registry = consent_service.connect(settings)
-        events = registry.events("AccessLogged")
+        # Only receipts about this patient's own consents: anyone can register one of its ids under another key.
+        events = registry.events("AccessLogged", patient=vault.identity.eth_address)
 
         def who(consent: bytes, row: dict, accessor: str) -> str:
             key = (consent, accessor.lower())
             if key not in names:
-                record = registry.get_consent(consent) if row["kind"] == "directed" else None
+                record = (registry.get_consent(consent, patient=vault.identity.eth_address)
+                          if row["kind"] == "directed" else None)
                 if record is not None and record.grantee.lower() == accessor.lower():
                     names[key] = row["recipient_name"] or "the clinician it was sent to"
                 else:

@@ -3,9 +3,12 @@ pragma solidity 0.8.28;
 
 /// @title ConsentRegistry
 /// @notice Patient consents for medvault shares on a permissioned chain.
-/// @dev No PHI and no content address is ever stored or logged: a consent is keyed by
+/// @dev No PHI and no content address is ever stored or logged: a consent is named by
 ///      consent_id = HMAC-SHA256(share_key, "medvault/consent/v1"), which only holders of the share link can
 ///      compute, and carries only the SHA-256 of the canonical FHIR Consent (scopeHash).
+///      A consent belongs to its patient: it is stored under (patient, consentId), and every read, revoke and
+///      receipt names the patient. Anyone who sees a link knows its id, so an id alone must never decide whose
+///      consent is meant: a squatter registering the same id under their own key only fills their own entry.
 ///      Patients never need a funded account: they sign EIP-712 typed data and a member relays it.
 contract ConsentRegistry {
     // Two storage slots per consent. A grant must write every slot it uses from zero (22.1k gas each), so the
@@ -34,8 +37,9 @@ contract ConsentRegistry {
     );
     bytes32 public constant REVOKE_TYPEHASH =
         keccak256("Revoke(bytes32 consentId,address patient,uint256 nonce,uint256 deadline)");
-    bytes32 public constant RECEIPT_TYPEHASH =
-        keccak256("AccessReceipt(bytes32 consentId,address accessor,uint64 accessedAt,uint256 nonce)");
+    bytes32 public constant RECEIPT_TYPEHASH = keccak256(
+        "AccessReceipt(bytes32 consentId,address patient,address accessor,uint64 accessedAt,uint256 nonce)"
+    );
     bytes32 public constant CANCEL_TYPEHASH =
         keccak256("CancelNonces(address patient,uint256 nonceFloor,uint256 deadline)");
 
@@ -50,6 +54,7 @@ contract ConsentRegistry {
     address public admin;
     mapping(address => bool) public isMember;
     mapping(address => Practitioner) public practitioners;
+    // keccak256(abi.encode(patient, consentId)) -> consent; see _consent.
     mapping(bytes32 => Consent) private consents;
     // A patient raises the floor to void every signed-but-unsubmitted grant or revoke below it (a lost laptop's
     // outbox). Reading it is a cold SLOAD, writing it happens only on cancellation.
@@ -73,7 +78,11 @@ contract ConsentRegistry {
     event ConsentRevoked(bytes32 indexed consentId, address indexed patient, uint256 nonce);
     event NoncesCancelled(address indexed patient, uint256 nonceFloor);
     event AccessLogged(
-        bytes32 indexed consentId, address indexed accessor, uint64 accessedAt, bytes32 receiptDigest
+        bytes32 indexed consentId,
+        address indexed patient,
+        address indexed accessor,
+        uint64 accessedAt,
+        bytes32 receiptDigest
     );
     event BatchAnchored(bytes32 indexed root, uint32 count, address indexed submitter);
 
@@ -143,8 +152,9 @@ contract ConsentRegistry {
 
     // ---- consents ---------------------------------------------------------------------------------------------
 
-    /// @notice Record a consent the patient signed. A consent id is single use: once granted (even if later
-    ///         revoked) it can never be granted again, so a replayed grant signature always fails.
+    /// @notice Record a consent the patient signed. A consent id is single use per patient: once granted (even if
+    ///         later revoked) it can never be granted again by that patient, so a replayed grant signature always
+    ///         fails. Another key granting the same id writes its own entry and cannot block this one.
     function grant(
         bytes32 consentId,
         address patient,
@@ -158,7 +168,7 @@ contract ConsentRegistry {
     ) external onlyMember {
         if (block.timestamp > deadline) revert SignatureExpired();
         if (expiresAt <= block.timestamp) revert ExpiryInPast();
-        Consent storage c = consents[consentId];
+        Consent storage c = _consent(patient, consentId);
         if (c.patient != address(0)) revert ConsentExists();
         if (nonce < nonceFloor[patient]) revert NonceCancelled();
         bytes32 structHash = keccak256(
@@ -174,16 +184,15 @@ contract ConsentRegistry {
         emit ConsentGranted(consentId, patient, grantee, expiresAt, scopeHash, nonce);
     }
 
-    /// @notice Revoke a consent. Only a signature by the consent's own patient is accepted; revoking twice fails,
+    /// @notice Revoke a patient's consent. Only a signature by that patient is accepted; revoking twice fails,
     ///         so a replayed revoke signature changes nothing.
-    function revoke(bytes32 consentId, uint256 nonce, uint256 deadline, bytes32 r, bytes32 vs)
+    function revoke(address patient, bytes32 consentId, uint256 nonce, uint256 deadline, bytes32 r, bytes32 vs)
         external
         onlyMember
     {
         if (block.timestamp > deadline) revert SignatureExpired();
-        Consent storage c = consents[consentId];
-        address patient = c.patient;
-        if (patient == address(0)) revert UnknownConsent();
+        Consent storage c = _consent(patient, consentId);
+        if (patient == address(0) || c.patient != patient) revert UnknownConsent();
         if (c.revoked) revert AlreadyRevoked();
         if (nonce < nonceFloor[patient]) revert NonceCancelled();
         bytes32 structHash = keccak256(abi.encode(REVOKE_TYPEHASH, consentId, patient, nonce, deadline));
@@ -205,21 +214,23 @@ contract ConsentRegistry {
         emit NoncesCancelled(patient, floor);
     }
 
-    /// @notice Whether `accessor` may open the share now. A directed consent also needs its grantee to still be
-    ///         an active registered practitioner, so deactivating a practitioner takes effect at once.
-    function isActive(bytes32 consentId, address accessor) external view returns (bool) {
-        Consent storage c = consents[consentId];
+    /// @notice Whether `accessor` may open the share `patient` consented to now. A directed consent also needs its
+    ///         grantee to still be an active registered practitioner, so deactivating a practitioner takes effect
+    ///         at once.
+    function isActive(address patient, bytes32 consentId, address accessor) external view returns (bool) {
+        Consent storage c = _consent(patient, consentId);
         if (c.patient == address(0) || c.revoked || block.timestamp >= c.expiresAt) return false;
         address grantee = c.grantee;
         if (grantee == address(0)) return true;
         return grantee == accessor && practitioners[grantee].active;
     }
 
-    function getConsent(bytes32 consentId)
+    /// @notice The consent `patient` recorded under `consentId`; all zero when that patient recorded none.
+    function getConsent(address patient, bytes32 consentId)
         external
         view
         returns (
-            address patient,
+            address recordedPatient,
             address grantee,
             uint64 grantedAt,
             uint64 expiresAt,
@@ -227,7 +238,7 @@ contract ConsentRegistry {
             bool revoked
         )
     {
-        Consent storage c = consents[consentId];
+        Consent storage c = _consent(patient, consentId);
         return (c.patient, c.grantee, c.grantedAt, c.expiresAt, c.scopeTag, c.revoked);
     }
 
@@ -236,15 +247,19 @@ contract ConsentRegistry {
     /// @notice Log one access receipt signed by the accessor. It is a fact, not a permission, so it is accepted
     ///         even if the consent was revoked after the access; duplicates carry the same digest and auditors
     ///         count each digest once.
-    function logAccess(bytes32 consentId, address accessor, uint64 accessedAt, uint256 nonce, bytes32 r, bytes32 vs)
-        external
-        onlyMember
-    {
-        if (consents[consentId].patient == address(0)) revert UnknownConsent();
-        bytes32 digest =
-            _hashTypedData(keccak256(abi.encode(RECEIPT_TYPEHASH, consentId, accessor, accessedAt, nonce)));
+    function logAccess(
+        address patient,
+        bytes32 consentId,
+        address accessor,
+        uint64 accessedAt,
+        uint256 nonce,
+        bytes32 r,
+        bytes32 vs
+    ) external onlyMember {
+        if (patient == address(0) || _consent(patient, consentId).patient != patient) revert UnknownConsent();
+        bytes32 digest = receiptDigest(consentId, patient, accessor, accessedAt, nonce);
         if (accessor == address(0) || _recover(digest, r, vs) != accessor) revert InvalidSignature();
-        emit AccessLogged(consentId, accessor, accessedAt, digest);
+        emit AccessLogged(consentId, patient, accessor, accessedAt, digest);
     }
 
     /// @notice Anchor the Merkle root of many receipts (leaf = keccak256(receipt EIP-712 digest), sorted-pair
@@ -276,12 +291,14 @@ contract ConsentRegistry {
         return block.chainid == cachedChainId ? cachedDomainSeparator : _buildDomainSeparator();
     }
 
-    function receiptDigest(bytes32 consentId, address accessor, uint64 accessedAt, uint256 nonce)
-        external
+    function receiptDigest(bytes32 consentId, address patient, address accessor, uint64 accessedAt, uint256 nonce)
+        public
         view
         returns (bytes32)
     {
-        return _hashTypedData(keccak256(abi.encode(RECEIPT_TYPEHASH, consentId, accessor, accessedAt, nonce)));
+        return _hashTypedData(
+            keccak256(abi.encode(RECEIPT_TYPEHASH, consentId, patient, accessor, accessedAt, nonce))
+        );
     }
 
     function _buildDomainSeparator() private view returns (bytes32) {
@@ -290,6 +307,11 @@ contract ConsentRegistry {
                 DOMAIN_TYPEHASH, keccak256("medvault ConsentRegistry"), keccak256("1"), block.chainid, address(this)
             )
         );
+    }
+
+    /// @dev The one place a consent's storage is found: by its patient and its id together.
+    function _consent(address patient, bytes32 consentId) private view returns (Consent storage) {
+        return consents[keccak256(abi.encode(patient, consentId))];
     }
 
     function _hashTypedData(bytes32 structHash) private view returns (bytes32) {

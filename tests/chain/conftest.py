@@ -91,8 +91,8 @@ def signed_revoke(
     return revoke, cs.sign(signer.key, reg.domain, revoke)
 
 
-def signed_receipt(reg: ConsentRegistry, accessor: Party, consent_id: bytes, nonce: int = 1):
-    receipt = cs.AccessReceipt(consent_id, accessor.address, reg.chain.block_timestamp(), nonce)
+def signed_receipt(reg: ConsentRegistry, accessor: Party, consent_id: bytes, nonce: int = 1, *, patient: str):
+    receipt = cs.AccessReceipt(consent_id, patient, accessor.address, reg.chain.block_timestamp(), nonce)
     return receipt, cs.sign(accessor.key, reg.domain, receipt)
 
 

@@ -44,21 +44,21 @@ def test_life_cycle_on_a_real_node(node_chain, node_registry, member):
     grant, gsig = signed_grant(reg, patient, grantee=clinician.address)
     result = reg.grant(member, grant, gsig)
     assert result.gas_used <= 100_000
-    assert reg.is_active(grant.consent_id, clinician.address)
-    assert not reg.is_active(grant.consent_id, new_party().address)
+    assert reg.is_active(grant.consent_id, clinician.address, patient=patient.address)
+    assert not reg.is_active(grant.consent_id, new_party().address, patient=patient.address)
 
-    receipt, rsig = signed_receipt(reg, clinician, grant.consent_id)
+    receipt, rsig = signed_receipt(reg, clinician, grant.consent_id, patient=patient.address)
     reg.log_access(member, receipt, rsig)
     assert reg.find_access(grant.consent_id, cs.digest(reg.domain, receipt)) is not None
 
-    batch = [signed_receipt(reg, clinician, grant.consent_id, nonce=i) for i in range(2, 6)]
+    batch = [signed_receipt(reg, clinician, grant.consent_id, nonce=i, patient=patient.address) for i in range(2, 6)]
     digests = [cs.digest(reg.domain, r) for r, _ in batch]
     tree = merkle.MerkleTree.from_digests(digests)
     reg.anchor_batch(member, tree.root, len(digests))
     assert reg.receipt_anchored_at(tree.root, digests[3], tree.proof(3)) == reg.anchored_at(tree.root) > 0
 
     reg.revoke(member, *signed_revoke(reg, patient, grant.consent_id))
-    assert not reg.is_active(grant.consent_id, clinician.address)
+    assert not reg.is_active(grant.consent_id, clinician.address, patient=patient.address)
     kinds = [e["event"] for e in reg.history() if e["event"].startswith(("Consent", "Access", "Batch"))]
     assert kinds[-4:] == ["ConsentGranted", "AccessLogged", "BatchAnchored", "ConsentRevoked"]
 
@@ -67,9 +67,10 @@ def test_node_managed_member_account(node_chain, node_registry, ganache_keys):
     funded = Sender(node_account=node_chain.node_accounts()[1])
     admin = Sender(private_key=ganache_keys[0])
     node_registry.add_member(admin, funded.address)
-    grant, gsig = signed_grant(node_registry, new_party())
+    patient = new_party()
+    grant, gsig = signed_grant(node_registry, patient)
     node_registry.grant(funded, grant, gsig)
-    assert node_registry.get_consent(grant.consent_id) is not None
+    assert node_registry.get_consent(grant.consent_id, patient=patient.address) is not None
 
 
 def test_reverts_are_typed_on_a_real_node(node_registry, member):
@@ -133,7 +134,7 @@ def test_free_gas_network_with_the_vault_account_as_sender(tmp_path, ganache_key
         grant, gsig = signed_grant(reg, vault)
         reg.grant(sender, grant, gsig)
         reg.revoke(sender, *signed_revoke(reg, vault, grant.consent_id))
-        assert reg.get_consent(grant.consent_id).revoked
+        assert reg.get_consent(grant.consent_id, patient=vault.address).revoked
         assert chain.w3.eth.get_balance(vault.address) == 0
 
 
@@ -160,7 +161,7 @@ def test_outbox_fills_while_node_is_down_and_drains_after_restart(tmp_path, gana
         outbox.queue_grant(domain, second, cs.sign(patient.key, domain, second))
         revoke = cs.Revoke(first.consent_id, patient.address, 3, now + 86_400)
         outbox.queue_revoke(domain, revoke, cs.sign(patient.key, domain, revoke))
-        receipt = cs.AccessReceipt(second.consent_id, clinician.address, now + 5, 1)
+        receipt = cs.AccessReceipt(second.consent_id, patient.address, clinician.address, now + 5, 1)
         outbox.queue_access(domain, receipt, cs.sign(clinician.key, domain, receipt))
         report = outbox.sync(reg, member)
         assert isinstance(report.unavailable, ChainUnavailable) and report.remaining == 3
@@ -171,8 +172,8 @@ def test_outbox_fills_while_node_is_down_and_drains_after_restart(tmp_path, gana
         report = outbox.sync(reg, member)
         assert report.anchored == [2, 3, 4] and report.unavailable is None
         assert all(e.state == ANCHORED for e in outbox.entries())
-        assert reg.get_consent(first.consent_id).revoked
-        assert reg.is_active(second.consent_id, clinician.address)
+        assert reg.get_consent(first.consent_id, patient=patient.address).revoked
+        assert reg.is_active(second.consent_id, clinician.address, patient=patient.address)
         assert reg.find_access(second.consent_id, cs.digest(domain, receipt)) is not None
     finally:
         node.stop()
@@ -257,7 +258,7 @@ def test_lost_confirmation_is_recognised_on_the_next_sync(tmp_path, ganache_keys
         assert outbox.entries()[0].state == PENDING
 
         for _ in range(100):  # until the sent transaction is in a block
-            if reg.get_consent(grant.consent_id) is not None:
+            if reg.get_consent(grant.consent_id, patient=patient.address) is not None:
                 break
             time.sleep(0.2)
         second = outbox.sync(reg, member)

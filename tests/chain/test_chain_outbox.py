@@ -38,7 +38,8 @@ def test_queued_operations_anchor_in_order(registry, admin, outbox, patient, cli
     grant, gsig = signed_grant(registry, patient)
     ids = [
         outbox.queue_grant(registry.domain, grant, gsig),
-        outbox.queue_access(registry.domain, *signed_receipt(registry, clinician, grant.consent_id)),
+        outbox.queue_access(registry.domain,
+                            *signed_receipt(registry, clinician, grant.consent_id, patient=patient.address)),
         outbox.queue_revoke(registry.domain, *signed_revoke(registry, patient, grant.consent_id)),
     ]
     assert [e.state for e in outbox.entries()] == [PENDING] * 3
@@ -51,7 +52,7 @@ def test_queued_operations_anchor_in_order(registry, admin, outbox, patient, cli
     assert blocks == sorted(blocks) and len(set(blocks)) == 3
     granted = registry.events("ConsentGranted", consentId=grant.consent_id)[0]
     assert entries[0].tx_hash == "0x" + granted["tx_hash"].hex()
-    assert registry.get_consent(grant.consent_id).revoked
+    assert registry.get_consent(grant.consent_id, patient=patient.address).revoked
     assert outbox.sync(registry, admin).anchored == []  # nothing left to do
 
 
@@ -98,8 +99,10 @@ def test_revoke_by_non_patient_fails_in_outbox_without_losing_it(registry, admin
     outbox.queue_revoke(registry.domain, revoke, cs.sign(clinician.key, registry.domain, revoke))
     report = outbox.sync(registry, admin)
     assert report.failed == [1]
-    assert outbox.entries()[0].reason == "NotPatient"
-    assert not registry.get_consent(grant.consent_id).revoked
+    # The clinician can only sign a revoke naming themself, and they recorded no consent under this id: the
+    # patient's consent is out of their reach.
+    assert outbox.entries()[0].reason == "UnknownConsent"
+    assert not registry.get_consent(grant.consent_id, patient=patient.address).revoked
 
 
 def test_non_member_sender_fails_with_reason(evm, registry, outbox, patient):
@@ -140,7 +143,8 @@ def test_entries_for_another_network_stop_sync_unchanged(evm, admin, registry, o
 def test_batch_of_receipts_anchors_once_with_provable_receipts(registry, admin, outbox, patient):
     grant, gsig = signed_grant(registry, patient)
     registry.grant(admin, grant, gsig)
-    receipts = [signed_receipt(registry, new_party(), grant.consent_id, nonce=i) for i in range(7)]
+    receipts = [signed_receipt(registry, new_party(), grant.consent_id, nonce=i, patient=patient.address)
+                for i in range(7)]
     outbox.queue_batch(registry.domain, receipts)
     outbox.queue_batch(registry.domain, receipts)  # the same batch again is recognised as anchored
     report = outbox.sync(registry, admin)

@@ -23,49 +23,50 @@ def test_grant_then_active_then_revoke(registry, admin, patient, clinician):
     grant, sig = signed_grant(registry, patient)
     result = registry.grant(admin, grant, sig)
     assert result.block_number > 0
-    record = registry.get_consent(grant.consent_id)
+    record = registry.get_consent(grant.consent_id, patient=patient.address)
     assert record.patient == patient.address and not record.revoked
     assert record.expires_at == grant.expires_at and record.scope_matches(grant.scope_hash)
     assert not record.scope_matches(os.urandom(32))
-    assert registry.is_active(grant.consent_id, clinician.address)  # bearer link: anyone holding it
+    # bearer link: anyone holding it
+    assert registry.is_active(grant.consent_id, clinician.address, patient=patient.address)
 
     revoke, rsig = signed_revoke(registry, patient, grant.consent_id)
     registry.revoke(admin, revoke, rsig)
-    assert registry.get_consent(grant.consent_id).revoked
-    assert not registry.is_active(grant.consent_id, clinician.address)
+    assert registry.get_consent(grant.consent_id, patient=patient.address).revoked
+    assert not registry.is_active(grant.consent_id, clinician.address, patient=patient.address)
 
 
-def test_unknown_consent_is_not_active(registry, clinician):
-    assert registry.get_consent(os.urandom(32)) is None
-    assert not registry.is_active(os.urandom(32), clinician.address)
+def test_unknown_consent_is_not_active(registry, patient, clinician):
+    assert registry.get_consent(os.urandom(32), patient=patient.address) is None
+    assert not registry.is_active(os.urandom(32), clinician.address, patient=patient.address)
 
 
 def test_consent_expires(evm, registry, admin, patient, clinician):
     grant, sig = signed_grant(registry, patient, expires_in=100)
     registry.grant(admin, grant, sig)
-    assert registry.is_active(grant.consent_id, clinician.address)
+    assert registry.is_active(grant.consent_id, clinician.address, patient=patient.address)
     advance(evm, 200)
-    assert not registry.is_active(grant.consent_id, clinician.address)
+    assert not registry.is_active(grant.consent_id, clinician.address, patient=patient.address)
 
 
 def test_no_expiry_is_stored_as_the_uint40_maximum(registry, admin, patient, clinician):
     now = registry.chain.block_timestamp()
     grant = cs.Grant(os.urandom(32), patient.address, cs.ZERO_ADDRESS, 2**64 - 1, os.urandom(32), 1, now + 600)
     registry.grant(admin, grant, cs.sign(patient.key, registry.domain, grant))
-    assert registry.get_consent(grant.consent_id).expires_at == cs.NO_EXPIRY
-    assert registry.is_active(grant.consent_id, clinician.address)
+    assert registry.get_consent(grant.consent_id, patient=patient.address).expires_at == cs.NO_EXPIRY
+    assert registry.is_active(grant.consent_id, clinician.address, patient=patient.address)
 
 
 def test_directed_consent_only_for_its_active_practitioner(registry, admin, patient, clinician):
     grant, sig = signed_grant(registry, patient, grantee=clinician.address)
     registry.grant(admin, grant, sig)
     # Not yet registered: a directed consent needs a registered, active practitioner.
-    assert not registry.is_active(grant.consent_id, clinician.address)
+    assert not registry.is_active(grant.consent_id, clinician.address, patient=patient.address)
     registry.register_practitioner(admin, clinician.address, "did:key:z6MkClinician")
-    assert registry.is_active(grant.consent_id, clinician.address)
-    assert not registry.is_active(grant.consent_id, new_party().address)
+    assert registry.is_active(grant.consent_id, clinician.address, patient=patient.address)
+    assert not registry.is_active(grant.consent_id, new_party().address, patient=patient.address)
     registry.deactivate_practitioner(admin, clinician.address)
-    assert not registry.is_active(grant.consent_id, clinician.address)
+    assert not registry.is_active(grant.consent_id, clinician.address, patient=patient.address)
     did_hash, active = registry.practitioner(clinician.address)
     assert not active and did_hash != bytes(32)
 
@@ -97,7 +98,7 @@ def test_non_member_sender_is_refused(registry, outsider, patient):
     _assert_sentence(err.value)
     with pytest.raises(NotAMember):
         registry.register_practitioner(outsider, outsider.address, "did:key:x")
-    assert registry.get_consent(grant.consent_id) is None
+    assert registry.get_consent(grant.consent_id, patient=patient.address) is None
 
 
 def test_forged_grant_signature_is_refused(registry, admin, patient):
@@ -108,7 +109,7 @@ def test_forged_grant_signature_is_refused(registry, admin, patient):
         registry.grant(admin, grant, forged)
     assert err.value.reason == "InvalidSignature"
     _assert_sentence(err.value)
-    assert registry.get_consent(grant.consent_id) is None
+    assert registry.get_consent(grant.consent_id, patient=patient.address) is None
 
 
 def test_signature_bound_to_message(registry, admin, patient):
@@ -133,7 +134,7 @@ def test_replayed_grant_after_revoke_cannot_revive(registry, admin, patient, cli
     registry.revoke(admin, *signed_revoke(registry, patient, grant.consent_id))
     with pytest.raises(ConsentRejected):
         registry.grant(admin, grant, sig)
-    assert not registry.is_active(grant.consent_id, clinician.address)
+    assert not registry.is_active(grant.consent_id, clinician.address, patient=patient.address)
 
 
 def test_replayed_revoke_is_refused(registry, admin, patient):
@@ -149,14 +150,18 @@ def test_replayed_revoke_is_refused(registry, admin, patient):
 def test_revoke_by_someone_else_is_refused(registry, admin, patient, clinician):
     grant, sig = signed_grant(registry, patient)
     registry.grant(admin, grant, sig)
-    # The clinician signs a revoke naming the patient, and one naming themself: neither is the patient's key.
-    for named in (patient.address, clinician.address):
-        revoke, rsig = signed_revoke(registry, clinician, grant.consent_id, patient=named)
-        with pytest.raises(SignatureInvalid) as err:
-            registry.revoke(admin, revoke, rsig)
-        assert err.value.reason == "NotPatient"
-        _assert_sentence(err.value)
-    assert registry.is_active(grant.consent_id, clinician.address)
+    # The clinician signs a revoke naming the patient: not the patient's key.
+    revoke, rsig = signed_revoke(registry, clinician, grant.consent_id, patient=patient.address)
+    with pytest.raises(SignatureInvalid) as err:
+        registry.revoke(admin, revoke, rsig)
+    assert err.value.reason == "NotPatient"
+    _assert_sentence(err.value)
+    # One naming themself revokes nothing: the clinician has no consent under that id, and the patient's is theirs.
+    revoke, rsig = signed_revoke(registry, clinician, grant.consent_id)
+    with pytest.raises(ConsentRejected) as err:
+        registry.revoke(admin, revoke, rsig)
+    assert err.value.reason == "UnknownConsent"
+    assert registry.is_active(grant.consent_id, clinician.address, patient=patient.address)
 
 
 def test_expired_deadline_is_refused(evm, registry, admin, patient):
@@ -223,7 +228,7 @@ def test_other_contract_at_address_is_refused(evm, admin):
 def test_single_access_receipt_is_logged_with_its_digest(registry, admin, patient, clinician):
     grant, sig = signed_grant(registry, patient)
     registry.grant(admin, grant, sig)
-    receipt, rsig = signed_receipt(registry, clinician, grant.consent_id)
+    receipt, rsig = signed_receipt(registry, clinician, grant.consent_id, patient=patient.address)
     registry.log_access(admin, receipt, rsig)
     found = registry.find_access(grant.consent_id, cs.digest(registry.domain, receipt))
     assert found is not None
@@ -234,19 +239,20 @@ def test_single_access_receipt_is_logged_with_its_digest(registry, admin, patien
 def test_access_receipt_signed_by_another_is_refused(registry, admin, patient, clinician):
     grant, sig = signed_grant(registry, patient)
     registry.grant(admin, grant, sig)
-    receipt, _ = signed_receipt(registry, clinician, grant.consent_id)
+    receipt, _ = signed_receipt(registry, clinician, grant.consent_id, patient=patient.address)
     forged = cs.sign(new_party().key, registry.domain, receipt)
     with pytest.raises(SignatureInvalid):
         registry.log_access(admin, receipt, forged)
     with pytest.raises(ConsentRejected) as err:
-        registry.log_access(admin, *signed_receipt(registry, clinician, os.urandom(32)))
+        registry.log_access(admin, *signed_receipt(registry, clinician, os.urandom(32), patient=patient.address))
     assert err.value.reason == "UnknownConsent"
 
 
 def test_batch_anchor_and_on_chain_proofs(registry, admin, patient):
     grant, sig = signed_grant(registry, patient)
     registry.grant(admin, grant, sig)
-    receipts = [signed_receipt(registry, new_party(), grant.consent_id, nonce=i) for i in range(10)]
+    receipts = [signed_receipt(registry, new_party(), grant.consent_id, nonce=i, patient=patient.address)
+                for i in range(10)]
     digests = [cs.digest(registry.domain, r) for r, _ in receipts]
     tree = merkle.MerkleTree.from_digests(digests)
     registry.anchor_batch(admin, tree.root, len(digests))
@@ -266,7 +272,7 @@ def test_history_rebuilds_from_events_alone(registry, admin, patient, clinician)
     grant, sig = signed_grant(registry, patient, grantee=clinician.address)
     registry.register_practitioner(admin, clinician.address, "did:key:zDr")
     registry.grant(admin, grant, sig)
-    registry.log_access(admin, *signed_receipt(registry, clinician, grant.consent_id))
+    registry.log_access(admin, *signed_receipt(registry, clinician, grant.consent_id, patient=patient.address))
     registry.revoke(admin, *signed_revoke(registry, patient, grant.consent_id))
     names = [e["event"] for e in registry.history()]
     assert names == ["AdminTransferred", "MemberAdded", "PractitionerRegistered", "ConsentGranted",

@@ -37,14 +37,14 @@ def test_share_grant_puts_only_hmac_and_hash_on_chain(registry, admin, patient, 
     granted = registry.events("ConsentGranted")[0]["args"]
     assert bytes(granted["consentId"]) == cs.consent_id(share_key) != share_key
     assert bytes(granted["scopeHash"]) == cs.scope_hash(CONSENT)
-    status = check_consent(registry, share_key=share_key, accessor=clinician.address, fhir_consent=CONSENT)
+    status = check_consent(registry, patient=patient.address, share_key=share_key, accessor=clinician.address, fhir_consent=CONSENT)
     assert status.state == "active" and status.verified and status.allows_access
 
 
 def test_receiver_refuses_other_records_than_consented(registry, admin, patient, clinician):
     share_key, _ = _share(registry, admin, patient)
     other = {**CONSENT, "provision": {"type": "permit"}}
-    status = check_consent(registry, share_key=share_key, accessor=clinician.address, fhir_consent=other)
+    status = check_consent(registry, patient=patient.address, share_key=share_key, accessor=clinician.address, fhir_consent=other)
     assert status.state == "scope-mismatch" and not status.allows_access
 
 
@@ -54,41 +54,41 @@ def test_receiver_sees_revocation_and_expiry(evm, registry, admin, patient, clin
     outbox.queue_revoke(registry.domain, *cs.revoke_for_share(patient.key, registry.domain, share_key=share_key,
                                                               nonce=2, deadline=now + 600))
     outbox.sync(registry, admin)
-    status = check_consent(registry, share_key=share_key, accessor=clinician.address, fhir_consent=CONSENT)
+    status = check_consent(registry, patient=patient.address, share_key=share_key, accessor=clinician.address, fhir_consent=CONSENT)
     assert status.state == "revoked" and not status.allows_access
 
     short_key, _ = _share(registry, admin, patient, expires_in=100)
     advance(evm, 200)
-    status = check_consent(registry, share_key=short_key, accessor=clinician.address, fhir_consent=CONSENT)
+    status = check_consent(registry, patient=patient.address, share_key=short_key, accessor=clinician.address, fhir_consent=CONSENT)
     assert status.state == "expired" and not status.allows_access
 
 
 def test_directed_share_is_not_for_someone_else(registry, admin, patient, clinician):
     registry.register_practitioner(admin, clinician.address, "did:key:zDr")
     share_key, _ = _share(registry, admin, patient, grantee=clinician.address)
-    mine = check_consent(registry, share_key=share_key, accessor=clinician.address, fhir_consent=CONSENT)
-    other = check_consent(registry, share_key=share_key, accessor=cs.address_of(os.urandom(32)),
+    mine = check_consent(registry, patient=patient.address, share_key=share_key, accessor=clinician.address, fhir_consent=CONSENT)
+    other = check_consent(registry, patient=patient.address, share_key=share_key, accessor=cs.address_of(os.urandom(32)),
                           fhir_consent=CONSENT)
     assert mine.allows_access and other.state == "not-for-you" and not other.allows_access
 
 
-def test_unknown_share_and_unconfigured_or_unreachable_chain_are_said_plainly(registry, clinician,
+def test_unknown_share_and_unconfigured_or_unreachable_chain_are_said_plainly(registry, patient, clinician,
                                                                                closed_port_url):
     key = os.urandom(32)
-    unknown = check_consent(registry, share_key=key, accessor=clinician.address, fhir_consent=CONSENT)
+    unknown = check_consent(registry, patient=patient.address, share_key=key, accessor=clinician.address, fhir_consent=CONSENT)
     assert unknown.state == "unknown" and unknown.verified and not unknown.allows_access
-    none = check_consent(None, share_key=key, accessor=clinician.address, fhir_consent=CONSENT)
+    none = check_consent(None, patient=patient.address, share_key=key, accessor=clinician.address, fhir_consent=CONSENT)
     assert none.state == "unchecked" and not none.verified and "not checked" in none.sentence
     dead = ConsentRegistry(Chain(Web3(HTTPProvider(closed_port_url, request_kwargs={"timeout": 2},
                                                    exception_retry_configuration=None))), registry.address)
-    down = check_consent(dead, share_key=key, accessor=clinician.address, fhir_consent=CONSENT)
+    down = check_consent(dead, patient=patient.address, share_key=key, accessor=clinician.address, fhir_consent=CONSENT)
     assert down.state == "unchecked" and not down.verified and "could not be reached" in down.sentence
 
 
 def test_receipt_for_share_is_logged(registry, admin, patient, clinician):
     share_key, outbox = _share(registry, admin, patient)
     receipt, sig = cs.receipt_for_share(clinician.key, registry.domain, share_key=share_key,
-                                        accessed_at=registry.chain.block_timestamp(), nonce=1)
+                                        patient=patient.address, accessed_at=registry.chain.block_timestamp(), nonce=1)
     outbox.queue_access(registry.domain, receipt, sig)
     outbox.sync(registry, admin)
     assert outbox.entries()[-1].state == ANCHORED

@@ -42,8 +42,8 @@ def test_typehashes_match_the_contract(registry):
         assert bytes(fn().call()) == keccak(text=encoded), name
 
 
-def test_receipt_digest_matches_the_contract(registry, clinician):
-    receipt, _ = signed_receipt(registry, clinician, os.urandom(32), nonce=42)
+def test_receipt_digest_matches_the_contract(registry, patient, clinician):
+    receipt, _ = signed_receipt(registry, clinician, os.urandom(32), nonce=42, patient=patient.address)
     assert cs.digest(registry.domain, receipt) == registry.receipt_digest_onchain(receipt)
 
 

@@ -2,9 +2,10 @@
 
 Random sequences of member changes, practitioner registrations, grants (some forged, late or from non-members),
 revocations (some by the wrong person), nonce cancellations, access receipts, receipt batches, replays of earlier
-signatures and time jumps are run
-against the real contract and a plain-Python model of the rules. After every step the chain must agree with the
-model: who is a member, every consent's fields, and whether each consent is active for each accessor.
+signatures, time jumps and a squatter (someone who saw a link or a pending grant and registers its consent id first
+under their own key) are run against the real contract and a plain-Python model of the rules. In the model a consent
+belongs to its patient: it is keyed by (patient, consent id). After every step the chain must agree with the model:
+who is a member, every consent's fields, and whether each consent is active for each accessor.
 """
 
 from __future__ import annotations
@@ -48,9 +49,11 @@ class ConsentRegistryMachine(RuleBasedStateMachine):
         self.members = {self.admin.address}
         self.counter = 0
         self.patients = [Party(self.fresh()) for _ in range(3)]
+        self.squatters = [Party(self.fresh()) for _ in range(2)]
         self.clinicians = [Party(self.fresh()) for _ in range(3)]
         self.practitioners: dict[str, bool] = {}
-        self.consents: dict[bytes, ModelConsent] = {}
+        self.consents: dict[tuple[str, bytes], ModelConsent] = {}  # (patient address, consent id) -> consent
+        self.announced: list[bytes] = []  # ids a squatter saw in a link before the patient's grant landed
         self.floors: dict[str, int] = {}
         self.landed: list[tuple[str, object, cs.Signature]] = []  # successful signed operations, for replays
         self.roots: list[bytes] = []
@@ -104,6 +107,9 @@ class ConsentRegistryMachine(RuleBasedStateMachine):
         if reason is None:
             self.practitioners[clinician.address] = active
 
+    def party(self, address: str) -> Party:
+        return next(p for p in self.patients + self.squatters if p.address == address)
+
     def pick_sender(self, data, member: bool) -> Sender | None:
         pool = [s for s in self.senders if (s.address in self.members) == member]
         return data.draw(st.sampled_from(pool)) if pool else None
@@ -115,7 +121,7 @@ class ConsentRegistryMachine(RuleBasedStateMachine):
         grantee=st.integers(-1, 2),
         expires_in=st.sampled_from([5 * MARGIN, 40 * MARGIN]),
         nonce=st.integers(0, 12),
-        fault=st.sampled_from([None, None, None, "forged", "late", "past", "reuse_id", "non_member"]),
+        fault=st.sampled_from([None, None, None, "forged", "late", "past", "reuse_id", "non_member", "squatted"]),
     )
     def grant(self, data, p, grantee, expires_in, nonce, fault) -> None:
         patient, now = self.patients[p], self.now()
@@ -123,8 +129,12 @@ class ConsentRegistryMachine(RuleBasedStateMachine):
         if sender is None:
             return
         grantee_addr = cs.ZERO_ADDRESS if grantee < 0 else self.clinicians[grantee].address
-        if fault == "reuse_id" and self.consents:
-            cid = data.draw(st.sampled_from(list(self.consents)))
+        own = [cid for (who, cid) in self.consents if who == patient.address]
+        if fault == "reuse_id" and own:
+            cid = data.draw(st.sampled_from(own))
+        elif fault == "squatted" and self.announced:
+            # The squatter got there first with this id; the patient's grant must land all the same.
+            cid = data.draw(st.sampled_from(self.announced))
         else:
             cid = self.fresh()
         expires_at = now - 10 * MARGIN if fault == "past" else now + expires_in
@@ -138,7 +148,7 @@ class ConsentRegistryMachine(RuleBasedStateMachine):
             reason = "SignatureExpired"
         elif fault == "past":
             reason = "ExpiryInPast"
-        elif cid in self.consents:
+        elif (patient.address, cid) in self.consents:
             reason = "ConsentExists"
         elif nonce < self.floors.get(patient.address, 0):
             reason = "NonceCancelled"
@@ -148,8 +158,32 @@ class ConsentRegistryMachine(RuleBasedStateMachine):
             reason = None
         self.expect(lambda: self.reg.grant(sender, g, sig), reason)
         if reason is None:
-            self.consents[cid] = ModelConsent(patient.address, grantee_addr, g.expires_at, g.scope_hash)
+            self.consents[(patient.address, cid)] = ModelConsent(patient.address, grantee_addr, g.expires_at,
+                                                                 g.scope_hash)
             self.landed.append(("grant", g, sig))
+
+    @rule(data=st.data(), s=st.integers(0, 1), ahead=st.booleans(), expires_in=st.sampled_from([5 * MARGIN,
+                                                                                              40 * MARGIN]))
+    def squat(self, data, s, ahead, expires_in) -> None:
+        """A squatter registers, under their own key, the id of a patient's consent they saw in a link: one already
+        granted, or (``ahead``) one whose grant is still pending, announced here for the patient to grant later."""
+        sender = self.pick_sender(data, member=True)
+        if sender is None:
+            return
+        squatter, now = self.squatters[s], self.now()
+        taken = [cid for (who, cid) in self.consents if who != squatter.address]
+        if ahead or not taken:
+            cid = self.fresh()
+            self.announced.append(cid)
+        else:
+            cid = data.draw(st.sampled_from(taken))
+        g = cs.Grant(cid, squatter.address, cs.ZERO_ADDRESS, now + expires_in, self.fresh(), 0, now + 40 * MARGIN)
+        sig = cs.sign(squatter.key, self.reg.domain, g)
+        reason = "ConsentExists" if (squatter.address, cid) in self.consents else None
+        self.expect(lambda: self.reg.grant(sender, g, sig), reason)
+        if reason is None:
+            self.consents[(squatter.address, cid)] = ModelConsent(squatter.address, cs.ZERO_ADDRESS, g.expires_at,
+                                                                  g.scope_hash)
 
     @rule(
         data=st.data(),
@@ -161,12 +195,16 @@ class ConsentRegistryMachine(RuleBasedStateMachine):
         if sender is None:
             return
         if fault == "unknown" or not self.consents:
-            cid = self.fresh()
+            owner, cid = self.patients[0], self.fresh()
         else:
-            cid = data.draw(st.sampled_from(list(self.consents)))
-        model = self.consents.get(cid)
-        owner = next((p for p in self.patients if model and p.address == model.patient), self.patients[0])
-        signer = Party(self.fresh()) if fault == "other_signer" else owner
+            address, cid = data.draw(st.sampled_from(list(self.consents)))
+            owner = self.party(address)  # a patient, or a squatter revoking their own entry
+        model = self.consents.get((owner.address, cid))
+        signer = owner
+        if fault == "other_signer":
+            # A stranger, or a squatter who holds the same id trying to revoke the patient's consent.
+            signer = data.draw(st.sampled_from([Party(self.fresh()),
+                                                *(q for q in self.squatters if q.address != owner.address)]))
         rv = cs.Revoke(cid, owner.address, nonce, self.now() + 40 * MARGIN)
         sig = cs.sign(signer.key, self.reg.domain, rv)
         if sender.address not in self.members:
@@ -223,14 +261,17 @@ class ConsentRegistryMachine(RuleBasedStateMachine):
         if sender is None:
             return
         known = list(self.consents)
-        cid = data.draw(st.sampled_from(known)) if known and fault != "unknown" else self.fresh()
+        if known and fault != "unknown":
+            patient, cid = data.draw(st.sampled_from(known))
+        else:
+            patient, cid = data.draw(st.sampled_from(self.patients)).address, self.fresh()
         accessor = data.draw(st.sampled_from(self.clinicians))
-        receipt = cs.AccessReceipt(cid, accessor.address, self.now(), self.counter)
+        receipt = cs.AccessReceipt(cid, patient, accessor.address, self.now(), self.counter)
         signer = Party(self.fresh()) if fault == "forged" else accessor
         sig = cs.sign(signer.key, self.reg.domain, receipt)
         if sender.address not in self.members:
             reason = "NotMember"
-        elif cid not in self.consents:
+        elif (patient, cid) not in self.consents:
             reason = "UnknownConsent"
         elif fault == "forged":
             reason = "InvalidSignature"
@@ -270,8 +311,8 @@ class ConsentRegistryMachine(RuleBasedStateMachine):
         if not hasattr(self, "reg"):
             return
         now = self.now()
-        for cid, m in self.consents.items():
-            rec = self.reg.get_consent(cid)
+        for (patient, cid), m in self.consents.items():
+            rec = self.reg.get_consent(cid, patient=patient)
             assert rec is not None
             assert (rec.patient, rec.grantee, rec.expires_at, rec.revoked) == (
                 m.patient, m.grantee, m.expires_at, m.revoked)
@@ -285,7 +326,13 @@ class ConsentRegistryMachine(RuleBasedStateMachine):
                 live = not m.revoked and now < m.expires_at
                 if m.grantee != cs.ZERO_ADDRESS:
                     live = live and who == m.grantee and self.practitioners.get(m.grantee, False)
-                assert self.reg.is_active(cid, who) == live, (cid.hex(), who)
+                assert self.reg.is_active(cid, who, patient=patient) == live, (cid.hex(), who)
+        # An id nobody granted for a patient is not active for them, whoever else holds it.
+        for cid in self.announced:
+            for p in self.patients:
+                if (p.address, cid) not in self.consents:
+                    assert self.reg.get_consent(cid, patient=p.address) is None
+                    assert not self.reg.is_active(cid, self.clinicians[0].address, patient=p.address)
 
 
 TestConsentRegistryStateful = ConsentRegistryMachine.TestCase

@@ -11,7 +11,7 @@ import threading
 from collections import Counter
 
 import pytest
-from PySide6.QtCore import QModelIndex, QPoint, Qt
+from PySide6.QtCore import QModelIndex, QModelRoleData, QModelRoleDataSpan, QPoint, Qt
 from PySide6.QtGui import QFontInfo
 from PySide6.QtWidgets import QWidget
 
@@ -140,6 +140,26 @@ def test_rows_load_a_page_at_a_time(qtbot, ctx, vault):
                                           " IN ('vital-signs', 'vital-sign') ORDER BY date DESC, rid DESC")]
     assert [r.rid for r in model.rows()] == expected
     assert not model.canFetchMore(model.index(0, 0))         # rows have no children to fetch
+
+
+def test_a_painted_cell_says_what_data_says(qtbot, ctx):
+    """The delegate asks for all its roles of a cell at once (multiData), reusing its list from cell to cell: each
+    answer is the model's own, and a role left unanswered keeps nothing of the cell before."""
+    model = RecordTableModel(ctx, page_size=25)
+    model.set_kinds(list(next(c for c in describe.CATEGORIES if c.key == "vitals").kinds))
+    roles = [Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.FontRole,
+             Qt.ItemDataRole.TextAlignmentRole, Qt.ItemDataRole.DecorationRole, RecordTableModel.REF_ROLE]
+    answered = 0
+    for row in range(model.rowCount()):
+        for col in range(model.columnCount()):
+            index = model.index(row, col)
+            for role in roles:
+                asked = QModelRoleData(role)
+                asked.setData("left from the cell before")
+                model.multiData(index, QModelRoleDataSpan(asked))
+                assert asked.data() == model.data(index, role), (row, col, role)
+                answered += asked.data() is not None
+    assert answered > model.rowCount() * model.columnCount()
 
 
 def threaded_context(vault) -> tuple[ScreenContext, list[threading.Thread]]:

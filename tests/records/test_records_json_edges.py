@@ -55,8 +55,8 @@ def test_the_largest_64_bit_numbers_are_kept(vault, tmp_path):
 @pytest.mark.parametrize("data, words", [
     (OBS % b"NaN", "NaN or Infinity"),
     (OBS % b"-Infinity", "NaN or Infinity"),
-    (OBS % b'"\\ud83d"', "lone UTF-16 surrogate"),
-    (OBS % b'"\\udc00 alone"', "lone UTF-16 surrogate"),
+    (OBS % b'"\\ud83d"', "surrogate"),
+    (OBS % b'"\\udc00 alone"', "surrogate"),
 ])
 def test_invalid_json_says_what_is_wrong(vault, tmp_path, data, words):
     msg = _refused(vault, tmp_path, data)

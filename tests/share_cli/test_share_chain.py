@@ -50,12 +50,12 @@ def test_grant_and_revoke_go_through_the_outbox_to_the_chain(patient_vault):
                 report = Outbox(SqlOutboxStore(conn)).sync(registry, admin)
             assert report.anchored == [created.outbox_id] and report.failed == []
 
-            def checker(consent_id: bytes) -> bool:
-                return registry.is_active(consent_id, cs.ZERO_ADDRESS)
+            def checker(consent_id: bytes, patient: str) -> bool:
+                return registry.is_active(consent_id, cs.ZERO_ADDRESS, patient=patient)
 
             opened = receiver.open_link(created.link, recipient="test", allow_local_http=True,
                                         consent_checker=checker)
-            assert opened.chain_checked
+            assert opened.chain_checked and opened.patient == vault.identity.eth_address
 
             sentence = shares.revoke_share(vault, created.id, chain_domain=registry.domain)
             assert "cannot be recalled" in sentence
@@ -66,7 +66,7 @@ def test_grant_and_revoke_go_through_the_outbox_to_the_chain(patient_vault):
                 report = Outbox(store).sync(registry, admin)
                 assert report.anchored == [revoke[0].id]
                 assert store.get(revoke[0].id).state == ANCHORED
-            assert registry.get_consent(bytes.fromhex(created.consent_id)).revoked
+            assert registry.get_consent(bytes.fromhex(created.consent_id), patient=vault.identity.eth_address).revoked
             with pytest.raises(ShareRevoked):
                 receiver.open_link(created.link, recipient="test", allow_local_http=True, consent_checker=checker)
         finally:

@@ -107,8 +107,8 @@ def test_a_share_whose_consent_record_was_swapped_is_refused():
     def bundle(consent):
         return [{"resourceType": "Bundle", "entry": [{"resource": consent}]}]
 
-    assert "matches" in consent_service.check_scope(registry, grant.consent_id, bundle(signed))
+    assert "matches" in consent_service.check_scope(registry, grant.consent_id, grant.patient, bundle(signed))
     with pytest.raises(ShareRevoked, match="not the ones the patient consented to"):
-        consent_service.check_scope(registry, grant.consent_id, bundle({**signed, "status": "inactive"}))
+        consent_service.check_scope(registry, grant.consent_id, grant.patient, bundle({**signed, "status": "inactive"}))
     with pytest.raises(ShareRevoked, match="exactly one consent"):
-        consent_service.check_scope(registry, grant.consent_id, bundle({"resourceType": "Patient"}))
+        consent_service.check_scope(registry, grant.consent_id, grant.patient, bundle({"resourceType": "Patient"}))

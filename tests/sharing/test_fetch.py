@@ -147,7 +147,8 @@ def test_dribbling_server_hits_the_overall_deadline(server):
 
 @pytest.mark.parametrize("addr, local", [
     ("127.0.0.1", True), ("::1", True), ("192.168.1.20", True), ("10.0.0.7", True), ("fd12::1", True),
-    ("::ffff:127.0.0.1", True), ("8.8.8.8", False), ("2001:4860:4860::8888", False), ("100.64.0.1", False),
+    ("::ffff:127.0.0.1", True), ("0.0.0.0", True), ("::", True),
+    ("8.8.8.8", False), ("2001:4860:4860::8888", False), ("100.64.0.1", False),
 ])
 def test_what_counts_as_local_network(addr, local):
     assert fetch._is_local(addr) is local

@@ -370,18 +370,49 @@ def test_expired_directed_share(directed):
         open_local(text, x25519_private=crypto.x25519_private_from_ed25519(clinician), now=NOW + 60)
 
 
-def test_consent_checker_hook(directed, server):
-    _, clinician, _, _, text, key = directed
+PATIENT_ADDRESS = "0x" + "ab" * 20
+
+
+def test_consent_checker_hook_asks_about_the_patient_the_link_names(server):
+    patient, clinician = crypto.ed25519_new_seed(), crypto.ed25519_new_seed()
+    card = links.card_from_link(links.build_card(clinician, name="Dr. Ana Rivera", address=None, iat=NOW))
+    url, key, _ = publish(server)
+    text = links.build_directed_share(patient, card, url=url, key=key, exp=NOW + 60, label="For Dr. Rivera", iat=NOW,
+                                      patient=PATIENT_ADDRESS)
     priv = crypto.x25519_private_from_ed25519(clinician)
     asked = []
-    ok = open_local(text, x25519_private=priv, consent_checker=lambda cid: asked.append(cid) or True)
-    assert asked == [crypto.mac(key, b"medvault/consent/v1")]
-    assert ok.chain_checked and ok.check("consent").status == "passed"
+    ok = open_local(text, x25519_private=priv, consent_checker=lambda cid, who: asked.append((cid, who)) or True)
+    assert asked == [(crypto.mac(key, b"medvault/consent/v1"), PATIENT_ADDRESS)]
+    assert ok.chain_checked and ok.check("consent").status == "passed" and ok.patient == PATIENT_ADDRESS
+    assert PATIENT_ADDRESS in ok.check("consent").detail
     before = len(server.seen)
     with pytest.raises(ShareRevoked) as err:
-        open_local(text, x25519_private=priv, consent_checker=lambda cid: False)
+        open_local(text, x25519_private=priv, consent_checker=lambda cid, who: False)
     one_sentence(err.value)
     assert len(server.seen) == before, "a revoked share must not be fetched"
+
+
+def test_a_link_naming_no_patient_is_not_checked_by_its_id_alone(directed):
+    """Anyone holding a link can register its consent id under their own key; an id alone proves nothing."""
+    _, clinician, _, _, text, _ = directed
+    asked = []
+    result = open_local(text, x25519_private=crypto.x25519_private_from_ed25519(clinician),
+                        consent_checker=lambda cid, who: asked.append(cid) or True)
+    assert asked == [] and not result.chain_checked and result.patient is None
+    assert result.check("consent").status == "not_checked" and "name the patient" in result.check("consent").detail
+
+
+def test_shlink_names_its_patient_and_refuses_a_malformed_one(server):
+    url, key, _ = publish(server)
+    text = links.build_shlink(links.ShlPayload(url=url, key=key, flag="U", patient=PATIENT_ADDRESS))
+    assert links.parse_shlink(text).patient == PATIENT_ADDRESS
+    result = open_local(text, consent_checker=lambda cid, who: who == PATIENT_ADDRESS)
+    assert result.chain_checked and result.patient == PATIENT_ADDRESS
+    obj = json.loads(base64.urlsafe_b64decode(text[8:] + "=" * (-len(text[8:]) % 4)))
+    obj[links.SHL_PATIENT_MEMBER] = "someone"
+    with pytest.raises(LinkInvalid) as err:
+        links.parse_shlink("shlink:/" + b64u(json.dumps(obj).encode()))
+    one_sentence(err.value)
 
 
 def test_card_link_is_not_a_share(directed):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 from urllib.parse import parse_qsl
 
-from vault.records.errors import DanglingReference, NotFhir, ResourceInvalid
+from vault.records.errors import DanglingReference, FileTooLarge, NotFhir, ResourceInvalid
 from vault.records.extract import identifiers, path_to, walk
 
 _ID_OK = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -29,6 +29,9 @@ _LOCAL_PREFIXES = ("urn:uuid:", "urn:oid:", "resource:")
 
 BUNDLE_TYPES = frozenset({"document", "message", "transaction", "transaction-response", "batch", "batch-response",
                           "history", "searchset", "collection"})
+# A real patient is about a thousand entries per 4 MB of JSON; this stops only files built to exhaust memory, before
+# an Entry (and later a validated model and a database row) is made for each.
+MAX_ENTRIES = 100_000
 
 
 @dataclass(slots=True)
@@ -55,6 +58,9 @@ def entries_of(doc: object) -> tuple[list[Entry], str | None]:
     raw = doc.get("entry", [])
     if not isinstance(raw, list):
         raise ResourceInvalid("The Bundle's 'entry' is not a list; nothing was imported.")
+    if len(raw) > MAX_ENTRIES:
+        raise FileTooLarge(f"The Bundle has {len(raw):,} entries, more than the {MAX_ENTRIES:,} medvault imports at "
+                           "once; nothing was imported.")
     out: list[Entry] = []
     for i, e in enumerate(raw, 1):
         if not isinstance(e, dict):
@@ -66,6 +72,9 @@ def entries_of(doc: object) -> tuple[list[Entry], str | None]:
         if not isinstance(res, dict):
             raise ResourceInvalid(f"Entry {i} of the Bundle has a resource that is not a JSON object; "
                                   "nothing was imported.")
+        if not isinstance(res.get("resourceType"), str):
+            raise ResourceInvalid(f"Entry {i} of the Bundle has a resource without a resourceType, so it is not a "
+                                  "FHIR resource; nothing was imported.")
         if isinstance(e.get("search"), dict) and e["search"].get("mode") == "outcome":
             continue
         full_url = e.get("fullUrl") if isinstance(e.get("fullUrl"), str) else None

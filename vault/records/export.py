@@ -2,20 +2,21 @@
 
 Records are written as stored (current versions, original ids and literal ``Type/id`` references), so importing an
 export into an empty vault gives the same (type, id, content) set. An export is plaintext the user asked for: it is
-written to a 0600 temp file beside the target, fsynced and renamed, so a crash never leaves half a file behind.
+written with ``fsutil.write_atomically`` (a 0600 file beside the target, fsynced and renamed, so a crash never
+leaves half a file behind), and a target that is a link, folder or pipe is refused rather than replaced.
 """
 
 from __future__ import annotations
 
+import errno
 import json
-import os
 import re
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from vault import jsonsafe
+from vault.fsutil import NotARegularFile, write_atomically
 from vault.records.errors import ExportFailed
 from vault.records.persons import EVERYONE
 
@@ -87,37 +88,18 @@ def _with_documents(conn, rows):
         yield rtype, rid, raw
 
 
-def atomic_write(path: Path, chunks: Iterable[str]) -> int:
-    path = Path(path)
+def atomic_write(path: Path, chunks: Iterable[str]) -> None:
+    """Write text chunks (UTF-8), streamed, privately and atomically."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".medvault-export-", dir=path.parent or ".")
-    except OSError:
-        raise ExportFailed("The export could not be written there (check the folder exists and is writable); "
-                           "no file was created.") from None
-    written = 0
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            for chunk in chunks:
-                f.write(chunk)
-                written += len(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        _unlink(tmp)
+        write_atomically(path, (c.encode("utf-8") for c in chunks), only_over_regular=True)
+    except NotARegularFile:
+        raise ExportFailed(f"{path} is a link, folder or device rather than a regular file; medvault does not "
+                           "replace it, so no file was written.") from None
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR):
+            raise ExportFailed("The export could not be written there (check the folder exists and is writable); "
+                               "no file was created.") from None
         raise ExportFailed("The export could not be written (is the disk full?); no file was created.") from None
-    except BaseException:
-        _unlink(tmp)
-        raise
-    return written
-
-
-def _unlink(p: str) -> None:
-    try:
-        os.unlink(p)
-    except OSError:
-        pass
 
 
 def bundle_chunks(rows: Iterable[tuple[str, str, str]], counter: dict) -> Iterator[str]:

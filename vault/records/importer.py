@@ -389,6 +389,8 @@ class ImportService:
         report = ImportReport(kind=sources.Kind.FHIR_NDJSON.value, trust=trust)
         now = store.utc_now()
         limit = self.options.max_ndjson_line_bytes
+        with _open(src) as f:
+            _check_line_lengths(f, limit, cancel)
         with self.vault.transaction() as conn, _open(src) as f:
             if store.find_source(conn, payload_sha) is not None:
                 return self._already_in(conn, report.kind, store.find_source(conn, payload_sha))
@@ -406,8 +408,7 @@ class ImportService:
                 lineno += 1
                 done += len(line)
                 if len(line) > limit and not line.endswith(b"\n"):
-                    raise ImportRejected(f"Line {lineno} of the file is longer than {_mb(limit)}, so it is not a "
-                                         "bulk FHIR record; nothing was imported.")
+                    raise _line_too_long(lineno, limit)  # checked before storing; here if the file changed since
                 if not line.strip():
                     continue
                 _tick(cancel)
@@ -516,6 +517,33 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError:
         raise ImportRejected("The file could not be read; nothing was imported.") from None
+
+
+def _line_too_long(lineno: int, limit: int) -> ImportRejected:
+    return ImportRejected(f"Line {lineno} of the file is longer than {_mb(limit)}, so it is not a bulk FHIR record; "
+                          "nothing was imported.")
+
+
+def _check_line_lengths(f, limit: int, cancel: CancelToken | None) -> None:
+    """Refuse a file with a line longer than ``limit`` before any of it is copied into the database.
+
+    Reads in blocks and only counts newlines (memory stays one block whatever the line lengths); the stream is left
+    at its start."""
+    lineno, run = 1, 0  # run: bytes of the current line seen so far, its newline not counted
+    for block in iter(lambda: f.read(store.CHUNK), b""):
+        _tick(cancel)
+        start = 0
+        while True:
+            nl = block.find(b"\n", start)
+            if nl < 0:
+                run += len(block) - start
+                break
+            if run + nl - start > limit:
+                raise _line_too_long(lineno, limit)
+            lineno, run, start = lineno + 1, 0, nl + 1
+        if run > limit:
+            raise _line_too_long(lineno, limit)
+    f.seek(0)
 
 
 def _is_ndjson_bytes(data: bytes) -> bool:

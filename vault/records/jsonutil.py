@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 from vault import jsonsafe
-from vault.records.errors import MalformedJson, NestingTooDeep
+from vault.records.errors import FileTooLarge, MalformedJson, NestingTooDeep
 
 # Real FHIR nests about 15 levels (Questionnaire items a few more); 128 leaves room and stops hostile input long
 # before Python's own recursion limit in anything that walks the tree.
@@ -20,18 +20,28 @@ HUGE_NUMBER = jsonsafe.HUGE
 HASH_V1, HASH_V2 = 1, 2
 
 
-def loads(data: bytes | str, what: str = "The file", *, bound_depth: bool = True) -> Any:
+def loads(data: bytes | str, what: str = "The file", *, bound_depth: bool = True,
+          budget: jsonsafe.Budget | None = None) -> Any:
     """Parse JSON; ``bound_depth=False`` when the caller walks the whole value itself and bounds depth there
-    (orjson's own bound of 1,024 levels still applies)."""
+    (orjson's own bound of 1,024 levels still applies).
+
+    The number of values is bounded before parsing (``jsonsafe.DEFAULT_MAX_VALUES``, or what ``budget`` has left
+    when several parses make up one import, such as the cards of one file)."""
     if isinstance(data, (bytes, bytearray)) and data[:3] == b"\xef\xbb\xbf":
         data = data[3:]
     try:
-        value = jsonsafe.loads(data)
+        value = jsonsafe.loads(data, budget=budget)
+    except jsonsafe.JsonTooLarge:
+        raise FileTooLarge(f"{what} holds far more data items than medical records do; nothing was imported.") \
+            from None
     except jsonsafe.JsonTooDeep:
         raise NestingTooDeep(f"{what} holds JSON nested too deeply to be a medical record; nothing was imported.") \
             from None
     except jsonsafe.NotUtf8:
         raise MalformedJson(f"{what} is not UTF-8 text, so it is not FHIR JSON; nothing was imported.") from None
+    except jsonsafe.JsonNotUnicode:
+        raise MalformedJson(f"{what} holds text that is not valid Unicode (half of a surrogate pair); "
+                            "nothing was imported.") from None
     except jsonsafe.JsonRefused as err:
         where = f" (error at line {err.line}, column {err.column})" if err.line else ""
         if err.reason == "is not valid JSON":

@@ -33,9 +33,14 @@ from vault.records.errors import CardInvalid, ImportRejected, IssuerInvalid, Sig
 MAX_JWS_CHARS = 1 << 20          # far above any real card; bounds work before any parsing
 MAX_INFLATED = 4 << 20           # a DEFLATE bomb stops here
 MAX_CARDS_PER_FILE = 100
+# All the cards of one import together: a real card inflates to a few kilobytes, so 100 honest cards fit many times
+# over, while 100 cards each just under MAX_INFLATED (and their millions of parsed values) do not.
+MAX_INFLATED_PER_IMPORT = 16 << 20
 HEALTH_CARD_TYPE = "https://smarthealth.cards#health-card"
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 _SHC_CHUNK = re.compile(r"^shc:/(?:(\d+)/(\d+)/)?(\d*)$")
+# A card is at most MAX_JWS_CHARS, and one QR code holds over a thousand of its characters.
+MAX_QR_CHUNKS = 1000
 
 
 def _b64d(part: str, what: str) -> bytes:
@@ -165,8 +170,11 @@ def jws_from_numeric(text: str) -> list[str]:
         if m.group(1) is None:
             singles.append(part)
             continue
+        if len(m.group(1)) > 4 or len(m.group(2)) > 4:
+            raise CardInvalid("The QR chunk numbering is not that of a health card split over a few QR codes; "
+                              "nothing was imported.")
         index, count = int(m.group(1)), int(m.group(2))
-        if count < 2 or not 1 <= index <= count or (total is not None and count != total):
+        if count < 2 or count > MAX_QR_CHUNKS or not 1 <= index <= count or (total is not None and count != total):
             raise CardInvalid("The QR chunk numbering is inconsistent (like 'shc:/4/3/...'); nothing was imported.")
         if index in chunks:
             raise CardInvalid("The same QR chunk was given twice; nothing was imported.")
@@ -203,7 +211,10 @@ class Card:
                 "sentence": sentence, "_jws": self.jws}
 
 
-def verify_jws(jws: str, trust: TrustStore, now: datetime) -> Card:
+def verify_jws(jws: str, trust: TrustStore, now: datetime, budget: jsonsafe.Budget | None = None) -> Card:
+    """Check one card. ``budget`` is shared by every card of one import: what each inflates to and the values
+    parsed from it are charged to it before the next card is read."""
+    budget = budget or _card_budget()
     jws = jws.strip().lstrip("\ufeff").strip()
     if len(jws) > MAX_JWS_CHARS:
         raise CardInvalid("The health card is far larger than any real card; nothing was imported.")
@@ -223,16 +234,22 @@ def verify_jws(jws: str, trust: TrustStore, now: datetime) -> Card:
     if not isinstance(kid, str) or not kid:
         raise CardInvalid("The health card does not say which key signed it (no 'kid'); nothing was imported.")
     compressed = _b64d(parts[1], "payload")
+    room = min(MAX_INFLATED, budget.remaining_bytes)
+    too_much = ("The health card's payload expands to more than a card can hold; nothing was imported."
+                if room == MAX_INFLATED else
+                "The health cards in this import expand to more than medvault accepts at once; nothing was imported.")
+    if room <= 0:  # (zlib reads a max_length of 0 as "no limit")
+        raise CardInvalid(too_much)
     try:
         d = zlib.decompressobj(-15)
-        raw = d.decompress(compressed, MAX_INFLATED)
+        raw = d.decompress(compressed, room)
         if d.unconsumed_tail:
-            raise CardInvalid("The health card's payload expands to more than a card can hold; "
-                              "nothing was imported.")
+            raise CardInvalid(too_much)
     except zlib.error:
         raise CardInvalid("The health card's payload is not DEFLATE-compressed as declared; "
                           "nothing was imported.") from None
-    payload = jsonutil.loads(raw, "The health card's payload")
+    budget.take_bytes(len(raw))
+    payload = jsonutil.loads(raw, "The health card's payload", budget=budget)
     if not isinstance(payload, dict) or not isinstance(payload.get("iss"), str):
         raise CardInvalid("The health card's payload has no issuer ('iss'); nothing was imported.")
     vc = payload.get("vc")
@@ -283,6 +300,10 @@ def verify_jws(jws: str, trust: TrustStore, now: datetime) -> Card:
     return Card(jws, payload, hashlib.sha256(raw).hexdigest(), iss, kid, status, flags)
 
 
+def _card_budget() -> jsonsafe.Budget:
+    return jsonsafe.Budget(max_bytes=MAX_INFLATED_PER_IMPORT)
+
+
 def _entries_of_card(card: Card, offset: int) -> list[bundle.Entry]:
     fb = card.payload["vc"]["credentialSubject"]["fhirBundle"]
     entries, _ = bundle.entries_of(fb)
@@ -303,7 +324,8 @@ def _prepare(jws_list: list[str], trust: TrustStore, now: datetime):
         raise CardInvalid("The file holds no health card; nothing was imported.")
     if len(jws_list) > MAX_CARDS_PER_FILE:
         raise CardInvalid("The file holds more health cards than medvault imports at once; nothing was imported.")
-    cards = [verify_jws(j, trust, now) for j in jws_list]
+    budget = _card_budget()
+    cards = [verify_jws(j, trust, now, budget) for j in jws_list]
     entries: list[bundle.Entry] = []
     for card in cards:
         entries.extend(_entries_of_card(card, len(entries)))
