@@ -214,6 +214,11 @@ def build_shlink(payload: ShlPayload) -> str:
 def _decode_json_payload(encoded: str, what: str) -> dict:
     try:
         obj = jsonsafe.loads(b64u_decode(encoded))
+    except jsonsafe.JsonRefused as exc:
+        if "too large" in exc.reason:
+            # the only numbers a link carries are times: one past any float is no date
+            raise LinkInvalid(f"This {what}'s expiry time is not a number, so the link is damaged.") from exc
+        raise LinkInvalid(f"This {what} is damaged: its content cannot be decoded.") from exc
     except (ValueError, binascii.Error) as exc:
         raise LinkInvalid(f"This {what} is damaged: its content cannot be decoded.") from exc
     if not isinstance(obj, dict):

@@ -60,7 +60,7 @@ def test_the_largest_64_bit_numbers_are_kept(vault, tmp_path):
 ])
 def test_invalid_json_says_what_is_wrong(vault, tmp_path, data, words):
     msg = _refused(vault, tmp_path, data)
-    assert words in msg and "line 1" in msg
+    assert words in msg and "line 1" in msg, msg
 
 
 def test_depth_is_bounded_by_the_parser_and_the_records_limit(vault, tmp_path):

@@ -39,8 +39,9 @@ def loads(data: bytes | str, what: str = "The file", *, bound_depth: bool = True
             from None
     except jsonsafe.NotUtf8:
         raise MalformedJson(f"{what} is not UTF-8 text, so it is not FHIR JSON; nothing was imported.") from None
-    except jsonsafe.JsonNotUnicode:
-        raise MalformedJson(f"{what} holds text that is not valid Unicode (half of a surrogate pair); "
+    except jsonsafe.JsonNotUnicode as err:
+        where = f" (at line {err.line}, column {err.column})" if err.line else ""
+        raise MalformedJson(f"{what} holds text that is not valid Unicode (half of a surrogate pair){where}; "
                             "nothing was imported.") from None
     except jsonsafe.JsonRefused as err:
         where = f" (error at line {err.line}, column {err.column})" if err.line else ""
