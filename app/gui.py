@@ -34,7 +34,9 @@ class Controller:
     def __init__(self, vault_dir: Path, runner: Any, kdf_profile: str = "default", *,
                  serving: Serving | None = None, idle: IdleLock | None = None,
                  session_watch: SessionWatch | None = None, window_settings: Any = None,
-                 clinician: bool | None = None, clinician_options: dict | None = None) -> None:
+                 clinician: bool | None = None, clinician_options: dict | None = None,
+                 warm_validation: bool = False) -> None:
+        self._warm_validation = warm_validation      # the app starts the validation pool at unlock; tests need not
         self.runner = runner
         self._window_settings = window_settings      # QSettings for the window's layout; tests pass their own
         self._clinician = clinician                  # None: as the vault's profile says; True: gui --clinician
@@ -82,6 +84,11 @@ class Controller:
         self.unlock_window.hide()
         window.show()
         self.serving.start(window.session)
+        if self._warm_validation and not clinician_mode:
+            # the schema compiled and a validation process started while the patient reads: a later import of a
+            # large file validates on both cores without paying the start-up then (forkserver: Qt is never forked)
+            from vault.records import parallel
+            self.runner.run(parallel.warm, lambda _none: None, lambda _exc: None)
         session = window.session
         self.runner.run(lambda: session.preferences().autolock_minutes, self._start_idle,
                         lambda _exc: self._start_idle(DEFAULT_AUTOLOCK_MINUTES))
@@ -126,7 +133,7 @@ def run(vault_dir: Path, kdf_profile: str = "default", link: str | None = None, 
     crash_notice = _CrashNotice()
     hook = crash.install(crash_notice.said.emit)
     set_holder_role(HOLDER_APP)     # a command run meanwhile is told the app has the vault
-    controller = Controller(vault_dir, TaskRunner(), kdf_profile, clinician=clinician)
+    controller = Controller(vault_dir, TaskRunner(), kdf_profile, clinician=clinician, warm_validation=True)
     inbox = link_inbox.LinkInbox()
     link_inbox.attach(inbox, controller)
     instance.link_received.connect(inbox.put)

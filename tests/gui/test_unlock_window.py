@@ -306,3 +306,26 @@ def test_controller_opens_main_window_and_lock_returns(qtbot, tmp_path, vault_fa
     vault = main.vault
     main.lock_action.trigger()
     assert not vault.is_open and controller.unlock_window.isVisible()
+
+
+def test_the_app_warms_the_validation_pool_at_unlock(qtbot, tmp_path, vault_factory, monkeypatch):
+    """The desktop app starts the validation worker while the patient reads, so a large import later validates on
+    both cores at once; the clinician's window and the tests' controllers do not."""
+    from vault.records import parallel
+    monkeypatch.setattr(parallel, "default_workers", lambda: 2)     # the same on a one-core runner
+    parallel.shutdown()
+    vault_factory("v").close()
+    controller = Controller(tmp_path / "v", SyncRunner(), warm_validation=True)
+    qtbot.addWidget(controller.unlock_window)
+    controller.start()
+    try:
+        assert not parallel._is_warm()
+        qtbot.keyClicks(controller.unlock_window.pass_field, PASSPHRASE)
+        qtbot.mouseClick(controller.unlock_window.unlock_button, Qt.MouseButton.LeftButton)
+        assert controller.main_window is not None
+        qtbot.addWidget(controller.main_window)
+        assert parallel._is_warm()
+        controller.main_window.lock_action.trigger()
+    finally:
+        parallel.shutdown()
+        controller.serving.gateway.stop()
