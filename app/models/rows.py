@@ -7,10 +7,10 @@ thread). ``Row`` names the fields for whoever reads one row."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, NamedTuple
 
+from vault import jsonsafe
 from vault.records import describe, query
 from vault.records.summary import list_label
 
@@ -53,7 +53,7 @@ def labelled(conn: Any, rows: list[query.RecordRow]) -> list[Plain]:
             kind = describe.kind_label(r.rtype, r.category)
             title, result = describe.plain(r.display) or kind, ""
         else:
-            doc = json.loads(text)
+            doc = jsonsafe.loads_stored(text)
             # the index's category, even when it has none: None would make headline work it out from the record
             # again, a quarter of a page's time, only to find the same
             title, kind = describe.headline(doc, r.category or "")
