@@ -478,6 +478,10 @@ class Vault:
             try:
                 step(0)
                 problems = [str(r[0]) for r in self.conn.execute("PRAGMA cipher_integrity_check")]
+            except sqlcipher.Error:
+                return VerifyReport(False, ["the database could not be read"],
+                                    audit_log.AuditReport(0, False, None, "unreadable"))
+            try:
                 step(1)
                 structure = [str(r[0]) for r in self.conn.execute("PRAGMA integrity_check")]
                 if structure != ["ok"]:
@@ -485,7 +489,9 @@ class Vault:
                 step(2)
                 report = audit_log.verify(self.conn, self.subkey("audit-mac"))
             except sqlcipher.Error:
-                return VerifyReport(False, ["the database could not be read"],
+                # a page that fails its MAC also stops SQLite's own walk (with 64 KiB pages a damaged page is read
+                # on the way): keep what the page check found, which says where the file was changed
+                return VerifyReport(False, problems or ["the database could not be read"],
                                     audit_log.AuditReport(0, False, None, "unreadable"))
         return VerifyReport(not problems, problems, report)
 

@@ -21,6 +21,7 @@ from tests.conftest import PASSPHRASE, TEST_PROFILE
 from tests.gui.synthea_vault import JULIETTE, SYNTHEA, directory_files, synthea_vault
 from tests.gui.serving_support import free_port, settle, window_on
 from tests.peers.ganache import Ganache
+from vault.header import read_header
 from vault.outbox_store import SqlOutboxStore
 from vault.store import Vault
 
@@ -116,10 +117,11 @@ def test_integrity_broken_says_where(qtbot, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
     db = copy / "vault.db"
-    pages = db.stat().st_size // 4096
+    page = read_header(folder).db_page_size                  # the vault's own cipher page size
+    pages = db.stat().st_size // page
     damaged = pages // 2                                     # a page of records, not the header or the schema
     with open(db, "r+b") as f:
-        f.seek((damaged - 1) * 4096 + 200)
+        f.seek((damaged - 1) * page + 200)
         f.write(b"\x5a" * 24)
     session = Session(Vault.unlock(copy, PASSPHRASE))
     runner = TaskRunner()

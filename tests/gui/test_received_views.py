@@ -7,6 +7,8 @@ reaches has an accessible name."""
 
 from __future__ import annotations
 
+import json
+
 import sqlite3
 import tempfile
 
@@ -150,7 +152,8 @@ def test_nothing_of_the_patient_reaches_the_clinicians_disk_until_keep_a_copy(qt
         patient_id = conn.execute("SELECT id FROM rec_resources WHERE rtype = 'Patient'").fetchone()[0]
         origin = query.provenance(conn, "Patient", patient_id)
     assert [k for k, _v in sources] == ["received-share"]
-    assert '"kind": "shlink"' in sources[0][1] and '"consent": "not_checked"' in sources[0][1]
+    verification = json.loads(sources[0][1])["received"]
+    assert verification["kind"] == "shlink" and verification["checks"]["consent"] == "not_checked"
     assert origin[0]["verification"]["received"]["cid"] == out.created.cid
     # kept, and still encrypted: the name is in the vault's database, never in clear on the disk
     assert files_containing(clinician.folder, PATIENT_WORDS) == []
