@@ -22,10 +22,10 @@ from PySide6.QtPrintSupport import QPrinter
 from app import recovery_kit
 from app.tasks import SyncRunner
 from app.unlock_window import UnlockWindow
-from tests.conftest import PASSPHRASE
+from tests.conftest import FIXTURES, PASSPHRASE
 from vault.store import Vault
 
-SYNTHEA = Path("/work/shared/fixtures/synthea/Buster_Hoeger_ad2e3fc5-2b5d-4cb9-8d03-9ea0f4ac8423.json")
+SYNTHEA = FIXTURES / "synthea" / "Buster_Hoeger_ad2e3fc5-2b5d-4cb9-8d03-9ea0f4ac8423.json"
 
 
 def _patient_words() -> list[str]:

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSPHRASE, TEST_PROFILE
+from tests.conftest import FIXTURES, PASSPHRASE, TEST_PROFILE
 from vault import fsutil
 from vault.errors import HeaderInvalid, StorageUnavailable, WrongPassphrase
 from vault.header import read_header, write_header
 from vault.store import FAILED_UNLOCKS_NAME, Vault
 
-SYNTHEA = sorted(Path("/work/shared/fixtures/synthea").glob("*.json"))
+SYNTHEA = sorted((FIXTURES / "synthea").glob("*.json"))
 NEW = "a brand new passphrase"
 
 
