@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBo
                                QProgressBar, QPushButton, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from app import responsiveness
+from app.questions import ask
 from app.errors import ErrorPresenter, expected, user_message
 from app.screens import ScreenContext
 
@@ -43,17 +44,9 @@ def _ask_other_person(parent: QWidget, count: int, owner: str | None) -> bool:
     """True: keep them as a separate person; False: skip them."""
     whom = owner or "the person this vault belongs to"
     what = "This file is" if count == 1 else f"{count} of the files are"
-    box = QMessageBox(QMessageBox.Icon.Question, "medvault",
-                      f"{what} about someone other than {whom}. Keep {'its' if count == 1 else 'their'} records as "
-                      "a separate person (you can switch between persons at the top of the window), or skip "
-                      f"{'it' if count == 1 else 'them'}?", QMessageBox.StandardButton.NoButton, parent)
-    keep = box.addButton("Keep as a separate person", QMessageBox.ButtonRole.AcceptRole)
-    skip = box.addButton("Skip", QMessageBox.ButtonRole.RejectRole)
-    keep.setAccessibleName("Keep as a separate person")
-    skip.setAccessibleName("Skip")
-    box.setDefaultButton(skip)
-    box.exec()
-    return box.clickedButton() is keep
+    return ask(parent, f"{what} about someone other than {whom}. Keep {'its' if count == 1 else 'their'} records as "
+                       "a separate person (you can switch between persons at the top of the window), or skip "
+                       f"{'it' if count == 1 else 'them'}?", "Keep as a separate person", "Skip")
 
 
 class PasteDialog(QDialog):

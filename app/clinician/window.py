@@ -20,12 +20,13 @@ from typing import Any
 
 from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QPixmap
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QLineEdit, QMainWindow, QMessageBox,
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QLineEdit, QMainWindow,
                                QPushButton, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
 
 from app.clinician.scan import FrameSource, ScanPanel
 from app.clinician.verification import StepsView, VerificationPanel
 from app.errors import ErrorPresenter, expected, user_message
+from app.questions import ask
 from app.screens import ScreenContext
 from app.services import received as rc
 
@@ -49,17 +50,9 @@ class _RecordContext(ScreenContext):
 
 
 def _ask_keep(parent: QWidget) -> bool:
-    box = QMessageBox(QMessageBox.Icon.Question, "medvault",
-                      "Keep a copy of these records in your vault? They are kept apart, as another person's "
-                      "records, marked as received in a share with what was verified. Until now nothing of them "
-                      "was saved on this computer.", QMessageBox.StandardButton.NoButton, parent)
-    keep = box.addButton("Keep a copy", QMessageBox.ButtonRole.AcceptRole)
-    cancel = box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
-    keep.setAccessibleName("Keep a copy")
-    cancel.setAccessibleName("Cancel")
-    box.setDefaultButton(cancel)
-    box.exec()
-    return box.clickedButton() is keep
+    return ask(parent, "Keep a copy of these records in your vault? They are kept apart, as another person's "
+                       "records, marked as received in a share with what was verified. Until now nothing of them "
+                       "was saved on this computer.", "Keep a copy", "Cancel")
 
 
 class ClinicianWindow(QMainWindow):

@@ -16,9 +16,10 @@ from typing import Any
 
 from PySide6.QtCore import QLocale, Qt
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHBoxLayout, QHeaderView, QLabel,
-                               QMessageBox, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app.errors import expected, user_message
+from app.questions import ask
 from app.screens import ScreenContext
 from app.share_qr import QrPanel
 from app.unlock_window import InlineMessage
@@ -66,15 +67,8 @@ def opened_words(opens: list[Any] | None, known: bool) -> str:
 
 
 def _confirm_revoke(parent: QWidget) -> bool:
-    box = QMessageBox(QMessageBox.Icon.Question, "medvault", REVOKE_QUESTION, QMessageBox.StandardButton.NoButton,
-                      parent)
-    revoke = box.addButton("Withdraw it", QMessageBox.ButtonRole.AcceptRole)
-    keep = box.addButton("Keep it", QMessageBox.ButtonRole.RejectRole)
-    revoke.setAccessibleName("Withdraw the share")
-    keep.setAccessibleName("Keep the share")
-    box.setDefaultButton(keep)
-    box.exec()
-    return box.clickedButton() is revoke
+    return ask(parent, REVOKE_QUESTION, "Withdraw it", "Keep it", do_name="Withdraw the share",
+               dont_name="Keep the share")
 
 
 class QrDialog(QDialog):
