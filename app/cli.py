@@ -1,7 +1,9 @@
 """The ``medvault`` command line: a stable contract over the same services the desktop app uses.
 
-Exit status: 0 success, 1 a user error (one plain sentence on stderr), 2 bad usage, 141 (128 + SIGPIPE) when
-the reader of the output went away (``medvault list | head``), quietly, as Unix tools do. Command groups live in
+Exit status: 0 success, 1 a user error (a ``MedvaultError``: its one plain sentence on stderr), 2 bad usage,
+70 a bug (EX_SOFTWARE of sysexits: one sentence naming the crash report, no traceback unless MEDVAULT_DEBUG is
+set), 130 cancelled with Ctrl-C, 141 (128 + SIGPIPE) when the reader of the output went away
+(``medvault list | head``), quietly, as Unix tools do. Command groups live in
 ``app/commands/``; each module has ``register(subparsers)`` and sets ``func(args, ctx) -> int`` on its parsers.
 Nothing here imports Qt, so the CLI starts fast and runs on machines without a display.
 """
@@ -18,11 +20,12 @@ from typing import Any, TextIO
 
 from app import terminal
 from app.version import __version__
-from vault.errors import VaultError
-from sync.errors import SyncError
+from vault.errors import MedvaultError, VaultError
 
 COMMAND_MODULES = ("vault_cmds", "records", "sharing", "chain", "clinician", "demo", "gui")
 EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
+EXIT_BUG = 70               # EX_SOFTWARE (sysexits.h): scripts can tell medvault's fault from the user's input
+EXIT_CANCELLED = 128 + 2    # 2 is SIGINT
 EXIT_CLOSED_PIPE = 128 + 13  # 13 is SIGPIPE on every POSIX system
 
 
@@ -169,7 +172,7 @@ def main(argv: list[str] | None = None, **context: Any) -> int:
     except UsageError as exc:
         ctx.warn(f"medvault: {exc}")
         return EXIT_USAGE
-    except (VaultError, SyncError) as exc:
+    except MedvaultError as exc:
         ctx.warn(f"medvault: {exc.user_message}")
         return EXIT_USER
     except BrokenPipeError:
@@ -177,14 +180,22 @@ def main(argv: list[str] | None = None, **context: Any) -> int:
         return EXIT_CLOSED_PIPE
     except KeyboardInterrupt:
         ctx.warn("medvault: cancelled; nothing was changed.")
-        return 130
-    except Exception:
-        if os.environ.get("MEDVAULT_DEBUG"):
+        return EXIT_CANCELLED
+    except Exception as exc:
+        if ctx.environ.get("MEDVAULT_DEBUG") or os.environ.get("MEDVAULT_DEBUG"):
             raise
-        # A bug, not the user's fault. The traceback could hold record content, so it is not printed by default.
-        ctx.warn("medvault: an unexpected error stopped this command; your vault was not changed. "
-                 "Run again with MEDVAULT_DEBUG=1 to see the details.")
-        return EXIT_USER
+        return _report_bug(exc, ctx)
+
+
+def _report_bug(exc: Exception, ctx: Context) -> int:
+    """Not the user's fault: a report for the developers and one sentence. The message and traceback could hold
+    record content ("KeyError: 'Hypertension'"), so neither is printed; the report keeps only types and frames."""
+    from app import crash
+    report = crash.record(exc)
+    where = f"a report without health data is in {report}" if report else "the crash report could not be written"
+    ctx.warn(f"medvault: an unexpected error stopped this command: a bug in medvault, not something you did; "
+             f"your vault was not changed, and {where} (MEDVAULT_DEBUG=1 shows the details).")
+    return EXIT_BUG
 
 
 def _discard_unwritten(stream: TextIO) -> None:

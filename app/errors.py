@@ -1,8 +1,8 @@
 """The one place where errors become what the user reads.
 
-Typed errors from ``vault`` and ``sync`` carry a sentence meant for the user; anything else is a bug, shown as a
-plain apology without details (a traceback could hold record content) and written to a crash report that holds
-only the exception's type and stack frames (``app.crash``).
+Errors derived from ``MedvaultError`` (the typed errors of ``vault`` and ``sync``) carry a sentence meant for the
+user; anything else is a bug, shown as a plain apology without details (a traceback could hold record content) and
+written to a crash report that holds only the exception's type and stack frames (``app.crash``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from sync.errors import SyncError
-from vault.errors import VaultError
+from vault.errors import MedvaultError
 
 UNEXPECTED = ("Something unexpected went wrong, and medvault stopped what it was doing. "
               "Your records were not changed.")
@@ -20,7 +19,7 @@ UNEXPECTED = ("Something unexpected went wrong, and medvault stopped what it was
 
 def expected(exc: BaseException) -> bool:
     """Whether the error is one medvault knows how to explain (bad input, a locked vault, a network down)."""
-    return isinstance(exc, (VaultError, SyncError))
+    return isinstance(exc, MedvaultError)
 
 
 def user_message(exc: BaseException) -> str:

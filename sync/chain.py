@@ -36,8 +36,8 @@ from sync.errors import (
     ChainMismatch,
     ChainUnavailable,
     ConsentRejected,
+    ConsentSignatureInvalid,
     NotAMember,
-    SignatureInvalid,
 )
 
 T = TypeVar("T")
@@ -54,15 +54,15 @@ _REVERTS: dict[str, tuple[type[ConsentRejected], str]] = {
     "NotMember": (NotAMember, "This account is not allowed to write to the consent network; ask its administrator."),
     "ZeroAddress": (ConsentRejected, "The consent network refused an empty address."),
     "SignatureExpired": (
-        SignatureInvalid,
+        ConsentSignatureInvalid,
         "The signed change expired before it reached the consent network; it must be signed again.",
     ),
-    "InvalidSignature": (SignatureInvalid, "The signature on this consent is not valid."),
+    "InvalidSignature": (ConsentSignatureInvalid, "The signature on this consent is not valid."),
     "NonceCancelled": (ConsentRejected, "The patient cancelled this change before it was sent."),
     "ConsentExists": (ConsentRejected, "A consent with this identifier is already recorded."),
     "UnknownConsent": (ConsentRejected, "The consent network has no record of this consent."),
     "AlreadyRevoked": (ConsentRejected, "This consent is already revoked."),
-    "NotPatient": (SignatureInvalid, "Only the patient who gave this consent can revoke it."),
+    "NotPatient": (ConsentSignatureInvalid, "Only the patient who gave this consent can revoke it."),
     "ExpiryInPast": (ConsentRejected, "The consent's expiry date has already passed."),
     "GranteeNotPractitioner": (ConsentRejected, "The recipient is not a registered practitioner."),
     "EmptyBatch": (ConsentRejected, "There were no access receipts to anchor."),

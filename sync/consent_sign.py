@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from eth_account import Account
-from eth_account.messages import encode_typed_data
-from eth_utils import to_checksum_address
+from eth_account.messages import SignableMessage, encode_typed_data
+from eth_utils import keccak, to_checksum_address
 
-from sync.errors import SignatureInvalid
+from sync.errors import ConsentSignatureInvalid
 from vault import jsonsafe
 
 DOMAIN_NAME = "medvault ConsentRegistry"
@@ -201,12 +201,12 @@ class Signature:
     @classmethod
     def from_bytes(cls, raw: bytes) -> Signature:
         if len(raw) != 65:
-            raise SignatureInvalid("The signature is malformed.")
+            raise ConsentSignatureInvalid("The signature is malformed.")
         v = raw[64]
         if v in (0, 1):
             v += 27
         if v not in (27, 28):
-            raise SignatureInvalid("The signature is malformed.")
+            raise ConsentSignatureInvalid("The signature is malformed.")
         return cls(r=raw[:32], s=raw[32:64], v=v)
 
 
@@ -227,32 +227,38 @@ def full_message(domain: Domain, typed: Typed) -> dict[str, Any]:
     }
 
 
-def digest(domain: Domain, typed: Typed) -> bytes:
-    """The 32-byte EIP-712 hash that is signed (for receipts: the value logged and used as the Merkle leaf input)."""
-    from eth_account.messages import _hash_eip191_message
+def _signable(domain: Domain, typed: Typed) -> SignableMessage:
+    return encode_typed_data(full_message=full_message(domain, typed))
 
-    return bytes(_hash_eip191_message(encode_typed_data(full_message=full_message(domain, typed))))
+
+def digest(domain: Domain, typed: Typed) -> bytes:
+    """The 32-byte EIP-712 hash that is signed (for receipts: the value logged and used as the Merkle leaf input).
+
+    EIP-191 defines it as keccak256(0x19 || version || header || body); ``encode_typed_data`` returns exactly those
+    three parts (version 0x01, the domain separator, the struct hash), so only public API is used."""
+    message = _signable(domain, typed)
+    return keccak(b"\x19" + message.version + message.header + message.body)
 
 
 def sign(private_key: bytes, domain: Domain, typed: Typed) -> Signature:
-    signed = Account.sign_typed_data(_check_key(private_key), full_message=full_message(domain, typed))
+    signed = Account.sign_message(_signable(domain, typed), _check_key(private_key))
     return Signature(r=signed.r.to_bytes(32, "big"), s=signed.s.to_bytes(32, "big"), v=signed.v)
 
 
 def recover(domain: Domain, typed: Typed, signature: Signature) -> str:
-    """The address that made ``signature``; raises SignatureInvalid for malformed or malleable signatures."""
+    """The address that made ``signature``; raises ConsentSignatureInvalid for malformed or malleable signatures."""
     s = int.from_bytes(signature.s, "big")
     if not 0 < s <= _SECP256K1_N // 2:
-        raise SignatureInvalid("The signature is malformed.")
+        raise ConsentSignatureInvalid("The signature is malformed.")
     try:
-        return Account._recover_hash(digest(domain, typed), vrs=(signature.v, signature.r, signature.s))
+        return Account.recover_message(_signable(domain, typed), vrs=(signature.v, signature.r, signature.s))
     except Exception as exc:  # eth_keys raises several unrelated types for junk input
-        raise SignatureInvalid("The signature is malformed.") from exc
+        raise ConsentSignatureInvalid("The signature is malformed.") from exc
 
 
 def verify(domain: Domain, typed: Typed, signature: Signature, expected_signer: str) -> None:
     if recover(domain, typed, signature).lower() != expected_signer.lower():
-        raise SignatureInvalid()
+        raise ConsentSignatureInvalid()
 
 
 def _check_key(private_key: bytes) -> bytes:

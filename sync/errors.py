@@ -6,15 +6,13 @@ keys or a traceback; ``app`` shows it as is and the CLI prints it on one line.
 
 from __future__ import annotations
 
+from vault.errors import MedvaultError, SignatureInvalid
 
-class SyncError(Exception):
-    """Base of every error raised by ``sync``."""
+
+class SyncError(MedvaultError):
+    """Base of every error raised by ``sync`` (``MedvaultError`` is the base of all of medvault's, vault's too)."""
 
     default_message = "Something went wrong while sharing or receiving records."
-
-    def __init__(self, user_message: str | None = None) -> None:
-        self.user_message = user_message or self.default_message
-        super().__init__(self.user_message)
 
 
 # --- content addressing and storage backends (sync/cid.py, sync/ipfs_*.py, sync/gateway.py) ---------------
@@ -56,7 +54,7 @@ class LinkInvalid(SyncError):
     default_message = "This link is damaged or incomplete."
 
 
-class LinkSignatureInvalid(LinkInvalid):
+class LinkSignatureInvalid(LinkInvalid, SignatureInvalid):
     """A medvault link whose signature does not verify: altered after signing, or forged."""
 
     default_message = "This link's signature does not match its sender, so it may have been altered or forged."
@@ -199,7 +197,7 @@ class NotAMember(ConsentRejected):
     default_message = "This account is not allowed to write to the consent network; ask its administrator."
 
 
-class SignatureInvalid(ConsentRejected):
+class ConsentSignatureInvalid(ConsentRejected, SignatureInvalid):
     """A consent or access signature is forged, malformed, expired or was made by the wrong person."""
 
     default_message = "The signature on this consent is not valid."

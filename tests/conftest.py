@@ -25,6 +25,12 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
+@pytest.fixture(autouse=True)
+def _private_state_folder(tmp_path_factory, monkeypatch):
+    """medvault writes its log and crash reports into the user's state folder: a test's go into a fresh one."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
 @pytest.fixture
 def vault_factory(tmp_path):
     """Creates unlocked vaults with the cheap test KDF profile; closes them at teardown."""

@@ -1,21 +1,51 @@
-"""Typed errors of the vault.
+"""The one error hierarchy of medvault, and the vault's own errors.
 
-Every error carries ``user_message``: one plain sentence naming what was wrong and, where there is one, what to do.
-It never holds PHI, a passphrase, a key or a path inside the user's records. The CLI prints it on one line with exit
-status 1; the GUI shows it in a dialog (one place in ``app`` does that).
+``MedvaultError`` is the base of every error medvault explains to its user: each carries ``user_message``, one
+plain sentence naming what was wrong and, where there is one, what to do. It never holds PHI, a passphrase, a key or
+a path inside the user's records. The CLI prints it on one line with exit status 1; the GUI shows it in a dialog
+(``app.errors``). Anything else that reaches the user is a bug: exit status 70 and a crash report (``app.crash``).
+
+``vault`` errors derive from ``VaultError``, ``sync`` errors from ``sync.errors.SyncError``; both from
+``MedvaultError``. This module imports nothing, so ``sync`` and ``app`` can import it without cycles.
+
+A few low-level exceptions stay outside on purpose, because they carry no sentence for the user and each caller
+turns them into one: ``vault.crypto.CryptoError`` (a failed authentication: the caller knows whether that means a
+wrong passphrase or a damaged file), ``vault.jsonsafe.JsonRefused`` (a ``ValueError``: the caller names the file or
+link) and ``vault.fsutil.NotARegularFile`` (an ``OSError``: handled with the other OS errors of a path). One of
+them reaching the user unconverted is a bug, and is reported as one.
 """
 
 from __future__ import annotations
 
 
-class VaultError(Exception):
-    """Base of every error raised by ``vault``."""
+class MedvaultError(Exception):
+    """Base of every error medvault explains to the user; ``user_message`` is that explanation."""
 
-    default_message = "The vault could not complete this operation."
+    default_message = "medvault could not complete this operation."
 
     def __init__(self, user_message: str | None = None) -> None:
         self.user_message = user_message or self.default_message
         super().__init__(self.user_message)
+
+
+class SignatureInvalid(MedvaultError):
+    """A signature does not verify: what it signs was altered, forged, or signed by someone else.
+
+    The one class for every signature refusal, so "was it a bad signature?" has one answer. What it refuses differs:
+    a health card's signature refuses an import (``vault.records.errors.CardSignatureInvalid``, an
+    ``ImportRejected``: the importer rolls the file back), a consent's refuses a chain change
+    (``sync.errors.ConsentSignatureInvalid``, a ``ConsentRejected`` with the contract's reason, which the outbox
+    records), a medvault link's refuses the link (``sync.errors.LinkSignatureInvalid``, a ``LinkInvalid``). Those
+    derive from this class and from their family, and are what code raises.
+    """
+
+    default_message = "A signature does not verify, so what it signs may have been altered or forged."
+
+
+class VaultError(MedvaultError):
+    """Base of every error raised by ``vault``."""
+
+    default_message = "The vault could not complete this operation."
 
 
 class VaultNotFound(VaultError):

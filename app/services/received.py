@@ -262,7 +262,7 @@ def _memory(vault: Any, clock: Callable[[], float] | None) -> Any:
 
 def _open_card(text: str, vault: Any, clock: Callable[[], float] | None, steps: _Steps) -> Received:
     from vault.errors import VaultError
-    from vault.records.errors import SignatureInvalid
+    from vault.records.errors import CardSignatureInvalid
     rows = _Verdicts()
     na = NOT_APPLICABLE
     rows.set("signature", na, "Not checked: a SMART Health Card is not a share link, so there is no sender's "
@@ -279,7 +279,7 @@ def _open_card(text: str, vault: Any, clock: Callable[[], float] | None, steps: 
     records = _memory(vault, clock)
     try:
         report = _import_into(records, [], [text], received)
-    except SignatureInvalid as exc:
+    except CardSignatureInvalid as exc:
         steps.finish(STOPPED)
         records.close()
         rows.set("card_issuer", FAILED, exc.user_message)
@@ -355,7 +355,7 @@ def _open_link(text: str, vault: Any, allow_local_http: bool, clock: Callable[[]
     from sync import links, receiver
     from sync.errors import LinkInvalid, LinkSignatureInvalid, SyncError
     from vault.errors import VaultError
-    from vault.records.errors import CardInvalid, SignatureInvalid
+    from vault.records.errors import CardInvalid, CardSignatureInvalid
     rows = _Verdicts()
     received = Received(kind="shlink", verdicts=[])
     steps.start("link")
@@ -444,7 +444,7 @@ def _open_link(text: str, vault: Any, allow_local_http: bool, clock: Callable[[]
         steps.finish(STOPPED)
         records.close()
         received.refusal = exc
-        if isinstance(exc, (CardInvalid, SignatureInvalid)):
+        if isinstance(exc, (CardInvalid, CardSignatureInvalid)):
             rows.set("card_issuer", FAILED, "Failed: " + exc.user_message)
         received.verdicts = rows.done(f"Not checked: the records could not be read ({_reason(exc)}).")
         return received

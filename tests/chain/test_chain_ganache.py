@@ -10,7 +10,7 @@ import pytest
 from sync import consent_sign as cs
 from sync import merkle
 from sync.chain import Chain, Sender
-from sync.errors import ChainMismatch, ChainUnavailable, ConsentRejected, NotAMember, SignatureInvalid
+from sync.errors import ChainMismatch, ChainUnavailable, ConsentRejected, ConsentSignatureInvalid, NotAMember
 from sync.outbox import MemoryOutboxStore, Outbox
 from vault.outbox_store import ANCHORED, PENDING
 from tests.peers.ganache import CHAIN_ID, Ganache
@@ -81,12 +81,12 @@ def test_reverts_are_typed_on_a_real_node(node_registry, member):
     with pytest.raises(ConsentRejected) as err:
         reg.grant(member, grant, gsig)
     assert err.value.reason == "ConsentExists"
-    with pytest.raises(SignatureInvalid) as err:
+    with pytest.raises(ConsentSignatureInvalid) as err:
         reg.revoke(member, *signed_revoke(reg, new_party(), grant.consent_id, patient=patient.address))
     assert err.value.reason == "NotPatient"
     with pytest.raises(NotAMember):
         reg.grant(Sender(private_key=os.urandom(32)), *signed_grant(reg, patient))
-    with pytest.raises(SignatureInvalid) as err:
+    with pytest.raises(ConsentSignatureInvalid) as err:
         reg.grant(member, *signed_grant(reg, patient, deadline_in=-10))
     assert err.value.reason == "SignatureExpired"
 
@@ -101,7 +101,7 @@ def test_signature_for_another_chain_is_refused(node_registry, member):
     patient = new_party()
     grant, _ = signed_grant(node_registry, patient)
     wrong = cs.Domain(CHAIN_ID + 1, node_registry.address)
-    with pytest.raises(SignatureInvalid):
+    with pytest.raises(ConsentSignatureInvalid):
         node_registry.grant(member, grant, cs.sign(patient.key, wrong, grant))
 
 

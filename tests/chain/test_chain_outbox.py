@@ -10,7 +10,7 @@ from web3 import HTTPProvider, Web3
 from sync import consent_sign as cs
 from sync import merkle
 from sync.chain import Chain, ConsentRegistry, Sender
-from sync.errors import ChainMismatch, SignatureInvalid
+from sync.errors import ChainMismatch, ConsentSignatureInvalid
 from sync.outbox import ACCESS, BATCH, GRANT, REVOKE, MemoryOutboxStore, Outbox, proofs_of
 from vault.outbox_store import ANCHORED, FAILED, PENDING, SqlOutboxStore, create_tables
 
@@ -114,7 +114,7 @@ def test_non_member_sender_fails_with_reason(evm, registry, outbox, patient):
 
 def test_forged_signature_is_refused_before_queueing(registry, outbox, patient):
     grant, _ = signed_grant(registry, patient)
-    with pytest.raises(SignatureInvalid):
+    with pytest.raises(ConsentSignatureInvalid):
         outbox.queue_grant(registry.domain, grant, cs.sign(new_party().key, registry.domain, grant))
     assert outbox.entries() == []
 

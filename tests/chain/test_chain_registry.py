@@ -9,7 +9,7 @@ import pytest
 from sync import consent_sign as cs
 from sync import merkle
 from sync.chain import Sender
-from sync.errors import ChainMismatch, ConsentRejected, NotAMember, SignatureInvalid
+from sync.errors import ChainMismatch, ConsentRejected, ConsentSignatureInvalid, NotAMember
 
 from conftest import advance, new_party, signed_grant, signed_receipt, signed_revoke
 
@@ -105,7 +105,7 @@ def test_forged_grant_signature_is_refused(registry, admin, patient):
     mallory = new_party()
     grant, _ = signed_grant(registry, patient)
     forged = cs.sign(mallory.key, registry.domain, grant)  # signed by someone who is not the named patient
-    with pytest.raises(SignatureInvalid) as err:
+    with pytest.raises(ConsentSignatureInvalid) as err:
         registry.grant(admin, grant, forged)
     assert err.value.reason == "InvalidSignature"
     _assert_sentence(err.value)
@@ -115,7 +115,7 @@ def test_forged_grant_signature_is_refused(registry, admin, patient):
 def test_signature_bound_to_message(registry, admin, patient):
     grant, sig = signed_grant(registry, patient)
     other_scope = cs.Grant(**{**grant.__dict__, "scope_hash": os.urandom(32)})
-    with pytest.raises(SignatureInvalid):
+    with pytest.raises(ConsentSignatureInvalid):
         registry.grant(admin, other_scope, sig)
 
 
@@ -152,7 +152,7 @@ def test_revoke_by_someone_else_is_refused(registry, admin, patient, clinician):
     registry.grant(admin, grant, sig)
     # The clinician signs a revoke naming the patient: not the patient's key.
     revoke, rsig = signed_revoke(registry, clinician, grant.consent_id, patient=patient.address)
-    with pytest.raises(SignatureInvalid) as err:
+    with pytest.raises(ConsentSignatureInvalid) as err:
         registry.revoke(admin, revoke, rsig)
     assert err.value.reason == "NotPatient"
     _assert_sentence(err.value)
@@ -167,7 +167,7 @@ def test_revoke_by_someone_else_is_refused(registry, admin, patient, clinician):
 def test_expired_deadline_is_refused(evm, registry, admin, patient):
     grant, sig = signed_grant(registry, patient, deadline_in=50, expires_in=10_000)
     advance(evm, 100)
-    with pytest.raises(SignatureInvalid) as err:
+    with pytest.raises(ConsentSignatureInvalid) as err:
         registry.grant(admin, grant, sig)
     assert err.value.reason == "SignatureExpired"
     _assert_sentence(err.value)
@@ -200,7 +200,7 @@ def test_cancelled_nonces_void_unsent_signatures(registry, admin, patient):
     registry.grant(admin, fresh, fsig)
     # A cancellation signed by someone else is refused.
     forged = cs.CancelNonces(patient.address, 20, now + 600)
-    with pytest.raises(SignatureInvalid):
+    with pytest.raises(ConsentSignatureInvalid):
         registry.cancel_nonces(admin, forged, cs.sign(new_party().key, registry.domain, forged))
 
 
@@ -241,7 +241,7 @@ def test_access_receipt_signed_by_another_is_refused(registry, admin, patient, c
     registry.grant(admin, grant, sig)
     receipt, _ = signed_receipt(registry, clinician, grant.consent_id, patient=patient.address)
     forged = cs.sign(new_party().key, registry.domain, receipt)
-    with pytest.raises(SignatureInvalid):
+    with pytest.raises(ConsentSignatureInvalid):
         registry.log_access(admin, receipt, forged)
     with pytest.raises(ConsentRejected) as err:
         registry.log_access(admin, *signed_receipt(registry, clinician, os.urandom(32), patient=patient.address))

@@ -11,7 +11,7 @@ from eth_utils import keccak
 
 from sync import consent_sign as cs
 from sync import merkle
-from sync.errors import SignatureInvalid
+from sync.errors import ConsentSignatureInvalid
 
 from conftest import signed_grant, signed_receipt
 
@@ -59,27 +59,27 @@ def test_signature_for_other_chain_or_contract_does_not_verify(registry, patient
     other_chain = cs.Domain(registry.domain.chain_id + 1, registry.address)
     other_contract = cs.Domain(registry.domain.chain_id, "0x" + "11" * 20)
     for domain in (other_chain, other_contract):
-        with pytest.raises(SignatureInvalid):
+        with pytest.raises(ConsentSignatureInvalid):
             cs.verify(domain, grant, sig, patient.address)
 
 
 def test_tampered_message_does_not_verify(registry, patient):
     grant, sig = signed_grant(registry, patient)
     longer = cs.Grant(**{**grant.__dict__, "expires_at": grant.expires_at + 1})
-    with pytest.raises(SignatureInvalid):
+    with pytest.raises(ConsentSignatureInvalid):
         cs.verify(registry.domain, longer, sig, patient.address)
 
 
 def test_malformed_and_malleable_signatures_are_refused(registry, patient):
     grant, sig = signed_grant(registry, patient)
-    with pytest.raises(SignatureInvalid):
+    with pytest.raises(ConsentSignatureInvalid):
         cs.Signature.from_bytes(b"\x00" * 64)
-    with pytest.raises(SignatureInvalid):
+    with pytest.raises(ConsentSignatureInvalid):
         cs.Signature.from_bytes(sig.to_bytes()[:64] + b"\x05")
     n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
     high_s = (n - int.from_bytes(sig.s, "big")).to_bytes(32, "big")
     twin = cs.Signature(sig.r, high_s, 55 - sig.v)
-    with pytest.raises(SignatureInvalid):
+    with pytest.raises(ConsentSignatureInvalid):
         cs.recover(registry.domain, grant, twin)
 
 

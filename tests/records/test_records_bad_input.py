@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vault.records.errors import (DanglingReference, DocumentInvalid, FileTooLarge, ImportRejected, MalformedJson,
-                                  NestingTooDeep, ResourceInvalid, SignatureInvalid, UnknownResourceType)
+from vault.records.errors import (CardSignatureInvalid, DanglingReference, DocumentInvalid, FileTooLarge,
+                                  ImportRejected, MalformedJson, NestingTooDeep, ResourceInvalid, UnknownResourceType)
 from vault.records.importer import ImportOptions, ImportService
 from vault.records.shc import TrustStore
 
@@ -131,7 +131,7 @@ def test_conditional_reference_matching_nothing(vault, tmp_path):
 def test_card_with_a_bad_signature(vault):
     TrustStore(vault).add_folder("https://spec.smarthealth.cards/examples/issuer", fixture_dir("shl-shc", "issuer"))
     p = fixture_dir("shl-shc", "validation-sdk") / "test-example-00-d-jws-invalid-signature.txt"
-    _refused(vault, p, SignatureInvalid)
+    _refused(vault, p, CardSignatureInvalid)
 
 
 def test_pdf_that_is_not_a_pdf(vault, tmp_path):

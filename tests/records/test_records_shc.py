@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from vault.records.errors import (CardInvalid, IssuerInvalid, RecordsError, SignatureInvalid)
+from vault.records.errors import (CardInvalid, CardSignatureInvalid, IssuerInvalid, RecordsError)
 from vault.records.importer import ImportReport, ImportService
 from vault.records.shc import TrustStore
 
@@ -78,7 +78,7 @@ def test_unknown_issuer_is_stored_unverified_never_verified(vault):
 
 def test_bad_signature_is_refused_and_vault_unchanged(trusted):
     before = rows(trusted)
-    with pytest.raises(SignatureInvalid) as err:
+    with pytest.raises(CardSignatureInvalid) as err:
         ImportService(trusted).import_file(sdk("test-example-00-d-jws-invalid-signature.txt"))
     assert "\n" not in err.value.user_message and err.value.user_message.endswith(".")
     assert rows(trusted) == before
@@ -91,7 +91,7 @@ def test_tampered_payload_fails_signature(trusted, tmp_path):
     forged = tmp_path / "forged.txt"
     forged.write_text(f"{h}.{other}.{s}")
     before = rows(trusted)
-    with pytest.raises(SignatureInvalid):
+    with pytest.raises(CardSignatureInvalid):
         ImportService(trusted).import_file(forged)
     assert rows(trusted) == before
 
@@ -108,13 +108,13 @@ def test_trust_store_refuses_private_keys_and_non_smart_keys(vault):
 
 # Validation SDK cases, by what a wallet must do with them.
 REJECTED = {
-    "test-example-00-d-jws-invalid-signature.txt": SignatureInvalid,
-    "test-example-00-d-jws-der-signature.txt": SignatureInvalid,
-    "test-example-00-d-jws-der-signature-r-neg.txt": SignatureInvalid,
-    "test-example-00-d-jws-der-signature-rs-neg.txt": SignatureInvalid,
-    "test-example-00-d-jws-der-signature-s-neg.txt": SignatureInvalid,
-    "test-example-00-d-jws-wrong_jws_header_kid.txt": SignatureInvalid,
-    "test-example-00-d-jws-issuer-kid-mismatch.txt": SignatureInvalid,
+    "test-example-00-d-jws-invalid-signature.txt": CardSignatureInvalid,
+    "test-example-00-d-jws-der-signature.txt": CardSignatureInvalid,
+    "test-example-00-d-jws-der-signature-r-neg.txt": CardSignatureInvalid,
+    "test-example-00-d-jws-der-signature-rs-neg.txt": CardSignatureInvalid,
+    "test-example-00-d-jws-der-signature-s-neg.txt": CardSignatureInvalid,
+    "test-example-00-d-jws-wrong_jws_header_kid.txt": CardSignatureInvalid,
+    "test-example-00-d-jws-issuer-kid-mismatch.txt": CardSignatureInvalid,
     "test-example-00-d-jws-no_jws_header_alg.txt": CardInvalid,
     "test-example-00-d-jws-no_jws_header_kid.txt": CardInvalid,
     "test-example-00-d-jws-no_jws_header_zip.txt": CardInvalid,

@@ -7,7 +7,7 @@ resource type names and FHIR element paths are fine: they describe the shape, no
 
 from __future__ import annotations
 
-from vault.errors import VaultError
+from vault.errors import SignatureInvalid, VaultError
 
 
 class RecordsError(VaultError):
@@ -55,12 +55,21 @@ class ResourceInvalid(ImportRejected):
     default_message = "A resource in the file does not have the shape FHIR R4 requires; nothing was imported."
 
 
+class VersionNotConvertible(ImportRejected):
+    """A file in an older FHIR version (STU3, DSTU2) that medvault cannot turn into R4: mixed versions, a version it
+    cannot tell, or only resource types it has no map for."""
+
+    default_message = "The file is in an older FHIR version that medvault cannot convert to R4; nothing was imported."
+
+
 class DanglingReference(ImportRejected):
     default_message = ("The file refers to records that are neither in it nor in the vault; import the files they "
                        "are in together with it. Nothing was imported.")
 
 
-class SignatureInvalid(ImportRejected):
+class CardSignatureInvalid(ImportRejected, SignatureInvalid):
+    """A SMART Health Card whose signature does not verify (``vault.errors.SignatureInvalid`` says why two)."""
+
     default_message = "The health card's signature does not verify, so it may have been altered; nothing was imported."
 
 

@@ -6,7 +6,7 @@ r||s signature and a raw-DEFLATE payload (``zip: DEF``), a profile narrow enough
 clearer than configuring a general JOSE library to be that strict.
 
 Trust: an issuer is trusted only if the user added its JWKS to the vault's trust store. A card from a trusted
-issuer must verify, or it is refused (``SignatureInvalid``). A card from an unknown issuer cannot be checked: it is
+issuer must verify, or it is refused (``CardSignatureInvalid``). A card from an unknown issuer cannot be checked: it is
 stored as ``unverified`` and never shown as verified. Expiry and revocation (the issuer's CRL for the signing key,
 matched on ``vc.rid``) are flags on the stored card; a revoked card's records are not counted as issuer-verified.
 """
@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from vault import jsonsafe
 from vault.records import bundle, jsonutil, store
-from vault.records.errors import CardInvalid, ImportRejected, IssuerInvalid, SignatureInvalid
+from vault.records.errors import CardInvalid, CardSignatureInvalid, ImportRejected, IssuerInvalid
 
 MAX_JWS_CHARS = 1 << 20          # far above any real card; bounds work before any parsing
 MAX_INFLATED = 4 << 20           # a DEFLATE bomb stops here
@@ -268,16 +268,16 @@ def verify_jws(jws: str, trust: TrustStore, now: datetime, budget: jsonsafe.Budg
     else:
         keys, crls = known
         if kid not in keys:
-            raise SignatureInvalid("The health card names its issuer but was signed with a key that issuer does not "
+            raise CardSignatureInvalid("The health card names its issuer but was signed with a key that issuer does not "
                                    "publish, so it may be forged; nothing was imported.")
         if len(signature) != 64:
-            raise SignatureInvalid("The health card's signature is not a raw ES256 signature (64 bytes), so it "
+            raise CardSignatureInvalid("The health card's signature is not a raw ES256 signature (64 bytes), so it "
                                    "does not verify; nothing was imported.")
         der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
         try:
             _public_key(keys[kid]).verify(der, f"{parts[0]}.{parts[1]}".encode("ascii"), ec.ECDSA(hashes.SHA256()))
         except InvalidSignature:
-            raise SignatureInvalid() from None
+            raise CardSignatureInvalid() from None
         status = "verified"
         rid = vc.get("rid")
         crl = crls.get(kid)
