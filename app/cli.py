@@ -18,8 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from app import terminal
+from app import logfile, terminal
 from app.version import __version__
+from vault import eventlog
 from vault.errors import MedvaultError, VaultError
 
 COMMAND_MODULES = ("vault_cmds", "records", "sharing", "chain", "clinician", "demo", "gui")
@@ -167,12 +168,19 @@ def main(argv: list[str] | None = None, **context: Any) -> int:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
     ctx = Context(args, **context)
+    with logfile.writing():
+        eventlog.event("start", command=args.command)
+        return _run(args, ctx)
+
+
+def _run(args: argparse.Namespace, ctx: Context) -> int:
     try:
         return int(args.func(args, ctx) or 0)
     except UsageError as exc:
         ctx.warn(f"medvault: {exc}")
         return EXIT_USAGE
     except MedvaultError as exc:
+        eventlog.event("error", error=type(exc).__name__, command=args.command)
         ctx.warn(f"medvault: {exc.user_message}")
         return EXIT_USER
     except BrokenPipeError:
@@ -191,6 +199,7 @@ def _report_bug(exc: Exception, ctx: Context) -> int:
     """Not the user's fault: a report for the developers and one sentence. The message and traceback could hold
     record content ("KeyError: 'Hypertension'"), so neither is printed; the report keeps only types and frames."""
     from app import crash
+    eventlog.event("bug", error=type(exc).__name__, command=ctx.args.command)
     report = crash.record(exc)
     where = f"a report without health data is in {report}" if report else "the crash report could not be written"
     ctx.warn(f"medvault: an unexpected error stopped this command: a bug in medvault, not something you did; "

@@ -3,7 +3,8 @@
 The report holds the exception's type and, for each stack frame, the file, line and function: enough to find the
 bug. It never holds the exception's message or any local variable, because those are where record content ends up
 ("KeyError: 'Hypertension'"). Reports are written owner-only and atomically into the user's state folder
-(``$XDG_STATE_HOME/medvault/crashes``, else ``~/.local/state/medvault/crashes``), never into the vault folder.
+(``state_dir()``: ``$XDG_STATE_HOME/medvault/crashes``, else ``~/.local/state/medvault/crashes`` on Linux), never
+into the vault folder.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ _ROOT = Path(__file__).resolve().parents[1]
 
 
 def state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "medvault"
+    """The platform's folder for state that is not the user's data: ``$XDG_STATE_HOME/medvault`` on Linux (by
+    default ``~/.local/state/medvault``). Crash reports and the log file (``app.logfile``) live here."""
+    import platformdirs
+    return Path(platformdirs.user_state_dir("medvault", appauthor=False))
 
 
 def crash_dir() -> Path:

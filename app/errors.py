@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from vault import eventlog
 from vault.errors import MedvaultError
 
 UNEXPECTED = ("Something unexpected went wrong, and medvault stopped what it was doing. "
@@ -23,6 +24,8 @@ def expected(exc: BaseException) -> bool:
 
 
 def user_message(exc: BaseException) -> str:
+    """The sentence to show; saying it is what the log file notes too (the error's class name, never its text)."""
+    eventlog.event("error" if expected(exc) else "bug", error=type(exc).__name__)
     if expected(exc):
         return exc.user_message
     return UNEXPECTED

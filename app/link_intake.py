@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from vault.errors import MedvaultError
+
 MAX_LINK = 16 * 1024  # far above any real link; a longer argument is not one
 
 
-class NotALinkOrFile(ValueError):
+class NotALinkOrFile(MedvaultError, ValueError):
     # Neither the argument nor its file name is repeated: a file name can carry a patient's name.
-    user_message = ("That is neither a share link (shlink:/ or medvault:/) nor a file that exists; "
+    default_message = ("That is neither a share link (shlink:/ or medvault:/) nor a file that exists; "
                     "nothing was opened.")
 
 

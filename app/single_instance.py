@@ -20,14 +20,16 @@ from pathlib import Path
 from PySide6.QtCore import QLockFile, QObject, QStandardPaths, QTimer, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
+from vault.errors import MedvaultError
+
 PROTOCOL = 1
 MAX_MESSAGE = 64 * 1024     # a link is a few KiB at most; anything longer is not from medvault
 CLIENT_TIMEOUT_MS = 5000    # a connection that has said nothing useful by then is dropped
 ACK = b"ok\n"
 
 
-class AlreadyRunningNotAnswering(Exception):
-    user_message = ("medvault is already open with this vault but did not answer; close it (or wait for it) "
+class AlreadyRunningNotAnswering(MedvaultError):
+    default_message = ("medvault is already open with this vault but did not answer; close it (or wait for it) "
                     "and try again.")
 
 

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 from sync import jwe, links
 from sync.errors import SyncError
 from sync.ipfs_backend import ContentStore, EmbeddedContentStore
-from vault import jsonsafe, shares_store
+from vault import eventlog, jsonsafe, shares_store
 from vault.shares_store import ACTIVE, BEARER, REVOKED, ShareRow, VaultBlobStorage
 from vault.outbox_store import SqlOutboxStore
 
@@ -323,6 +323,8 @@ def create_share(vault: Any, selection: Selection, *, expires: timedelta | None,
         except SyncError:
             pass
         raise
+    eventlog.event("share_created", share_id=share_id, kind="directed" if recipient_card else "open",
+                   resources=len(resource_ids))
     return CreatedShare(id=share_id, link=link, cid=cid, url=url, expires_at=exp, consent_id=cid_bytes.hex(),
                         resource_ids=resource_ids, outbox_id=outbox_id)
 
@@ -368,6 +370,7 @@ def revoke_share(vault: Any, share_id: str, *, store: ContentStore | None = None
         if chain_domain is not None:
             outbox_id = _queue_revoke(vault, conn, chain_domain, cid_bytes=bytes.fromhex(row.consent_id), now=now)
         vault.audit("revoke", conn=conn, share=share_id, consent_id=row.consent_id, queued=outbox_id is not None)
+    eventlog.event("share_revoked", share_id=share_id)
     return (REVOKE_SENTENCE_IPFS if row.backend == "ipfs" else REVOKE_SENTENCE).format(id=share_id)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from sqlcipher3 import dbapi2 as sqlcipher
 
 from vault import audit as audit_log
-from vault import crypto, recovery
+from vault import crypto, eventlog, recovery
 from vault.errors import (StorageUnavailable, VaultCorrupt, VaultError, VaultExists, FormatTooNew,
                           VaultNotFound, WeakPassphrase, WrongPassphrase, WrongRecoveryKey)
 from vault.fsutil import (NotARegularFile, VaultLock, fsync_dir, make_private, make_private_dir, open_private,
@@ -213,11 +213,13 @@ class Vault:
                 return header.unwrap_with_kek(_kek or passphrase_kek(passphrase, header.kdf), "passphrase")
             except crypto.CryptoError:
                 _note_failed_unlock(folder, clock)
+                eventlog.event("unlock", outcome="wrong_passphrase")
                 raise WrongPassphrase() from None
 
         def finish(vault: "Vault") -> None:
             if _audit_unlock:
                 vault._record_unlock()
+                eventlog.event("unlock", outcome="ok")
 
         return cls._open(folder, clock, unwrap, finish)
 

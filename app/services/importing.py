@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vault import eventlog
 from vault.records.errors import OtherPerson, RecordsError
 from vault.records.importer import CancelToken, ImportOptions, ImportReport, ImportService
 
@@ -126,8 +127,8 @@ def import_files(vault: Any, paths: Sequence[str | Path], *, opts: ImportOptions
         def per_file(index: int, count: int, done: int, total: int) -> None:
             progress((index + (done / total if total else 1.0)) / (count or 1))
     results = ImportService(vault, opts).import_paths([Path(p) for p in paths], per_file, cancel)
-    return [ImportOutcome(str(p), error=r) if isinstance(r, RecordsError) else ImportOutcome(str(p), report=r)
-            for p, r in results]
+    return _noted([ImportOutcome(str(p), error=r) if isinstance(r, RecordsError) else ImportOutcome(str(p), report=r)
+                   for p, r in results])
 
 
 def import_text(vault: Any, text: str, *, opts: ImportOptions, progress: Progress | None = None,
@@ -141,11 +142,23 @@ def import_text(vault: Any, text: str, *, opts: ImportOptions, progress: Progres
             from app.services import writeback
             done = writeback.import_return(vault, text, opts=opts, allow_local_http=allow_local_http,
                                            progress=step, cancel=cancel)
-            return [ImportOutcome(TEXT_SOURCE, report=r, note=done.assessment.sentence) for r in done.reports]
+            return _noted([ImportOutcome(TEXT_SOURCE, report=r, note=done.assessment.sentence)
+                           for r in done.reports])
         reports = _import_text(vault, text, opts, step, cancel, allow_local_http)
     except RecordsError as err:
-        return [ImportOutcome(TEXT_SOURCE, error=err)]
-    return [ImportOutcome(TEXT_SOURCE, report=r) for r in reports]
+        return _noted([ImportOutcome(TEXT_SOURCE, error=err)])
+    return _noted([ImportOutcome(TEXT_SOURCE, report=r) for r in reports])
+
+
+def _noted(outcomes: list[ImportOutcome]) -> list[ImportOutcome]:
+    """Each outcome in the log file: counts and the kind of source, or the refusal's class (``vault.eventlog``)."""
+    for o in outcomes:
+        if o.report is not None:
+            eventlog.event("import", outcome="ok", kind=o.report.kind, added=o.report.added,
+                           updated=o.report.updated, duplicates=o.report.duplicates, skipped=len(o.report.skipped))
+        else:
+            eventlog.event("import", outcome="refused", error=type(o.error).__name__)
+    return outcomes
 
 
 def _is_return(text: str) -> bool:

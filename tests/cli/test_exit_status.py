@@ -53,6 +53,14 @@ def test_every_error_of_vault_and_sync_has_one_user_facing_root():
     assert issubclass(SyncError, MedvaultError) and issubclass(VaultError, MedvaultError)
 
 
+def test_the_app_s_errors_with_a_sentence_share_the_root_and_the_gui_explains_them():
+    from app import errors, link_intake, single_instance
+    for cls in (link_intake.NotALinkOrFile, single_instance.AlreadyRunningNotAnswering):
+        assert issubclass(cls, MedvaultError) and cls().user_message
+    assert errors.user_message(SignatureInvalid()) == SignatureInvalid.default_message
+    assert errors.user_message(KeyError(PHI_IN_MESSAGE)) == errors.UNEXPECTED
+
+
 def test_one_signature_invalid_that_every_signature_refusal_shares():
     from sync.errors import ConsentRejected, ConsentSignatureInvalid, LinkInvalid, LinkSignatureInvalid
     from vault.records.errors import CardSignatureInvalid, ImportRejected
