@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from vault.records import bundle, jsonutil, persons, sources, store
+from vault.records import bundle, fhir_versions, jsonutil, persons, sources, store
 from vault.records.errors import (DanglingReference, FileTooLarge, ImportCancelled, ImportRejected, MalformedJson,
                                   NotFhir, RecordsError, ResourceInvalid, UnknownResourceType)
 from vault.records import fhir_schema
@@ -85,17 +85,23 @@ class ImportReport:
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     cards: list[dict] = field(default_factory=list)   # per SMART Health Card: status, flags, issuer
+    converted_from: str | None = None         # "STU3" or "DSTU2": the file was converted to R4 (fhir_versions)
+    left_out: dict[str, int] = field(default_factory=dict)   # types an older-version file had without a map
 
     def sentence(self) -> str:
         if self.already_imported:
             return "This file was imported before; nothing new was added."
-        parts = [f"Imported {self.added} new record(s)"]
+        parts = [f"Imported {self.added} new record(s)"
+                 + (f" converted from FHIR {self.converted_from}" if self.converted_from else "")]
         if self.updated:
             parts.append(f"{self.updated} updated")
         if self.duplicates:
             parts.append(f"{self.duplicates} already in the vault")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped as invalid")
+        if self.left_out:
+            parts.append(f"{sum(self.left_out.values())} left out as types medvault does not convert from "
+                         f"{self.converted_from} ({', '.join(f'{t} {n}' for t, n in sorted(self.left_out.items()))})")
         text = ", ".join(parts) + "."
         for card in self.cards:
             text += " " + card["sentence"]
@@ -107,7 +113,8 @@ class ImportReport:
                 "by_type": dict(sorted(self.by_type.items())),
                 "skipped": [{"where": s.where, "reason": s.reason} for s in self.skipped],
                 "warnings": list(self.warnings),
-                "cards": [{k: v for k, v in c.items()} for c in self.cards]}
+                "cards": [{k: v for k, v in c.items()} for c in self.cards],
+                "converted_from": self.converted_from, "left_out": dict(sorted(self.left_out.items()))}
 
 
 @dataclass
@@ -231,8 +238,13 @@ class ImportService:
             if shc.is_card_json(doc):
                 prepared = shc.prepare_card_file(doc, self._issuers(), self.vault.now(), payload_sha)
             else:
+                # STU3 and DSTU2 become R4 here, before anything checks them; R4 passes through untouched
+                doc, older = fhir_versions.to_r4(doc)
                 entries, _btype = bundle.entries_of(doc)
                 prepared = _Prepared(kind.value, entries, self.options.trust or "unverified")
+                if older is not None:
+                    prepared.verification = older.provenance()
+                    prepared.warnings.extend(older.warnings())
         if self.options.trust and prepared.trust == "unverified":
             prepared.trust = self.options.trust
         if self.options.received is not None:
@@ -240,7 +252,12 @@ class ImportService:
             prepared.verification = {**(prepared.verification or {}), "received": self.options.received}
         if self.options.source_kind:
             prepared.kind = self.options.source_kind
-        return self._store_prepared(prepared, stored, len(data), name_sha, payload_sha, progress, cancel)
+        report = self._store_prepared(prepared, stored, len(data), name_sha, payload_sha, progress, cancel)
+        older_version = (prepared.verification or {}).get("fhir_version")
+        if older_version and not report.already_imported:
+            report.converted_from = older_version
+            report.left_out = dict(prepared.verification.get("left_out") or {})
+        return report
 
     def _existing_source(self, payload_sha: str) -> int | None:
         with self.vault.read() as conn:
