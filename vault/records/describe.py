@@ -992,6 +992,10 @@ def describe_sources(sources: list[dict]) -> list[tuple[str, str]]:
     if issuers:
         what += " issued by " + ", ".join(issuers)
     out.append(("Came from", what))
+    older = next((v.get("fhir_version") for v in (s.get("verification") for s in sources)
+                  if isinstance(v, dict) and isinstance(v.get("fhir_version"), str)), None)
+    if older:
+        out.append(("Format", f"FHIR {older}, converted to R4 when imported (the original file is kept)"))
     best = max(sources, key=lambda s: trust_levels.rank(s.get("trust")))
     verified = plain_trust(best.get("trust"))
     note = ((best.get("verification") or {}).get("received") or {}) if isinstance(best.get("verification"), dict) \
