@@ -103,7 +103,7 @@ def bench_import(tmp: Path, runs: int = 9) -> None:
 def _stages(patient: Path) -> None:
     """Each step of an import alone on the same data (medians of 7), so a miss shows where the time goes."""
     import orjson
-    from vault.records import bundle, extract, fhir_models, fhir_schema, jsonutil, store
+    from vault.records import bundle, extract, fhir_models, fhir_schema, fhir_versions, jsonutil, store
     data = patient.read_bytes()
     doc = orjson.loads(data)
     entries, _ = bundle.entries_of(doc)
@@ -116,6 +116,7 @@ def _stages(patient: Path) -> None:
     steps = {
         "SHA-256 of the file": lambda: hashlib.sha256(data).hexdigest(),
         "orjson parse (json.loads)": lambda: orjson.loads(data),
+        "FHIR version detection": lambda: fhir_versions.detect(doc),
         "reference/search walk": lambda: [extract.walk(r) for r in resources],
         "fast validator (schema)": lambda: [fhir_schema.accepts(r) for r in resources],
         "content hashes": lambda: [jsonutil.content_hash(r) for r in resources],
