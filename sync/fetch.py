@@ -27,6 +27,7 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 from vault import jsonsafe
 from sync.errors import FetchFailed, FetchRefused, FetchTimeout, FetchTooLarge, LinkInactive
+from sync.links import fetch_address_ok
 
 DEFAULT_TIMEOUT = 15.0
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -273,6 +274,10 @@ def request(method: str, url: str, *, policy: FetchPolicy, body: bytes | None = 
         deadline = deadline_for(policy)
     current = url
     for _ in range(policy.max_redirects + 1):
+        if not fetch_address_ok(current):
+            # a manifest's file location or a redirect is the server's text, not a checked link
+            raise FetchRefused("The server named an address for the share that is not a valid web address, so "
+                               "nothing was fetched.")
         result = _once(method, current, body, headers or {}, policy, deadline)
         if isinstance(result, Response):
             return result

@@ -16,6 +16,7 @@ import math
 import re
 from dataclasses import dataclass
 from typing import Union
+from urllib.parse import urlsplit
 
 from sync.errors import LinkInvalid, LinkSignatureInvalid, LinkUnsupported, ShareNotForYou
 from vault import crypto, jsonsafe
@@ -38,8 +39,6 @@ _FLAG_LETTERS = set("LPU")
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 # Epoch seconds beyond this are far-future dates; the SHL spec's own example writes milliseconds, which land here.
 _MS_THRESHOLD = 10**11
-# 9999-12-31T23:59:59Z: the last instant a calendar date can be shown for; anything later is not a real expiry.
-_LATEST_EXP = 253_402_300_799
 # The SHL payload member naming the patient whose consent the link's id refers to on the consent chain. It is a
 # medvault extension (other SHL viewers ignore members they do not know), namespaced so that a future member of the
 # specification cannot collide with it.
@@ -135,7 +134,21 @@ def _check_url(url: object) -> str:
         raise LinkInvalid("This link's address is longer than SMART Health Links allow.")
     if not (url.startswith("https://") or url.startswith("http://")):
         raise LinkUnsupported("This link's address is not a web address medvault can fetch.")
+    if not fetch_address_ok(url):
+        raise LinkInvalid("This link's address is not a valid web address, so the link is damaged.")
     return url
+
+
+def fetch_address_ok(url: str) -> bool:
+    """Printable ASCII without spaces (RFC 3986), and a host part that parses: the HTTP client refuses anything
+    else with its own exceptions, after the link was already accepted."""
+    if not url.isascii() or not url.isprintable() or " " in url:
+        return False
+    try:
+        urlsplit(url).port
+    except ValueError:
+        return False
+    return True
 
 
 def check_url(url: str) -> str:
@@ -167,7 +180,9 @@ def _check_exp(exp: object) -> int | None:
     value = int(exp)
     if value >= _MS_THRESHOLD:
         value //= 1000
-    if value > _LATEST_EXP:
+    if value >= _MS_THRESHOLD:
+        # still this large in seconds (after the year 5138): written back into a link it would read as
+        # milliseconds, a different date, so it is no expiry a link can carry
         raise LinkInvalid("This link's expiry time is not a date medvault can show, so the link is damaged.")
     return value
 
@@ -198,8 +213,8 @@ def build_shlink(payload: ShlPayload) -> str:
     obj: dict = {"url": _check_url(payload.url), "key": b64u_encode(payload.key)}
     _check_key(obj["key"])
     if payload.exp is not None:
-        if isinstance(payload.exp, bool) or not isinstance(payload.exp, int) or payload.exp < 0:
-            raise ValueError("exp must be integer epoch seconds")
+        if isinstance(payload.exp, bool) or not isinstance(payload.exp, int) or not 0 <= payload.exp < _MS_THRESHOLD:
+            raise ValueError("exp must be integer epoch seconds (before the year 5138)")
         obj["exp"] = payload.exp
     if payload.flag:
         obj["flag"] = _check_flag(payload.flag)
