@@ -24,12 +24,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tests.conftest import FIXTURES as SHARED_FIXTURES  # noqa: E402  (third-party data, kept outside)
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen" if not os.environ.get("DISPLAY") else "")
 if not os.environ["QT_QPA_PLATFORM"]:
     del os.environ["QT_QPA_PLATFORM"]
 
 TARGET = 2.0
-SYNTHEA = ROOT.parent / "shared" / "fixtures" / "synthea"
+SYNTHEA = SHARED_FIXTURES / "synthea"
 PASSPHRASE = "bench clinician passphrase, not a real one"
 STEPS = (("decode", "decode the QR picture"), ("link", "check the link"), ("chain", "chain check (consent)"),
          ("fetch", "fetch over loopback"), ("verify", "verify the CID"), ("decrypt", "decrypt and parse"),

@@ -43,13 +43,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tests.conftest import FIXTURES  # noqa: E402  (third-party data, kept outside the repository)
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import (QElapsedTimer, QEvent, QEventLoop, QObject, QSettings, Qt, QThreadPool,  # noqa: E402
                             QTimer)
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QWidget  # noqa: E402
 
-FIXTURES = ROOT.parent / "shared" / "fixtures"
 PASSPHRASE = "benchmark passphrase only"
 PATIENT = "Fletcher_Hyatt_fe0562b5-f517-4951-8366-32fdab088930.json"
 GAP_TARGET_MS = 50.0

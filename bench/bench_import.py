@@ -33,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+from tests.conftest import FIXTURES  # noqa: E402  (third-party data, kept outside the repository)
 PASSPHRASE = "correct horse battery staple"
 
 

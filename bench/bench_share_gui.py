@@ -27,12 +27,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tests.conftest import FIXTURES as SHARED_FIXTURES  # noqa: E402  (third-party data, kept outside)
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QEvent, QObject  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "synthea"
+FIXTURES = SHARED_FIXTURES / "synthea"
 PATIENT = "Fletcher_Hyatt_fe0562b5-f517-4951-8366-32fdab088930.json"
 PASSPHRASE = "benchmark passphrase only"
 TARGET_S = 1.0

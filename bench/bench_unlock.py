@@ -1,6 +1,6 @@
 """Unlock time as a ratio to the bare Argon2id derivation at the vault's stored parameters, in the same run.
 
-Target (DESIGN.md section 10): at most 1.15x. Run: .venv/bin/python bench/bench_unlock.py [--profile default]
+Target (docs/benchmarks.md): at most 1.15x. Run: .venv/bin/python bench/bench_unlock.py [--profile default]
 """
 
 from __future__ import annotations

@@ -40,9 +40,9 @@ from vault import crypto, header as vheader, jsonsafe, recovery, store as vstore
 from vault.errors import VaultError
 from vault.records import bundle, documents, importer, jsonutil, shc, sources
 from vault.records.errors import ImportRejected
+from tests.conftest import FIXTURES  # third-party data, kept outside the repository
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures"
 CORPUS = ROOT / "tests" / "data" / "fuzz-corpus"
 
 # A fixed moment so expiry checks decide the same way in every run (the SHL fixtures expire in 2024).

@@ -12,7 +12,10 @@ read and write, and, when a cap is reached, the connection that has waited longe
 closed to make room (a real client sends its request at once, an attacker's idle sockets are the oldest waiters).
 
 Binding to anything but loopback needs ``allow_lan=True``: exposing the vault's shares to the local network
-is the user's explicit choice (DESIGN section 4).
+is the user's explicit choice. Loopback is the default because it is enough for a clinician on the same computer,
+and the local network is what lets a clinic on the same Wi-Fi fetch a share with no internet and no IPFS daemon;
+the user turns that on (``serve --lan``, or the setting in the app; docs/content-addressing.md), nothing does
+it for them.
 """
 
 from __future__ import annotations

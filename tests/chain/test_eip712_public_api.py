@@ -8,7 +8,6 @@ test_chain_signing.py.
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 from sync import consent_sign as cs
 from tests.conftest import ROOT

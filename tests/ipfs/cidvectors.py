@@ -1,22 +1,23 @@
-"""The CID vectors of ../shared/fixtures/cid and their inputs, generated as the vectors' recipe says."""
+"""The CID vectors of the shared fixtures' cid folder (tests.conftest.FIXTURES) and their inputs, generated as the vectors' recipe says."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import json
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
-CID_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "cid"
+from tests.conftest import FIXTURES
+
+CID_FIXTURES = FIXTURES / "cid"
 
 
 def load_vectors() -> dict:
     path = CID_FIXTURES / "vectors.json"
     if not path.exists():
-        pytest.fail(f"the CID vectors are missing: expected {path} (../shared/fixtures beside the checkout)",
+        pytest.fail(f"the CID vectors are missing: expected {path} (tests.conftest.FIXTURES)",
                     pytrace=False)
     return json.loads(path.read_text())
 

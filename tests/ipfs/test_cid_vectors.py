@@ -1,4 +1,4 @@
-"""Every CID published in ../shared/fixtures/cid/vectors.json (Kubo's own profile tests), recomputed locally."""
+"""Every CID published in the shared fixtures' cid/vectors.json (Kubo's own profile tests), recomputed locally."""
 
 from __future__ import annotations
 

@@ -86,3 +86,27 @@ def test_the_desktop_window_opens(installed, tmp_path):
         env = user_env(home, DISPLAY=display, XDG_RUNTIME_DIR=str(tmp_path), MEDVAULT_VAULT=str(tmp_path / "v"))
         os.chmod(tmp_path, 0o700)
         assert_window_appears([program, "gui"], env, home, tmp_path / "screen.png")
+
+
+def test_every_resource_file_and_reader_works_in_the_installed_package(installed):
+    """Each file the checkout keeps in medvault_resources is in the installed package with the same bytes, and each
+    reader of medvault_resources returns it there (the .sol source and the schema's constraints too, which no
+    command above reads)."""
+    import hashlib
+    import json
+    program, home = installed
+    listed = subprocess.run(["git", "ls-files", "medvault_resources"], cwd=ROOT, check=True, capture_output=True,
+                            text=True).stdout.split()
+    expected = {name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest() for name in listed}
+    probe = ("import hashlib, json, pathlib, medvault_resources as r\n"
+             "base = pathlib.Path(r.__file__).parent\n"
+             "files = {'medvault_resources/' + str(p.relative_to(base)): hashlib.sha256(p.read_bytes()).hexdigest()\n"
+             "         for p in base.rglob('*') if p.is_file() and '__pycache__' not in p.parts}\n"
+             "readers = [len(r.consent_registry_artifact()), len(r.consent_registry_source()), len(r.fhir_schema()),\n"
+             "           len(r.r4b_constraints()), len(r.app_icon_svg())]\n"
+             "print(json.dumps({'files': files, 'readers': readers}))\n")
+    found = run_program([program.parent / "python", "-c", probe], user_env(home), home)
+    assert found.returncode == 0, found.stderr
+    report = json.loads(found.stdout)
+    assert {k: v for k, v in report["files"].items() if k in expected} == expected
+    assert all(size > 100 for size in report["readers"])

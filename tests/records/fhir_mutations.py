@@ -7,12 +7,11 @@ and odd characters in strings, numbers at and past their bounds, primitive exten
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Iterator
 
 import orjson
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+from tests.conftest import FIXTURES
 
 ODD_VALUES = ["x", "", " ", "  a", "a ", "a  b", 0, 1, -1, 1.5, 1.0, -0.5, 2 ** 31, 2 ** 31 - 1, -(2 ** 31) - 1,
               2 ** 63 - 1, 1e300, True, False, None, {}, [], [None], [{}], {"x": 1}, {"id": "a"}, ["a"], [1],

@@ -6,17 +6,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import FIXTURES
 from vault.records import store
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 PASSPHRASE = "correct horse battery staple"
 
 
 def fixture_dir(*parts: str) -> Path:
     path = FIXTURES.joinpath(*parts)
     if not path.exists():
-        pytest.fail(f"test data missing: {path} (the shared fixtures must sit at ../shared/fixtures/ from the "
-                    "repository root; see DESIGN.md section 8)", pytrace=False)
+        # Third-party data is not copied into the repository: tests.conftest.FIXTURES says where it is read from.
+        pytest.fail(f"test data missing: {path} (the shared third-party fixtures are read from "
+                    f"{FIXTURES}, tests.conftest.FIXTURES)", pytrace=False)
     return path
 
 

@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+from tests.conftest import FIXTURES
+
 SHL = FIXTURES / "shl-shc"
 
 
@@ -27,7 +27,7 @@ SHL = FIXTURES / "shl-shc"
 def shl_dir() -> Path:
     if not (SHL / "spec" / "IPS_IG-bundle-01-enc.txt").exists():
         pytest.fail(f"the shared SHL fixtures are missing: expected them at {SHL} "
-                    "(../shared/fixtures/shl-shc beside the checkout)", pytrace=False)
+                    "(the shl-shc folder of tests.conftest.FIXTURES)", pytrace=False)
     return SHL
 
 

@@ -1,4 +1,4 @@
-"""Identity keys against the W3C CCG did:key test vectors in ../shared/fixtures/did-key/."""
+"""Identity keys against the W3C CCG did:key test vectors in the shared fixtures' did-key folder."""
 
 from __future__ import annotations
 
