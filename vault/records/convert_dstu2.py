@@ -80,13 +80,13 @@ def _patient(r: dict, conv: Conversion) -> None:
 def _allergy(r: dict, conv: Conversion) -> None:
     status = r.pop("status", None)
     r.pop("_status", None)
-    if status in _ALLERGY_STATUS:
+    if isinstance(status, str) and status in _ALLERGY_STATUS:
         element, code = _ALLERGY_STATUS[status]
         r[element] = code
     elif status is not None:
         raise conv.fail(f"an AllergyIntolerance has the status '{str(status)[:30]}', which FHIR DSTU2 does not "
                         "define, so it cannot be carried over.")
-    if r.get("criticality") in _CRITICALITY:
+    if isinstance(r.get("criticality"), str) and r["criticality"] in _CRITICALITY:
         r["criticality"] = _CRITICALITY[r["criticality"]]
     category = r.get("category")
     if isinstance(category, str):
@@ -156,8 +156,9 @@ _IMMUNIZATION_STATUS = frozenset({"completed", "entered-in-error"})
 
 def _immunization(r: dict, conv: Conversion) -> None:
     status = r.get("status")
-    if status not in _IMMUNIZATION_STATUS:
-        raise conv.fail(f"an Immunization has the status '{str(status)[:30]}', which FHIR R4 has no equivalent "
+    if not isinstance(status, str) or status not in _IMMUNIZATION_STATUS:
+        shown = status[:30] if isinstance(status, str) else "(not a code)"
+        raise conv.fail(f"an Immunization has the status '{shown}', which FHIR R4 has no equivalent "
                         "for (R4 records only completed vaccinations, or ones not done), so it cannot be converted.")
     if "reported" in r:
         reported = r.pop("reported")

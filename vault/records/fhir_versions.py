@@ -228,7 +228,7 @@ def _convert(resource: dict, version: str, conv: Conversion, left_out: Counter, 
     if type(contained) is list:
         kept = []
         for c in contained:
-            if type(c) is dict and c.get("resourceType") in _maps(version):
+            if type(c) is dict and type(c.get("resourceType")) is str and c["resourceType"] in _maps(version):
                 kept.append(_convert(c, version, conv, left_out, gone))
                 continue
             name = c.get("resourceType") if type(c) is dict else None
@@ -327,8 +327,15 @@ def to_r4(doc: object) -> tuple[object, Converted | None]:
         if type(r) is dict and r.get("resourceType") in maps:
             conv.where = f"entry {i}" if is_bundle else "the record"
             local: set[str] = set()
-            r = _convert(r, version, conv, result.left_out, local)
-            _rewrite(r, gone | local if local else gone, version)
+            rtype = r["resourceType"]
+            try:
+                r = _convert(r, version, conv, result.left_out, local)
+                _rewrite(r, gone | local if local else gone, version)
+            except (TypeError, AttributeError, KeyError, ValueError):
+                # an element of a shape its version never gives it (a list where a code belongs): the maps read
+                # the old form as the specification defines it, so such a record cannot be converted faithfully
+                raise conv.fail(f"{_article(rtype)} {rtype} record does not have the form FHIR {version} defines, "
+                                "so it cannot be converted.") from None
             _tag(r, version)
             result.converted[r["resourceType"]] += 1
             e = dict(e, resource=r)
@@ -341,6 +348,10 @@ def to_r4(doc: object) -> tuple[object, Converted | None]:
     out = {k: v for k, v in doc.items() if k not in ("entry", "meta")}
     out["entry"] = entries
     return out, result
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "AEIOU" else "a"
 
 
 def _names(version: str) -> list[str]:
