@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from records_support import fixture_dir, rows
+from records_support import rows
 from tests.conftest import ROOT
 from vault.records import fhir_schema, fhir_versions, query, store
 from vault.records.errors import ImportRejected, ResourceInvalid, VersionNotConvertible
