@@ -159,10 +159,14 @@ class EmbeddedContentStore:
         self.profile = profile
         self.max_bytes = max_bytes
 
-    def add(self, data: bytes) -> str:
+    def cid_for(self, data: bytes) -> str:
+        """The CID ``add`` would give ``data``, without storing it (the caller stores it in its own transaction)."""
         if len(data) > self.max_bytes:
             raise ShareFileTooLarge()
-        cid = compute_cid(data, self.profile)
+        return compute_cid(data, self.profile)
+
+    def add(self, data: bytes) -> str:
+        cid = self.cid_for(data)
         self.storage.put(cid, bytes(data))
         return cid
 

@@ -102,6 +102,13 @@ def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
 
 
+def _kept_in(vault: Any, store: ContentStore) -> bool:
+    """Whether ``store`` keeps its files in this vault's database, so a share's file can be written and deleted in
+    the same transaction as the share's row (all or nothing, whatever moment the process dies)."""
+    return (isinstance(store, EmbeddedContentStore) and isinstance(store.storage, VaultBlobStorage)
+            and store.storage.vault is vault)
+
+
 def embedded_store(vault: Any, gateway_base: str | None = None) -> EmbeddedContentStore:
     """The default backend: encrypted files in the vault's own database, served by ``medvault serve``."""
     return EmbeddedContentStore(VaultBlobStorage(vault), gateway_base or gateway_setting(vault))
@@ -287,7 +294,8 @@ def create_share(vault: Any, selection: Selection, *, expires: timedelta | None,
         store, backend = store_for(vault, gateway_base)
     elif gateway_base and isinstance(store, EmbeddedContentStore):
         store.gateway_base = gateway_base
-    cid = store.add(data)
+    in_vault = _kept_in(vault, store)
+    cid = store.cid_for(data) if in_vault else store.add(data)
     url = f"{gateway_base.rstrip('/')}/ipfs/{cid}" if gateway_base else store.gateway_url(cid)
     try:
         # The link names the patient only when a consent is queued for the chain: receivers look the consent up
@@ -302,6 +310,8 @@ def create_share(vault: Any, selection: Selection, *, expires: timedelta | None,
         cid_bytes = links.consent_id(key)
         outbox_id = None
         with vault.transaction() as conn:
+            if in_vault:
+                shares_store.put_blob(conn, cid, data)
             shares_store.insert(conn, ShareRow(
                 id=share_id, created_at=now, expires_at=exp, kind="directed" if recipient_card else "open",
                 recipient=recipient_card.did if recipient_card else BEARER,
@@ -317,11 +327,13 @@ def create_share(vault: Any, selection: Selection, *, expires: timedelta | None,
                         kind="directed" if recipient_card else "open", consent_id=cid_bytes.hex(),
                         queued=outbox_id is not None)
     except BaseException:
-        # A file nobody can be given a link to must not stay published.
-        try:
-            store.unpin(cid)
-        except SyncError:
-            pass
+        # A file nobody can be given a link to must not stay published (one kept in the vault went with the
+        # rolled-back transaction).
+        if not in_vault:
+            try:
+                store.unpin(cid)
+            except SyncError:
+                pass
         raise
     eventlog.event("share_created", share_id=share_id, kind="directed" if recipient_card else "open",
                    resources=len(resource_ids))
@@ -362,9 +374,15 @@ def revoke_share(vault: Any, share_id: str, *, store: ContentStore | None = None
             raise ShareError(f"This share's file is kept by the {row.backend} backend, but medvault is now set to "
                              f"the {configured} one; switch back with 'medvault share backend' to revoke it. "
                              "Nothing was changed.")
-    store.unpin(row.cid)
+    in_vault = _kept_in(vault, store)
+    if not in_vault:
+        # Another node's copy cannot join the vault's transaction: it goes first, so a crash in between leaves a
+        # share that no longer serves (revoking again finishes it), never a revoked one still served.
+        store.unpin(row.cid)
     now = _epoch(vault.now())
     with vault.transaction() as conn:
+        if in_vault:
+            shares_store.delete_blob(conn, row.cid)
         shares_store.mark_revoked(conn, share_id, now)
         outbox_id = None
         if chain_domain is not None:

@@ -105,15 +105,26 @@ def servable(conn: Any, cid: str, now: int) -> bool:
     return row is not None
 
 
+def put_blob(conn: Any, cid: str, data: bytes) -> None:
+    conn.execute("INSERT OR REPLACE INTO share_blobs (cid, data) VALUES (?, ?)", (cid, bytes(data)))
+
+
+def delete_blob(conn: Any, cid: str) -> None:
+    conn.execute("DELETE FROM share_blobs WHERE cid = ?", (cid,))
+
+
 class VaultBlobStorage:
-    """``sync.ipfs_backend.BlobStorage`` inside the vault's database (one transaction per call)."""
+    """``sync.ipfs_backend.BlobStorage`` inside the vault's database (one transaction per call).
+
+    Creating and revoking a share do not go through it: they write and delete the file in the transaction that
+    records the share, so a crash never leaves a share without its file or a file without its share."""
 
     def __init__(self, vault: Any) -> None:
         self.vault = vault
 
     def put(self, cid: str, data: bytes) -> None:
         with self.vault.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO share_blobs (cid, data) VALUES (?, ?)", (cid, bytes(data)))
+            put_blob(conn, cid, data)
 
     def get(self, cid: str) -> bytes | None:
         with self.vault.read() as conn:
@@ -122,7 +133,7 @@ class VaultBlobStorage:
 
     def delete(self, cid: str) -> None:
         with self.vault.transaction() as conn:
-            conn.execute("DELETE FROM share_blobs WHERE cid = ?", (cid,))
+            delete_blob(conn, cid)
 
     def list(self) -> Iterable[str]:
         with self.vault.read() as conn:
