@@ -46,7 +46,9 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SYNTHEA = ROOT.parent / "shared" / "fixtures" / "synthea"
+from tests.conftest import FIXTURES  # noqa: E402  (third-party data, kept outside the repository)
+
+SYNTHEA = FIXTURES / "synthea"
 BASE_PATIENT = "Ned_Hintz_e4b9259d-0f54-48d1-a35d-b526729a4dfe.json"          # the vault's own person
 IMPORT_FILE = "Fletcher_Hyatt_fe0562b5-f517-4951-8366-32fdab088930.json"       # 1,111 entries, 3.9 MB
 NDJSON_PATIENT = "Juliette_Padberg_4acd4ca8-d54b-47f4-bd13-051276711265.json"  # exported to NDJSON once
