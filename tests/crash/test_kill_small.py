@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.vault.test_crash_safety import _strace
 
-KILLS = 14
+KILLS = 12
 SEED = 20261126
 
 
