@@ -22,13 +22,18 @@ def _local_fetch(monkeypatch):
     monkeypatch.setattr(receiver, "open_link", lambda *a, **k: real(*a, **{**k, "allow_local_http": True}))
 
 
-def _publish(author, bundle: dict, recipient) -> str:
-    """Encrypt ``bundle`` for ``recipient``, serve it from ``author``'s vault and return the signed return link,
-    exactly as ``writeback.create`` does, but with whatever the bundle holds."""
+def _publish(author, bundle: dict | bytes, recipient) -> str:
+    """Encrypt ``bundle`` (or JSON bytes, as another program might have written them) for ``recipient``, serve it
+    from ``author``'s vault and return the signed return link, exactly as ``writeback.create`` does, but with
+    whatever the bundle holds."""
     from sync import jwe, links, shares
     from vault import shares_store
     vault = author.vault
-    data, key = jwe.encrypt_bundle(bundle, key=jwe.new_key())
+    if isinstance(bundle, bytes):
+        token, key = jwe.encrypt(bundle, cty=jwe.CTY_FHIR, key=jwe.new_key())
+        data = token.encode("ascii")
+    else:
+        data, key = jwe.encrypt_bundle(bundle, key=jwe.new_key())
     store, kind = shares.store_for(vault)
     cid = store.add(data)
     now = int(vault.now().timestamp())
