@@ -182,15 +182,3 @@ def add_attachment(conn, rid: int, content_type: str, data: bytes) -> int:
 def attachment_by_sha256(conn, sha256: str) -> bytes | None:
     row = conn.execute("SELECT data FROM rec_attachments WHERE sha256 = ? LIMIT 1", (sha256,)).fetchone()
     return bytes(row[0]) if row else None
-
-
-def counts_by_type(conn) -> dict[str, int]:
-    return dict(conn.execute("SELECT rtype, count(*) FROM rec_resources GROUP BY rtype ORDER BY rtype").fetchall())
-
-
-def row_counts(conn) -> dict[str, int]:
-    """Row count of every records table; tests compare it before and after a refused import."""
-    tables = ("rec_sources", "rec_source_payload", "rec_resources", "rec_resource_sources", "rec_history",
-              "rec_aliases", "rec_fullurls", "rec_identifiers", "rec_attachments", "rec_issuers", "rec_cards",
-              "rec_fts")
-    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
