@@ -52,10 +52,6 @@ def new_key() -> bytes:
     return random_bytes(KEY_BYTES)
 
 
-def key_to_b64u(key: bytes) -> str:
-    return base64.urlsafe_b64encode(key).rstrip(b"=").decode("ascii")
-
-
 class _BoundedDeflate(JWEZipModel):
     """Raw DEFLATE (RFC 1951) as JWE ``zip: DEF`` requires, inflating at most ``max_size`` bytes."""
 

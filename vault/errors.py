@@ -95,7 +95,3 @@ class VaultLocked(VaultError):
 
 class StorageUnavailable(VaultError):
     default_message = "medvault could not write to the vault folder; nothing was changed."
-
-
-class RecordNotFound(VaultError):
-    default_message = "No record with that id is in the vault."

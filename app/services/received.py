@@ -13,7 +13,6 @@ marked as received, when the clinician asks for it.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable
@@ -94,6 +93,7 @@ class Received:
     timings: dict[str, float] = field(default_factory=dict)   # seconds per step key
     receipt_entry: int | None = None            # the access receipt's outbox entry, to send and follow
     bundles: list[dict] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list, repr=False)   # each FHIR file as decrypted: what is kept
     cards: list[str] = field(default_factory=list)            # compact JWS of the health cards received
     provenance: dict = field(default_factory=dict)            # what "Keep a copy" marks the source with (no PHI)
 
@@ -326,9 +326,11 @@ def _card_verdict(rows: _Verdicts, cards: list[dict]) -> None:
     rows.set("card_issuer", worst, prefix + " ".join(sentences))
 
 
-def _import_into(records: Any, bundles: list[dict], card_texts: list[str], received: Received) -> list[dict]:
+def _import_into(records: Any, payloads: list[bytes], card_texts: list[str], received: Received) -> list[dict]:
     """The records into memory through the importer (the one write path); returns what it found of each card.
-    A record that cannot be read is left out and counted rather than hiding the whole share."""
+    ``payloads`` are the FHIR files as they were decrypted: imported as they are, never encoded again, so the
+    source's hash is of the sender's bytes. A record that cannot be read is left out and counted rather than
+    hiding the whole share."""
     from vault.records.importer import ImportOptions, ImportService
     service = ImportService(records, ImportOptions(skip_invalid=True, validation="structural", other_person=True,
                                                    received=received.provenance))
@@ -337,9 +339,9 @@ def _import_into(records: Any, bundles: list[dict], card_texts: list[str], recei
         report = service.import_data(text.encode("utf-8"), "card.txt")
         cards.extend(report.cards)
         _count(received, report)
-    for bundle in bundles:
-        _count(received, service.import_data(json.dumps(bundle).encode("utf-8"), "shared.json"))
-    received.bundles, received.cards = bundles, card_texts
+    for data in payloads:
+        _count(received, service.import_data(data, "shared.json"))
+    received.payloads, received.cards = payloads, card_texts
     return cards
 
 
@@ -438,7 +440,8 @@ def _open_link(text: str, vault: Any, allow_local_http: bool, clock: Callable[[]
     steps.start("records")
     records = _memory(vault, clock)
     try:
-        cards = _import_into(records, [b for f in result.files if not f.health_cards for b in f.bundles],
+        received.bundles = [b for f in result.files if not f.health_cards for b in f.bundles]
+        cards = _import_into(records, [f.plaintext for f in result.files if f.plaintext is not None],
                              [j for f in result.files for j in f.health_cards], received)
     except VaultError as exc:
         steps.finish(STOPPED)
@@ -751,5 +754,5 @@ def keep_copy(vault: Any, received: Received) -> list[Any]:
         trust = assess(vault, received.bundles, received.sender).trust
     service = ImportService(vault, ImportOptions(other_person=True, received=received.provenance, trust=trust))
     reports = [service.import_data(text.encode("utf-8"), "card.txt") for text in received.cards]
-    reports += [service.import_data(json.dumps(b).encode("utf-8"), "shared.json") for b in received.bundles]
+    reports += [service.import_data(data, "shared.json") for data in received.payloads]
     return reports

@@ -619,8 +619,8 @@ def import_return(vault: Any, text: str, *, opts: Any, allow_local_http: bool = 
     options = replace(opts, trust=assessment.trust, received=assessment.provenance(), source_kind=NOTE_KIND,
                       adds_only=True)
     service = ImportService(vault, options)
-    reports = [service.import_data(json.dumps(b).encode("utf-8"), "note.json", progress, cancel)
-               for b in result.bundles]
+    # the decrypted bytes as they came: nothing encoded again, and the source's hash is of the sender's bytes
+    reports = [service.import_data(data, "note.json", progress, cancel) for data in result.payloads()]
     outcome = Imported(reports, assessment)
     fresh = [r for r in reports if not r.already_imported]
     if fresh:

@@ -13,6 +13,7 @@ import json
 import pytest
 
 from tests.clinician_flow.conftest import first_record, trust_of
+from tests.records.records_support import row_counts
 
 
 def _local_fetch(monkeypatch):
@@ -22,13 +23,18 @@ def _local_fetch(monkeypatch):
     monkeypatch.setattr(receiver, "open_link", lambda *a, **k: real(*a, **{**k, "allow_local_http": True}))
 
 
-def _publish(author, bundle: dict, recipient) -> str:
-    """Encrypt ``bundle`` for ``recipient``, serve it from ``author``'s vault and return the signed return link,
-    exactly as ``writeback.create`` does, but with whatever the bundle holds."""
+def _publish(author, bundle: dict | bytes, recipient) -> str:
+    """Encrypt ``bundle`` (or JSON bytes, as another program might have written them) for ``recipient``, serve it
+    from ``author``'s vault and return the signed return link, exactly as ``writeback.create`` does, but with
+    whatever the bundle holds."""
     from sync import jwe, links, shares
     from vault import shares_store
     vault = author.vault
-    data, key = jwe.encrypt_bundle(bundle, key=jwe.new_key())
+    if isinstance(bundle, bytes):
+        token, key = jwe.encrypt(bundle, cty=jwe.CTY_FHIR, key=jwe.new_key())
+        data = token.encode("ascii")
+    else:
+        data, key = jwe.encrypt_bundle(bundle, key=jwe.new_key())
     store, kind = shares.store_for(vault)
     cid = store.add(data)
     now = int(vault.now().timestamp())
@@ -184,18 +190,17 @@ def test_a_note_signed_in_someone_elses_name_is_not_theirs(party, monkeypatch):
 def test_a_note_may_add_records_but_never_replace_one(party, monkeypatch):
     """A write-back carrying a changed version of the patient's own record is refused whole; the vault is as it
     was."""
-    from vault.records import store
     _local_fetch(monkeypatch)
     patient, forger = party("patient", synthea=True), party("forger")
     condition = first_record(patient.vault, "Condition")
     changed = {**condition, "clinicalStatus": {"text": "resolved, says nobody"}}
     link = _publish(forger, _forged(forger, _recipient(patient), [changed]), _recipient(patient))
     with patient.vault.read() as conn:
-        before = store.row_counts(conn)
+        before = row_counts(conn)
     outcomes = _import(patient, link)
     assert not outcomes[0].ok and "would replace a record already in your vault" in outcomes[0].sentence
     with patient.vault.read() as conn:
-        assert store.row_counts(conn) == before
+        assert row_counts(conn) == before
     assert first_record(patient.vault, "Condition") == condition
 
 
@@ -241,7 +246,6 @@ def test_a_withdrawn_write_back_is_no_longer_served(party):
     import says so; nothing reaches the vault and no consent change is queued (a note has none)."""
     from app.services import writeback
     from sync.errors import LinkInactive
-    from vault.records import store
     patient, doctor = party("patient", synthea=True), party("doctor")
     doctor.session.set_profile(clinician_mode=True, name="Dr Ada Sample")
     back = doctor.session.write_back(_recipient(patient), [writeback.Note("Please call the practice.")])
@@ -250,8 +254,8 @@ def test_a_withdrawn_write_back_is_no_longer_served(party):
     assert [r["state"] for r in doctor.session.list_shares()] == ["revoked"]
     assert doctor.session.chain_status().outbox == []
     with patient.vault.read() as conn:
-        before = store.row_counts(conn)
+        before = row_counts(conn)
     with pytest.raises(LinkInactive):
         patient.session.import_sources([back.link], allow_local_http=True)
     with patient.vault.read() as conn:
-        assert store.row_counts(conn) == before
+        assert row_counts(conn) == before

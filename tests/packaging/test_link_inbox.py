@@ -9,6 +9,7 @@ from app.gui import Controller
 from app.link_inbox import AT_LAUNCH, HANDED_OVER, LinkInbox, attach
 from app.tasks import TaskRunner
 from tests.conftest import FIXTURES, PASSPHRASE, TEST_PROFILE
+from tests.records.records_support import type_counts
 
 CARD = FIXTURES / "shl-shc" / "spec" / "example-00-e-file.smart-health-card"
 LINK = "shlink:/eyJ1cmwiOiJodHRwczovL2V4YW1wbGUub3JnL3NlY3JldCIsImtleSI6InNlY3JldC1rZXkifQ"
@@ -60,11 +61,10 @@ def test_a_card_file_opened_before_unlocking_is_imported_after(qtbot, tmp_path, 
     assert inbox.held == []
 
     def imported() -> bool:
-        from vault.records import query
         if main.importing:
             return False
         with main.vault.read() as conn:
-            return query.type_counts(conn).get("Immunization", 0) > 0
+            return type_counts(conn).get("Immunization", 0) > 0
 
     qtbot.waitUntil(imported, timeout=60000)
     main.vault.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vault.records.store import row_counts
+from tests.records.records_support import row_counts
 
 
 def table_counts(conn) -> dict[str, int]:

@@ -12,6 +12,7 @@ from vault.records.persons import EVERYONE, persons
 from vault.schema import SCHEMA_VERSION
 
 from persons_support import refused_then_kept
+from tests.records.records_support import observation_codes, type_counts
 
 SYNTHEA = FIXTURES / "synthea"
 SUPPORT = sorted(SYNTHEA.glob("*Information*.json"))
@@ -31,7 +32,7 @@ def test_records_stored_before_anyone_is_known_go_to_the_first_person(unlocked_v
     with vault.read() as conn:
         assert persons(conn) == []
         # with no person yet, the vault's own records are the ones that belong to nobody
-        assert query.type_counts(conn) == query.type_counts(conn, person=EVERYONE)
+        assert type_counts(conn) == type_counts(conn, person=EVERYONE)
     ImportService(vault).import_file(NED)
     with vault.read() as conn:
         assert [p.display_name for p in persons(conn)] == ["Ned Hintz"]
@@ -69,9 +70,9 @@ def test_ndjson_of_someone_else_is_refused_and_kept_on_request(unlocked_vault, t
     ImportService(vault).import_file(ned)
     refused_then_kept(vault, buster)
     with vault.read() as conn:
-        assert query.type_counts(conn)["Condition"] == sum(
+        assert type_counts(conn)["Condition"] == sum(
             1 for line in ned.read_text().splitlines() if '"resourceType": "Condition"' in line)
-        assert query.type_counts(conn, person=2)["Condition"] == sum(
+        assert type_counts(conn, person=2)["Condition"] == sum(
             1 for line in buster.read_text().splitlines() if '"resourceType": "Condition"' in line)
 
 
@@ -86,11 +87,11 @@ def test_reads_are_per_person(unlocked_vault):
         assert not {p.rid for p in mine.points} & {p.rid for p in theirs.points}
         rows = query.rows_by_rid(conn, [p.rid for p in mine.points + theirs.points])
         assert {r.rid for r in rows} == {p.rid for p in mine.points}
-        assert {c["code"] for c in query.observation_codes(conn, person=2)} >= {weight}
+        assert {c["code"] for c in observation_codes(conn, person=2)} >= {weight}
         page = query.timeline(conn, person=2, limit=10_000)
         assert page.rows and all(r.rid in _rids(conn, 2) for r in page.rows)
-        total = query.type_counts(conn, person=EVERYONE)
-        split = [query.type_counts(conn), query.type_counts(conn, person=2)]
+        total = type_counts(conn, person=EVERYONE)
+        split = [type_counts(conn), type_counts(conn, person=2)]
         assert {t: sum(c.get(t, 0) for c in split) for t in total} == total
         assert sum(query.category_counts(conn, "Observation", person=2).values()) > 0
 

@@ -7,7 +7,7 @@ import pytest
 from vault.records import query
 from vault.records.importer import ImportService
 
-from records_support import synthea_patients, synthea_support
+from records_support import observation_codes, synthea_patients, synthea_support, type_counts
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_list_by_type_category_code_and_dates(loaded):
         in_year = query.list_records(conn, rtype="Observation", date_from=year, date_to=year, limit=1000)
         assert in_year and all(r.date.startswith(year) for r in in_year)
         assert len(query.list_records(conn, rtype="Observation", limit=5, offset=5)) == 5
-        assert query.type_counts(conn)["Observation"] >= len(labs)
+        assert type_counts(conn)["Observation"] >= len(labs)
         assert query.category_counts(conn, "Observation")["laboratory"] == len(labs)
 
 
@@ -71,7 +71,7 @@ def test_timeline_pages_cover_everything_once_in_order(loaded):
 
 def test_observation_series_with_units_including_components(loaded):
     with loaded.read() as conn:
-        codes = query.observation_codes(conn)
+        codes = observation_codes(conn)
         assert codes and all(c["count"] > 0 for c in codes)
         top = codes[0]
         s = query.series(conn, top["code"], top["system"])

@@ -25,8 +25,14 @@ def condition(code: str, system: str = ICD10, display: str = "", **extra) -> dic
     return {"resourceType": "Condition", "id": f"c-{code}", "code": {"coding": [coding]}, **extra}
 
 
+def flag_one(resource: dict) -> S.Flag | None:
+    """A single record judged on its own content (no links)."""
+    found = S.direct_findings(resource)
+    return S.Flag(tuple(found)) if found else None
+
+
 def topics(resource: dict) -> set[str]:
-    flag = S.flag_one(resource)
+    flag = flag_one(resource)
     return set(flag.topics) if flag else set()
 
 
@@ -196,6 +202,6 @@ def test_the_user_documentation_lists_every_code_the_module_uses():
 
 
 def test_a_record_that_is_not_a_record_is_not_flagged():
-    assert S.flag_one("not a record") is None          # type: ignore[arg-type]
+    assert flag_one("not a record") is None          # type: ignore[arg-type]
     assert S.flag_records({"Condition/x": {"resourceType": "Condition", "id": "x"}}) == {}
     assert Path(S.__file__).read_text().count("import PySide6") == 0

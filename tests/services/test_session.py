@@ -15,7 +15,7 @@ from app.services import sharing
 from tests.conftest import FIXTURES, ROOT
 from vault.records import query
 from vault.records.errors import ImportCancelled, PersonNotFound
-from vault.records.store import row_counts
+from tests.records.records_support import row_counts, type_counts
 
 SYNTHEA = FIXTURES / "synthea"
 SUPPORT = sorted(SYNTHEA.glob("*Information*.json"))
@@ -54,7 +54,7 @@ def test_cancel_leaves_the_vault_as_it_was(session):
 def test_reads_proceed_while_an_import_holds_its_transaction(session):
     session.import_sources([str(p) for p in SUPPORT])
     with session.read() as conn:
-        before = sum(query.type_counts(conn).values())
+        before = sum(type_counts(conn).values())
     in_transaction, read_done = threading.Event(), threading.Event()
 
     def progress(fraction: float) -> None:
@@ -81,7 +81,7 @@ def test_reads_proceed_while_an_import_holds_its_transaction(session):
 
 def _count(session: Session) -> int:
     with session.read() as conn:
-        return sum(query.type_counts(conn).values())
+        return sum(type_counts(conn).values())
 
 
 def test_the_other_person_decision_and_the_current_person(session, tmp_path):

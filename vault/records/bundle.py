@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 from urllib.parse import parse_qsl
 
@@ -27,6 +28,8 @@ _CONDITIONAL = re.compile(r"^([A-Z][A-Za-z]+)\?(.+)$")
 _LITERAL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 _LOCAL_PREFIXES = ("urn:uuid:", "urn:oid:", "resource:")
 
+# fixed: the same record always gets the same urn in every Bundle medvault writes (exports, shares, IPS)
+FULL_URL_NAMESPACE = uuid.UUID("3c1c3f4e-9a57-4c5e-8a3c-6d1f0f6b9e21")
 BUNDLE_TYPES = frozenset({"document", "message", "transaction", "transaction-response", "batch", "batch-response",
                           "history", "searchset", "collection"})
 # A real patient is about a thousand entries per 4 MB of JSON; this stops only files built to exhaust memory, before
@@ -40,6 +43,18 @@ class Entry:
     resource: dict
     full_url: str | None
     text: str | None = None     # search words, collected by the same walk that finds references
+
+
+@dataclass
+class Prepared:
+    """What a parser (a FHIR file, health cards, a document) hands to the writer: the resources to store and the
+    source's provenance."""
+    kind: str
+    entries: list[Entry]
+    trust: str
+    verification: dict | None = None
+    cards: list[dict] = field(default_factory=list)
+    attachments: dict[int, list[tuple[str, bytes]]] = field(default_factory=dict)  # entry index -> documents
 
 
 FullUrlLookup = Callable[[str], "str | None"]                       # fullUrl -> "Type/id"
@@ -80,6 +95,11 @@ def entries_of(doc: object) -> tuple[list[Entry], str | None]:
         full_url = e.get("fullUrl") if isinstance(e.get("fullUrl"), str) else None
         out.append(Entry(i, res, full_url))
     return out, btype
+
+
+def full_url(rtype: str, rid: str) -> str:
+    """The ``urn:uuid:`` a stored record is named by in a Bundle medvault writes."""
+    return f"urn:uuid:{uuid.uuid5(FULL_URL_NAMESPACE, f'{rtype}/{rid}')}"
 
 
 def derived_id(payload_sha256: str, position: str) -> str:

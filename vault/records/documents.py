@@ -33,8 +33,7 @@ def check_complete(data: bytes, ctype: str) -> None:
                               "missing); nothing was imported.")
 
 
-def prepare(data: bytes, ctype: str, name: str, payload_sha256: str, now: datetime):
-    from vault.records.importer import _Prepared
+def prepare(data: bytes, ctype: str, name: str, payload_sha256: str, now: datetime) -> bundle.Prepared:
     if ctype not in _LABELS:
         raise DocumentInvalid("That kind of document is not supported; import a PDF, PNG, JPEG, GIF, TIFF or WebP.")
     check_complete(data, ctype)
@@ -56,7 +55,7 @@ def prepare(data: bytes, ctype: str, name: str, payload_sha256: str, now: dateti
     }
     doc["content"][0]["attachment"] = {k: v for k, v in doc["content"][0]["attachment"].items() if v is not None}
     entry = bundle.Entry(1, doc, None)
-    return _Prepared("document", [entry], "patient-entered", attachments={1: [(ctype, data)]})
+    return bundle.Prepared("document", [entry], "patient-entered", attachments={1: [(ctype, data)]})
 
 
 def _our_attachments(resource: dict):

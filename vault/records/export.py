@@ -11,27 +11,22 @@ from __future__ import annotations
 import errno
 import json
 import re
-import uuid
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from vault import jsonsafe
 from vault.fsutil import NotARegularFile, write_atomically
+from vault.records import documents, store
+from vault.records.bundle import full_url
 from vault.records.errors import ExportFailed
-from vault.records.persons import EVERYONE
+from vault.records.persons import EVERYONE, where as person_where
 
-NAMESPACE = uuid.UUID("3c1c3f4e-9a57-4c5e-8a3c-6d1f0f6b9e21")   # fixed: the same record always gets the same urn
 FORMATS = ("bundle", "ndjson", "ips")
-
-
-def full_url(rtype: str, rid: str) -> str:
-    return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{rtype}/{rid}')}"
 
 
 def _select(conn, types: Iterable[str] | None, ids: Iterable[str] | None,
             person: int | None = None) -> Iterator[tuple[str, str, str]]:
     """(type, id, json) of ``person``'s records (None: the vault's own), by type and/or id, in import order."""
-    from vault.records.persons import where as person_where
     mine, args = person_where(conn, person, use_index=False)
     where = [mine]
     types, ids = list(types or []), list(ids or [])
@@ -64,7 +59,6 @@ _SHARED_REF = re.compile(r'"reference":"(' + "|".join(SHARED_TYPES) + r')/([^"/]
 def _with_shared_references(conn, rows, person: int | None):
     """``person``'s records followed by the shared records they refer to that belong to someone else, so one
     person's export is as complete as their own files were."""
-    from vault.records.persons import where as person_where
     wanted: dict[tuple[str, str], None] = {}
     for rtype, rid, raw in rows:
         for ref in _SHARED_REF.findall(raw):
@@ -80,7 +74,6 @@ def _with_shared_references(conn, rows, person: int | None):
 
 def _with_documents(conn, rows):
     """DocumentReferences carry their stored bytes inline, so an export is a complete copy."""
-    from vault.records import documents, store
     for rtype, rid, raw in rows:
         if rtype == "DocumentReference" and documents.ATTACHMENT_URL in raw:
             raw = jsonsafe.dumps_text(documents.inline_for_export(

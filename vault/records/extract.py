@@ -4,6 +4,7 @@ parse every record."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -93,16 +94,28 @@ def normalize_date(value: Any) -> str | None:
         return None
     if len(value) <= 10:
         return value
+    return _instant_utc(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _instant_utc(value: str) -> str:
+    # cached: one file repeats the same instants (a visit's time on each of its records)
     try:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return value[:10]
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    dt = dt.astimezone(timezone.utc)
+    if dt.year < 1000:
+        return dt.strftime("%Y-%m-%dT%H:%M:%SZ")   # what older versions stored (the year not padded)
+    # the same characters as strftime("%Y-%m-%dT%H:%M:%SZ"), several times faster
+    return dt.isoformat()[:19] + "Z"
 
 
 def _first_coding(concept: Any) -> tuple[str | None, str | None, str | None]:
+    if concept is None:
+        return _NO_CODING
     if isinstance(concept, list):
         concept = concept[0] if concept else None
     if not isinstance(concept, dict):
@@ -115,6 +128,9 @@ def _first_coding(concept: Any) -> tuple[str | None, str | None, str | None]:
                 return c.get("system") if isinstance(c.get("system"), str) else None, c["code"], display
     text = concept.get("text")
     return None, None, text if isinstance(text, str) else None
+
+
+_NO_CODING = (None, None, None)
 
 
 def _status(resource: dict) -> str | None:
@@ -136,57 +152,58 @@ def walk(resource: dict, max_depth: int | None = None) -> tuple[list[dict], str]
     (``NestingTooDeep`` beyond), so no input can exhaust the stack of this or any later walk. A number too large to
     keep exactly is refused here too, since this is the one walk every imported resource gets."""
     limit = max_depth or MAX_DEPTH
-    huge = HUGE_NUMBER
     refs: list[dict] = []
     words: list[str] = [resource.get("resourceType", "")]
-    add_word, add_ref, text_keys, word_lists, strip_tags = words.append, refs.append, _TEXT_KEYS, _WORD_LISTS, _TAG.sub
-    stack: list[tuple[object, int]] = [(resource, 1)]
-    push, pop = stack.append, stack.pop
-    while stack:
-        node, depth = pop()
-        if depth > limit:
-            raise NestingTooDeep()
-        deeper = depth + 1
-        if type(node) is dict:
-            if "reference" in node and depth > 1 and type(node["reference"]) is str:
-                add_ref(node)
-            for key, value in node.items():
-                t = type(value)
-                if t is str:
-                    if key in text_keys:
-                        add_word(strip_tags(" ", value) if key == "div" else value)
-                elif t is dict or t is list:
-                    if t is list and key in word_lists:
-                        words.extend(v for v in value if type(v) is str)
-                    push((value, deeper))
-                elif t is float and not -huge < value < huge:
-                    raise_huge_number("The file")
-        else:  # a list
-            for v in node:
-                t = type(v)
-                if t is dict or t is list:
-                    push((v, deeper))
-                elif t is float and not -huge < v < huge:
-                    raise_huge_number("The file")
-    if "contained" in resource and refs:
-        # references inside contained resources point within them: not the file's to resolve
-        inner = {id(h) for h in _holders(resource["contained"])}
-        refs = [h for h in refs if id(h) not in inner]
+    if "contained" in resource:
+        # references inside contained resources point within them: not the file's to resolve, so that part of the
+        # tree gives only its words
+        top = {k: v for k, v in resource.items() if k != "contained"}
+        _levels([top], 1, limit, words, refs.append)
+        _levels([resource["contained"]], 2, limit, words, None)
+    else:
+        _levels([resource], 1, limit, words, refs.append)
     # str.split() without arguments splits on the same white space as the regular expression \s+, in C
     return refs, " ".join(" ".join(words).split())
 
 
-def _holders(value: object) -> list[dict]:
-    out, stack = [], [value]
-    while stack:
-        node = stack.pop()
-        if type(node) is dict:
-            if "reference" in node:
-                out.append(node)
-            stack.extend(v for v in node.values() if type(v) is dict or type(v) is list)
-        elif type(node) is list:
-            stack.extend(v for v in node if type(v) is dict or type(v) is list)
-    return out
+def _levels(level: list, depth: int, limit: int, words: list[str], add_ref) -> None:
+    """Visit ``level`` (nodes at ``depth``) and everything below it, level by level: a node's depth is its level's,
+    so nothing is paired with a depth (a tenth of the walk's time went to those pairs). The words come out in
+    another order than a depth-first walk's, which search ignores."""
+    huge = HUGE_NUMBER
+    add_word, add_words = words.append, words.extend
+    text_keys, word_lists, strip_tags = _TEXT_KEYS, _WORD_LISTS, _TAG.sub
+    while level:
+        if depth > limit:
+            raise NestingTooDeep()
+        below: list = []
+        push = below.append
+        for node in level:
+            if type(node) is dict:
+                if add_ref is not None and depth > 1 and "reference" in node and type(node["reference"]) is str:
+                    add_ref(node)
+                for key, value in node.items():
+                    t = type(value)
+                    if t is str:
+                        if key in text_keys:
+                            add_word(strip_tags(" ", value) if key == "div" else value)
+                    elif t is dict:
+                        push(value)
+                    elif t is list:
+                        if key in word_lists:
+                            add_words(v for v in value if type(v) is str)
+                        push(value)
+                    elif t is float and not -huge < value < huge:
+                        raise_huge_number("The file")
+            else:  # a list
+                for v in node:
+                    t = type(v)
+                    if t is dict or t is list:
+                        push(v)
+                    elif t is float and not -huge < v < huge:
+                        raise_huge_number("The file")
+        level = below
+        depth += 1
 
 
 def path_to(resource: dict, holder: dict) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from vault.records import bundle, fhir_versions, jsonutil, persons, sources, store
+from vault.records import bundle, documents, fhir_versions, jsonutil, persons, shc, sources, store, writer
 from vault.records.errors import (DanglingReference, FileTooLarge, ImportCancelled, ImportRejected, MalformedJson,
                                   NotFhir, RecordsError, ResourceInvalid, UnknownResourceType)
 from vault.records import fhir_schema
@@ -117,19 +117,6 @@ class ImportReport:
                 "converted_from": self.converted_from, "left_out": dict(sorted(self.left_out.items()))}
 
 
-@dataclass
-class _Prepared:
-    """What a parser hands to the writer: resources ready to store and the source's provenance."""
-    kind: str
-    entries: list[bundle.Entry]
-    trust: str
-    verification: dict | None = None
-    cards: list[dict] = field(default_factory=list)
-    attachments: dict[int, list[tuple[str, bytes]]] = field(default_factory=dict)  # entry index -> documents
-    skipped: list[Skipped] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-
 def _mb(n: int) -> str:
     return f"{n / MiB:.0f} MB" if n >= MiB else f"{n} bytes"
 
@@ -220,10 +207,8 @@ class ImportService:
             return self._already(kind.value, existing)
         stored = store.CompressedPayload(data)       # on another core while this one parses and checks
         if kind is sources.Kind.DOCUMENT:
-            from vault.records import documents
             prepared = documents.prepare(data, ctype or "", name, payload_sha, self.vault.now())
         elif kind is sources.Kind.SHC_TEXT:
-            from vault.records import shc
             prepared = shc.prepare_text(data, self._issuers(), self.vault.now(), payload_sha)
         else:
             try:
@@ -234,14 +219,13 @@ class ImportService:
                     stored.chunks()         # let the thread finish; the NDJSON path stores as it streams
                     return self._import_ndjson(io.BytesIO(data), len(data), name_sha, payload_sha, progress, cancel)
                 raise
-            from vault.records import shc
             if shc.is_card_json(doc):
                 prepared = shc.prepare_card_file(doc, self._issuers(), self.vault.now(), payload_sha)
             else:
                 # STU3 and DSTU2 become R4 here, before anything checks them; R4 passes through untouched
                 doc, older = fhir_versions.to_r4(doc)
                 entries, _btype = bundle.entries_of(doc)
-                prepared = _Prepared(kind.value, entries, self.options.trust or "unverified")
+                prepared = bundle.Prepared(kind.value, entries, self.options.trust or "unverified")
                 if older is not None:
                     prepared.verification = older.provenance()
                     prepared.warnings.extend(older.warnings())
@@ -272,7 +256,6 @@ class ImportService:
         return ImportReport(kind=kind, source_id=source_id, already_imported=True)
 
     def _issuers(self):
-        from vault.records import shc
         return shc.TrustStore(self.vault)
 
     # --- checking -------------------------------------------------------------------------------------------
@@ -329,11 +312,29 @@ class ImportService:
         return warnings
 
     # --- writing --------------------------------------------------------------------------------------------
-    def _store_prepared(self, prepared: _Prepared, payload: store.CompressedPayload, payload_size: int,
+    def _write(self, source: writer.NewSource, report: ImportReport, fill: Callable[[writer.SourceWriter], None]
+               ) -> ImportReport:
+        """One transaction for one source: ``fill`` adds the records through the one writer there is; then the
+        counts go into ``report`` and the import is audited. A source stored meanwhile (the same file imported on
+        another thread) makes this one 'already imported'."""
+        with self.vault.transaction() as conn:
+            existing = store.find_source(conn, source.payload_sha256)
+            if existing is not None:
+                return self._already_in(conn, report.kind, existing)
+            w = writer.SourceWriter(conn, source, keep_other=self.options.other_person,
+                                    adds_only=self.options.adds_only)
+            fill(w)
+            counts = w.finish()
+            report.added, report.duplicates, report.updated = counts.added, counts.duplicates, counts.updated
+            report.by_type = counts.by_type
+            self._audit(conn, w.source_id, report)
+        report.source_id = w.source_id
+        return report
+
+    def _store_prepared(self, prepared: bundle.Prepared, payload: store.CompressedPayload, payload_size: int,
                         name_sha: str, payload_sha: str, progress: ProgressFn | None,
                         cancel: CancelToken | None) -> ImportReport:
-        report = ImportReport(kind=prepared.kind, trust=prepared.trust, cards=prepared.cards,
-                              skipped=list(prepared.skipped), warnings=list(prepared.warnings))
+        report = ImportReport(kind=prepared.kind, trust=prepared.trust, cards=prepared.cards)
         entries = prepared.entries
         total = 2 * len(entries) or 1
         bundle.assign_ids(entries, payload_sha)
@@ -357,134 +358,97 @@ class ImportService:
                 progress(n, total)
         if not kept and entries:
             raise ImportRejected(_nothing_valid(report.skipped))
-        from vault.records.documents import extract_inline
         inline = {e.index: docs for e in kept
-                  if e.resource["resourceType"] == "DocumentReference" and (docs := extract_inline(e.resource))}
-        now = store.utc_now()
-        with self.vault.transaction() as conn:
-            if store.find_source(conn, payload_sha) is not None:
-                # the same file finished importing in another thread since the check above
-                return self._already_in(conn, prepared.kind, store.find_source(conn, payload_sha))
-            source_id = store.add_source(conn, kind=prepared.kind, name_sha256=name_sha, payload_sha256=payload_sha,
-                                         payload_size=payload_size, trust=prepared.trust,
-                                         verification=prepared.verification, imported_at=now)
-            owners = persons.Assigner(conn, keep_other=self.options.other_person, now=now)
-            owners.check([e.resource for e in kept])   # the file's Patients first: they own what comes before them
-            people = [owners.resource(e.resource) for e in kept]
-            writer = store.BatchWriter(conn, source_id=source_id, trust=prepared.trust, imported_at=now,
-                                       adds_only=self.options.adds_only)
-            shas = writer.prefetch([e.resource for e in kept])
-            for n, (e, sha, person) in enumerate(zip(kept, shas, people), 1):
+                  if e.resource["resourceType"] == "DocumentReference" and (docs := documents.extract_inline(e.resource))}
+
+        def fill(w: writer.SourceWriter) -> None:
+            w.expect([e.resource for e in kept])   # the file's Patients first: they own what comes before them
+            for n, e in enumerate(kept, 1):
                 _tick(cancel)
-                outcome, rid = writer.put(e.resource, sha, full_url=e.full_url, text=e.text, person=person)
-                _count(report, outcome, e.resource["resourceType"])
-                documents = prepared.attachments.get(e.index, []) + inline.get(e.index, [])
-                if documents:
-                    writer.flush()              # the attachment rows refer to the record's row
-                for ctype, blob in documents:
-                    store.add_attachment(conn, rid, ctype, blob)
+                w.add(e.resource, full_url=e.full_url, text=e.text,
+                      documents=prepared.attachments.get(e.index, []) + inline.get(e.index, []))
                 if progress and (n % 50 == 0 or n == len(kept)):
                     progress(len(entries) + n, total)
-            writer.flush()
-            store.add_payload(conn, source_id, payload.chunks())
-            for seq, card in enumerate(prepared.cards):
-                conn.execute("INSERT INTO rec_cards (source_id, seq, jws, iss, kid, status, flags)"
-                             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             (source_id, seq, card.pop("_jws"), card.get("issuer"), card.get("kid"),
-                              card["status"], jsonutil.compact(card.get("flags", []))))
-            self._audit(conn, source_id, report)
-        report.source_id = source_id
-        return report
+            w.add_payload(payload.chunks())
+            w.add_cards(prepared.cards)
+
+        source = writer.NewSource(kind=prepared.kind, name_sha256=name_sha, payload_sha256=payload_sha,
+                                  payload_size=payload_size, trust=prepared.trust,
+                                  verification=prepared.verification, imported_at=store.utc_now())
+        return self._write(source, report, fill)
 
     def _import_ndjson(self, src, size: int, name_sha: str, payload_sha: str, progress, cancel) -> ImportReport:
-        """Streams: memory stays bounded by the longest line, whatever the file size."""
+        """Streams: memory stays bounded by the longest line (and what the writer holds), whatever the file size."""
         existing = self._existing_source(payload_sha)
         if existing is not None:
             return self._already(sources.Kind.FHIR_NDJSON.value, existing)
-        from vault.records.documents import extract_inline
         trust = self.options.trust or "unverified"
         report = ImportReport(kind=sources.Kind.FHIR_NDJSON.value, trust=trust)
-        now = store.utc_now()
         limit = self.options.max_ndjson_line_bytes
         with _open(src) as f:
             _check_line_lengths(f, limit, cancel)
-        with self.vault.transaction() as conn, _open(src) as f:
-            if store.find_source(conn, payload_sha) is not None:
-                return self._already_in(conn, report.kind, store.find_source(conn, payload_sha))
-            owners = persons.Assigner(conn, keep_other=self.options.other_person, now=now)
-            source_id = store.add_source(conn, kind=report.kind, name_sha256=name_sha, payload_sha256=payload_sha,
-                                         payload_size=size, trust=trust, imported_at=now)
-            store.add_payload(conn, source_id, store.compress_chunks(iter(lambda: f.read(store.CHUNK), b"")))
-            f.seek(0)
-            hash_version = store.vault_hash_version(conn)
-            lineno = done = 0
-            while True:
-                line = f.readline(limit + 1)
-                if not line:
-                    break
-                lineno += 1
-                done += len(line)
-                if len(line) > limit and not line.endswith(b"\n"):
-                    raise _line_too_long(lineno, limit)  # checked before storing; here if the file changed since
-                if not line.strip():
-                    continue
-                _tick(cancel)
-                where = f"line {lineno}"
-                try:
-                    # depth is bounded by the reference walk below, which sees every node anyway
-                    resource = jsonutil.loads(line, what=f"Line {lineno}", bound_depth=False)
-                    entry = bundle.Entry(lineno, resource, None)
-                    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
-                        raise NotFhir(f"Line {lineno} is not a FHIR resource; nothing was imported.")
-                    bundle.assign_ids([entry], payload_sha)
-                    bad = bundle.resolve_references([entry], lambda u: store.lookup_fullurl(conn, u),
-                                                    lambda t, v, s: store.lookup_identifier(conn, t, v, s),
-                                                    collect=True)
-                    if bad:
-                        raise DanglingReference(f"Line {lineno}: {bad[lineno]}")
-                    report.warnings.extend(self._check(resource, where))
-                except ImportRejected as err:
-                    if not self.options.skip_invalid:
-                        raise
-                    report.skipped.append(Skipped(where, err.user_message))
-                    continue
-                try:
-                    docs = extract_inline(resource)
-                except ImportRejected as err:
-                    if not self.options.skip_invalid:
-                        raise type(err)(f"Line {lineno}: {err.user_message}") from None
-                    report.skipped.append(Skipped(where, err.user_message))
-                    continue
-                outcome, rid = store.put_resource(conn, resource, source_id=source_id, trust=trust, imported_at=now,
-                                                  text=entry.text, person=owners.resource(resource),
-                                                  hash_version=hash_version)
-                for ctype, blob in docs:
-                    store.add_attachment(conn, rid, ctype, blob)
-                _count(report, outcome, resource["resourceType"])
-                if progress and lineno % 200 == 0:
-                    progress(done, size)
-            if report.added + report.duplicates + report.updated == 0:
+
+        def fill(w: writer.SourceWriter) -> None:
+            with _open(src) as f:
+                w.add_payload(store.compress_chunks(iter(lambda: f.read(store.CHUNK), b"")))
+                f.seek(0)
+                self._add_lines(f, w, report, payload_sha, limit, size, progress, cancel)
+            if not w.finish().stored:
                 raise ImportRejected(_nothing_valid(report.skipped))
-            self._audit(conn, source_id, report)
+
+        source = writer.NewSource(kind=report.kind, name_sha256=name_sha, payload_sha256=payload_sha,
+                                  payload_size=size, trust=trust, imported_at=store.utc_now())
+        self._write(source, report, fill)
         if progress:
             progress(size, size)
-        report.source_id = source_id
         return report
+
+    def _add_lines(self, f, w: writer.SourceWriter, report: ImportReport, payload_sha: str, limit: int, size: int,
+                   progress, cancel) -> None:
+        lineno = done = 0
+        while True:
+            line = f.readline(limit + 1)
+            if not line:
+                break
+            lineno += 1
+            done += len(line)
+            if len(line) > limit and not line.endswith(b"\n"):
+                raise _line_too_long(lineno, limit)  # checked before storing; here if the file changed since
+            if not line.strip():
+                continue
+            _tick(cancel)
+            where = f"line {lineno}"
+            try:
+                # depth is bounded by the reference walk below, which sees every node anyway
+                resource = jsonutil.loads(line, what=f"Line {lineno}", bound_depth=False)
+                entry = bundle.Entry(lineno, resource, None)
+                if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+                    raise NotFhir(f"Line {lineno} is not a FHIR resource; nothing was imported.")
+                bundle.assign_ids([entry], payload_sha)
+                bad = bundle.resolve_references([entry], w.lookup_fullurl, w.lookup_identifier, collect=True)
+                if bad:
+                    raise DanglingReference(f"Line {lineno}: {bad[lineno]}")
+                report.warnings.extend(self._check(resource, where))
+            except ImportRejected as err:
+                if not self.options.skip_invalid:
+                    raise
+                report.skipped.append(Skipped(where, err.user_message))
+                continue
+            try:
+                docs = documents.extract_inline(resource)
+            except ImportRejected as err:
+                if not self.options.skip_invalid:
+                    raise type(err)(f"Line {lineno}: {err.user_message}") from None
+                report.skipped.append(Skipped(where, err.user_message))
+                continue
+            w.add(resource, text=entry.text, documents=docs, size=len(line))
+            if progress and lineno % 200 == 0:
+                progress(done, size)
 
     def _audit(self, conn, source_id: int, report: ImportReport) -> None:
         self.vault.audit("import", conn=conn, source=source_id, kind=report.kind, added=report.added,
                          duplicates=report.duplicates, updated=report.updated, skipped=len(report.skipped),
                          types=dict(sorted(report.by_type.items())), trust=report.trust)
-
-
-def _count(report: ImportReport, outcome: str, rtype: str) -> None:
-    if outcome == store.ADDED:
-        report.added += 1
-    elif outcome == store.UPDATED:
-        report.updated += 1
-    else:
-        report.duplicates += 1
-    report.by_type[rtype] = report.by_type.get(rtype, 0) + 1
 
 
 def _nothing_valid(skipped: list[Skipped]) -> str:

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from vault import jsonsafe
 from vault.records.errors import ExportFailed
-from vault.records.export import full_url
+from vault.records.bundle import full_url
 from vault.records.fhir_models import model_of
 from vault.records.persons import EVERYONE
 from vault.records.persons import where as person_where

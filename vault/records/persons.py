@@ -18,7 +18,7 @@ agree. A name written differently ("JOHN  Smith", "John Smith") is the same name
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from vault import jsonsafe
@@ -252,6 +252,10 @@ class Assigner:
         if primary:
             self.primary = pid
         return pid
+
+    def decided(self, patient_id: str) -> bool:
+        """Whether the person of the Patient with this id is known already (deciding it may create a person)."""
+        return patient_id in self._by_id
 
     def resource(self, resource: dict) -> int | None:
         """The person any resource belongs to: a Patient's own; else the patient it is about; else the file's

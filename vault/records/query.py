@@ -189,26 +189,6 @@ def timeline(conn, *, before: tuple[str, int] | None = None, limit: int = 50,
     return TimelinePage(rows, cursor)
 
 
-def observation_codes(conn, *, person: int | None = None) -> list[dict]:
-    """Codes that have numeric values, for a chart picker: code, display, most common unit, how many points."""
-    agg: dict[tuple, dict] = {}
-    mine, args = _person_where(conn, person, use_index=False)
-    for code, system, display, unit, n in conn.execute(
-            "SELECT code, code_system, max(display), unit, count(*) FROM rec_resources WHERE rtype = 'Observation'"
-            f" AND value_num IS NOT NULL AND code IS NOT NULL AND {mine} GROUP BY code, code_system, unit", args):
-        a = agg.setdefault((code, system), {"code": code, "system": system, "display": display, "units": {},
-                                            "count": 0})
-        a["units"][unit] = n
-        a["count"] += n
-        a["display"] = a["display"] or display
-    out = []
-    for a in agg.values():
-        units = a.pop("units")
-        a["unit"] = _most_common(units)
-        out.append(a)
-    return sorted(out, key=lambda a: (-a["count"], a["code"]))
-
-
 def _most_common(counts: dict) -> str | None:
     named = {u: n for u, n in counts.items() if u}
     return min(named, key=lambda u: (-named[u], u)) if named else None
@@ -247,12 +227,6 @@ def series(conn, code: str, system: str | None = None, *, person: int | None = N
             units[p.unit] = units.get(p.unit, 0) + 1
     unit = _most_common(units)
     return Series(code, display, unit, points)
-
-
-def type_counts(conn, *, person: int | None = None) -> dict[str, int]:
-    mine, args = _person_where(conn, person, use_index=False)
-    return dict(conn.execute(f"SELECT rtype, count(*) FROM rec_resources WHERE {mine} GROUP BY rtype ORDER BY rtype",
-                             args))
 
 
 def category_counts(conn, rtype: str | None = None, *, person: int | None = None) -> dict[str, int]:

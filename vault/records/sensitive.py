@@ -21,7 +21,7 @@ they point at), so the same rules serve the share wizard and any other caller.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -521,18 +521,3 @@ def flag_records(records: Mapping[str, dict], *, aliases: Mapping[str, str] | No
                         have.add(f.topic)
                         changed = True
     return {k: Flag(tuple(v)) for k, v in found.items() if v}
-
-
-def flag_one(resource: dict) -> Flag | None:
-    """A single record judged on its own content (no links)."""
-    found = direct_findings(resource)
-    return Flag(tuple(found)) if found else None
-
-
-def topics_of(flags: Iterable[Flag]) -> dict[str, int]:
-    """How many flagged records each topic has, in the order of ``TOPICS``."""
-    counts = {t: 0 for t in TOPICS}
-    for f in flags:
-        for t in f.topics:
-            counts[t] += 1
-    return {t: n for t, n in counts.items() if n}

@@ -318,8 +318,7 @@ def _entries_of_card(card: Card, offset: int) -> list[bundle.Entry]:
     return entries
 
 
-def _prepare(jws_list: list[str], trust: TrustStore, now: datetime):
-    from vault.records.importer import _Prepared
+def _prepare(jws_list: list[str], trust: TrustStore, now: datetime) -> bundle.Prepared:
     if not jws_list:
         raise CardInvalid("The file holds no health card; nothing was imported.")
     if len(jws_list) > MAX_CARDS_PER_FILE:
@@ -332,7 +331,7 @@ def _prepare(jws_list: list[str], trust: TrustStore, now: datetime):
     all_verified = all(c.status == "verified" for c in cards)
     verification = {"cards": [{k: v for k, v in c.summary().items() if k not in ("_jws", "sentence")}
                               for c in cards]}
-    return _Prepared("smart-health-card", entries, "issuer-verified" if all_verified else "unverified",
+    return bundle.Prepared("smart-health-card", entries, "issuer-verified" if all_verified else "unverified",
                      verification=verification, cards=[c.summary() for c in cards])
 
 

@@ -1,5 +1,7 @@
-"""Reads and writes of the records tables. Functions take a DB-API connection and never commit: callers own the
-transaction (``Vault.transaction()``), which is what makes one import all-or-nothing."""
+"""Rows of the records tables other than the resources themselves: sources and their original payloads, lookups,
+attachments. Functions take a DB-API connection and never commit: callers own the transaction
+(``Vault.transaction()``), which is what makes one import all-or-nothing. Resources are written by
+``writer.SourceWriter`` alone."""
 
 from __future__ import annotations
 
@@ -12,8 +14,6 @@ from typing import Iterable, Iterator
 
 from vault import jsonsafe
 from vault.records import jsonutil, trust as trust_levels
-from vault.records.errors import WouldReplace
-from vault.records.extract import identifiers, index_fields
 
 TRUST_LEVELS = trust_levels.LEVELS
 CHUNK = 1 << 20
@@ -23,8 +23,6 @@ CHUNK = 1 << 20
 PAYLOAD_MARK = b"\x00mvz1"
 PAYLOAD_LEVEL = 1          # several times faster than the default level, for a few more percent of bytes
 _COMPRESS_IN_THREAD = 256 * 1024
-
-ADDED, DUPLICATE, UPDATED = "added", "duplicate", "updated"
 
 
 def utc_now() -> str:
@@ -154,190 +152,6 @@ def vault_hash_version(conn) -> int:
     return int(row[0]) if row else jsonutil.HASH_V1
 
 
-def put_resource(conn, resource: dict, *, source_id: int, trust: str, imported_at: str,
-                 full_url: str | None = None, text: str | None = None, person: int | None = None,
-                 adds_only: bool = False, sha: str | None = None,
-                 hash_version: int | None = None) -> tuple[str, int]:
-    """Store one validated resource. Returns (ADDED | DUPLICATE | UPDATED, rid).
-
-    ``person`` is who a new record belongs to; a record already stored keeps its person, whoever's file repeats it.
-    ``adds_only`` (a clinician's write-back): a newer version of a record the vault holds is refused with
-    ``WouldReplace`` instead of replacing it.
-
-    Dedupe: same type and id with the same content hash is the same record; same type and id with different content
-    is a newer version (the old one moves to history); a different id with content identical to a record from an
-    earlier source is the same record numbered differently (kept as an alias). ``sha`` is the content hash when the
-    caller has it; otherwise it is computed with ``hash_version`` (read from the vault when not given).
-    """
-    rtype, rid_str = resource["resourceType"], resource["id"]
-    if sha is None:
-        sha = jsonutil.content_hash(resource, hash_version or vault_hash_version(conn))
-    row = conn.execute("SELECT rid, content_sha256, trust, version, json, source_id FROM rec_resources"
-                       " WHERE rtype = ? AND id = ?", (rtype, rid_str)).fetchone()
-    if row is None:
-        alias = conn.execute("SELECT rid FROM rec_aliases WHERE rtype = ? AND id = ?", (rtype, rid_str)).fetchone()
-        if alias is None:
-            alias = conn.execute("SELECT rid FROM rec_resources WHERE rtype = ? AND content_sha256 = ?"
-                                 " AND source_id <> ? LIMIT 1", (rtype, sha, source_id)).fetchone()
-            if alias is not None:
-                conn.execute("INSERT OR IGNORE INTO rec_aliases (rtype, id, rid) VALUES (?, ?, ?)",
-                             (rtype, rid_str, alias[0]))
-        if alias is not None:
-            _seen(conn, alias[0], source_id, trust, full_url)
-            return DUPLICATE, alias[0]
-        f = index_fields(resource, text)
-        cur = conn.execute(
-            "INSERT INTO rec_resources (rtype, id, content_sha256, json, source_id, trust, imported_at, date,"
-            " category, code_system, code, display, status, value_num, unit, person)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (rtype, rid_str, sha, jsonutil.compact(resource), source_id, trust, imported_at, f.date, f.category,
-             f.code_system, f.code, f.display, f.status, f.value_num, f.unit, person))
-        rid = cur.lastrowid
-        conn.execute("INSERT INTO rec_fts (rowid, body) VALUES (?, ?)", (rid, f.text))
-        for system, value in identifiers(resource):
-            conn.execute("INSERT OR IGNORE INTO rec_identifiers (rtype, system, value, rid) VALUES (?, ?, ?, ?)",
-                         (rtype, system, value, rid))
-        _seen(conn, rid, source_id, None, full_url)
-        return ADDED, rid
-    rid, old_sha, old_trust, version, old_json, old_source = row
-    if old_sha == sha:
-        _seen(conn, rid, source_id, trust, full_url)
-        return DUPLICATE, rid
-    if adds_only:
-        raise WouldReplace()
-    conn.execute("INSERT INTO rec_history (rid, version, content_sha256, json, source_id, superseded_at)"
-                 " VALUES (?, ?, ?, ?, ?, ?)", (rid, version, old_sha, old_json, old_source, imported_at))
-    f = index_fields(resource, text)
-    conn.execute(
-        "UPDATE rec_resources SET version = ?, content_sha256 = ?, json = ?, source_id = ?, trust = ?,"
-        " imported_at = ?, date = ?, category = ?, code_system = ?, code = ?, display = ?, status = ?,"
-        " value_num = ?, unit = ? WHERE rid = ?",
-        (version + 1, sha, jsonutil.compact(resource), source_id, trust, imported_at, f.date, f.category,
-         f.code_system, f.code, f.display, f.status, f.value_num, f.unit, rid))
-    conn.execute("DELETE FROM rec_fts WHERE rowid = ?", (rid,))
-    conn.execute("INSERT INTO rec_fts (rowid, body) VALUES (?, ?)", (rid, f.text))
-    conn.execute("DELETE FROM rec_identifiers WHERE rid = ?", (rid,))
-    for system, value in identifiers(resource):
-        conn.execute("INSERT OR IGNORE INTO rec_identifiers (rtype, system, value, rid) VALUES (?, ?, ?, ?)",
-                     (rtype, system, value, rid))
-    _seen(conn, rid, source_id, trust, full_url)
-    return UPDATED, rid
-
-
-_INSERT_RESOURCE = ("INSERT INTO rec_resources (rid, rtype, id, content_sha256, json, source_id, trust, imported_at,"
-                    " date, category, code_system, code, display, status, value_num, unit, person)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-
-
-class BatchWriter:
-    """Stores many resources of one source with few statements.
-
-    Lookups are prefetched per chunk (joined on the (type, id) and (type, hash) indexes), new records get their row
-    ids here (the transaction holds the write lock, so nobody else takes one) and every table is written with
-    ``executemany`` a chunk at a time. Anything that is not a plain new record (an id or content the vault already
-    has) takes ``put_resource``'s path after a flush, so both paths store exactly the same thing. Call ``flush``
-    before writing rows that refer to a record just put (attachments), and at the end.
-
-    The writes stay on the importing thread: on a thread of their own they overlapped with preparing the next
-    chunk, but binding every row's parameters needs the GIL, and the handing back and forth of it cost more than
-    the overlap saved (the import of a large Synthea patient took 15-20% longer).
-    """
-
-    CHUNK = 500
-
-    def __init__(self, conn, *, source_id: int, trust: str, imported_at: str, adds_only: bool = False,
-                 hash_version: int | None = None) -> None:
-        self.conn, self.source_id, self.trust, self.imported_at = conn, source_id, trust, imported_at
-        self.adds_only = adds_only
-        self.hash_version = hash_version or vault_hash_version(conn)
-        self._known: set[tuple[str, str]] = set()
-        self._shas: set[tuple[str, str]] = set()
-        self._next_rid: int | None = None
-        self._rows: list[tuple] = []
-        self._fts: list[tuple] = []
-        self._ids: list[tuple] = []
-        self._links: list[tuple] = []
-        self._urls: list[tuple] = []
-
-    def prefetch(self, resources: list[dict]) -> list[str]:
-        """Load what the vault knows about these resources; returns their content hashes, in order."""
-        version = self.hash_version
-        shas = [jsonutil.content_hash(r, version) for r in resources]
-        for i in range(0, len(resources), self.CHUNK):
-            part = resources[i:i + self.CHUNK]
-            keys = sorted({(r["resourceType"], r["id"]) for r in part})
-            values = ",".join("(?, ?)" for _ in keys)
-            flat = [x for k in keys for x in k]
-            for table in ("rec_resources", "rec_aliases"):
-                self._known.update(self.conn.execute(
-                    f"SELECT t.rtype, t.id FROM (VALUES {values}) AS v JOIN {table} AS t"
-                    " ON t.rtype = v.column1 AND t.id = v.column2", flat))
-            pairs = sorted({(r["resourceType"], sha) for r, sha in zip(part, shas[i:i + self.CHUNK])})
-            values = ",".join("(?, ?)" for _ in pairs)
-            self._shas.update(self.conn.execute(
-                f"SELECT t.rtype, t.content_sha256 FROM (VALUES {values}) AS v JOIN rec_resources AS t"
-                " ON t.rtype = v.column1 AND t.content_sha256 = v.column2 WHERE t.source_id <> ?",
-                [*(x for p in pairs for x in p), self.source_id]))
-        return shas
-
-    def put(self, resource: dict, sha: str, *, full_url: str | None = None, text: str | None = None,
-            person: int | None = None) -> tuple[str, int]:
-        key = (resource["resourceType"], resource["id"])
-        if key in self._known or (key[0], sha) in self._shas:
-            self.flush()
-            outcome, rid = put_resource(self.conn, resource, source_id=self.source_id, trust=self.trust,
-                                        imported_at=self.imported_at, full_url=full_url, text=text, person=person,
-                                        adds_only=self.adds_only, sha=sha)
-            self._known.add(key)
-            self._next_rid = None
-            return outcome, rid
-        if self._next_rid is None:
-            self._next_rid = self.conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM rec_resources").fetchone()[0]
-        rid = self._next_rid
-        self._next_rid += 1
-        f = index_fields(resource, text)
-        self._rows.append((rid, key[0], key[1], sha, jsonutil.compact(resource), self.source_id, self.trust,
-                           self.imported_at, f.date, f.category, f.code_system, f.code, f.display, f.status,
-                           f.value_num, f.unit, person))
-        self._known.add(key)
-        self._fts.append((rid, f.text))
-        self._ids.extend((key[0], system, value, rid) for system, value in identifiers(resource))
-        self._links.append((rid, self.source_id))
-        if full_url and full_url.startswith(("urn:uuid:", "urn:oid:", "http://", "https://")):
-            self._urls.append((full_url, rid))
-        if len(self._rows) >= self.CHUNK:
-            self.flush()
-        return ADDED, rid
-
-    def flush(self) -> None:
-        """Everything put so far is in the database (in the caller's transaction) when this returns."""
-        c = self.conn
-        if self._rows:
-            c.executemany(_INSERT_RESOURCE, self._rows)
-        if self._fts:
-            c.executemany("INSERT INTO rec_fts (rowid, body) VALUES (?, ?)", self._fts)
-        if self._ids:
-            c.executemany("INSERT OR IGNORE INTO rec_identifiers (rtype, system, value, rid) VALUES (?, ?, ?, ?)",
-                          self._ids)
-        if self._links:
-            c.executemany("INSERT OR IGNORE INTO rec_resource_sources (rid, source_id) VALUES (?, ?)", self._links)
-        if self._urls:
-            c.executemany("INSERT OR IGNORE INTO rec_fullurls (full_url, rid) VALUES (?, ?)", self._urls)
-        self._rows, self._fts, self._ids, self._links, self._urls = [], [], [], [], []
-
-
-def _seen(conn, rid: int, source_id: int, trust: str | None, full_url: str | None) -> None:
-    """Link a record to a source it was seen in; ``trust`` None for a record inserted with that trust just now."""
-    conn.execute("INSERT OR IGNORE INTO rec_resource_sources (rid, source_id) VALUES (?, ?)", (rid, source_id))
-    if trust_levels.raises_copies(trust):
-        # an issuer's signature seen later vouches for the same content seen earlier unsigned; a clinician's
-        # signature covers what they wrote, not a copy of someone else's record inside it
-        conn.execute(f"UPDATE rec_resources SET trust = ? WHERE rid = ? AND {trust_levels.rank_sql()} < ?",
-                     (trust, rid, trust_levels.rank(trust)))
-    if full_url and full_url.startswith(("urn:uuid:", "urn:oid:", "http://", "https://")):
-        conn.execute("INSERT OR IGNORE INTO rec_fullurls (full_url, rid) VALUES (?, ?)", (full_url, rid))
-
-
 def lookup_fullurl(conn, full_url: str) -> str | None:
     row = conn.execute("SELECT r.rtype, r.id FROM rec_fullurls f JOIN rec_resources r ON r.rid = f.rid"
                        " WHERE f.full_url = ?", (full_url,)).fetchone()
@@ -368,15 +182,3 @@ def add_attachment(conn, rid: int, content_type: str, data: bytes) -> int:
 def attachment_by_sha256(conn, sha256: str) -> bytes | None:
     row = conn.execute("SELECT data FROM rec_attachments WHERE sha256 = ? LIMIT 1", (sha256,)).fetchone()
     return bytes(row[0]) if row else None
-
-
-def counts_by_type(conn) -> dict[str, int]:
-    return dict(conn.execute("SELECT rtype, count(*) FROM rec_resources GROUP BY rtype ORDER BY rtype").fetchall())
-
-
-def row_counts(conn) -> dict[str, int]:
-    """Row count of every records table; tests compare it before and after a refused import."""
-    tables = ("rec_sources", "rec_source_payload", "rec_resources", "rec_resource_sources", "rec_history",
-              "rec_aliases", "rec_fullurls", "rec_identifiers", "rec_attachments", "rec_issuers", "rec_cards",
-              "rec_fts")
-    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
