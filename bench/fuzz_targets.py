@@ -365,8 +365,9 @@ class _Network:
 
     def next_answer(self) -> bytes:
         self.calls += 1
-        if self.calls > 20:
-            raise ContractBroken("the receiver connected more than 20 times for one share")
+        # a manifest lists at most 64 files, each may be redirected 3 times; passcode prompts are bounded too
+        if self.calls > 1 + (receiver.MAX_PASSCODE_PROMPTS + receiver.MAX_MANIFEST_FILES) * (fetch.MAX_REDIRECTS + 1):
+            raise ContractBroken("the receiver connected more times for one share than its bounds allow")
         return self.answers[min(self.calls - 1, len(self.answers) - 1)]
 
     class _SocketModule:

@@ -284,7 +284,11 @@ def request(method: str, url: str, *, policy: FetchPolicy, body: bytes | None = 
         status, location = result
         if not location:
             raise FetchFailed("The server redirected the download without saying where.")
-        target = urljoin(current, location)
+        try:
+            target = urljoin(current, location)
+        except ValueError:  # a broken host part, such as an unclosed "[" of an IPv6 address
+            raise FetchRefused("The server redirected the download to an address that is not a valid web "
+                               "address.") from None
         if not _same_origin(current, target):
             raise FetchRefused("The server tried to redirect the download to another server, which medvault "
                                "refuses.")
