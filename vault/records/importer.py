@@ -206,6 +206,7 @@ class ImportService:
         if existing is not None:
             return self._already(kind.value, existing)
         stored = store.CompressedPayload(data)       # on another core while this one parses and checks
+        conversion_notes: list[str] = []
         if kind is sources.Kind.DOCUMENT:
             prepared = documents.prepare(data, ctype or "", name, payload_sha, self.vault.now())
         elif kind is sources.Kind.SHC_TEXT:
@@ -228,7 +229,7 @@ class ImportService:
                 prepared = bundle.Prepared(kind.value, entries, self.options.trust or "unverified")
                 if older is not None:
                     prepared.verification = older.provenance()
-                    prepared.warnings.extend(older.warnings())
+                    conversion_notes = older.warnings()
         if self.options.trust and prepared.trust == "unverified":
             prepared.trust = self.options.trust
         if self.options.received is not None:
@@ -241,6 +242,7 @@ class ImportService:
         if older_version and not report.already_imported:
             report.converted_from = older_version
             report.left_out = dict(prepared.verification.get("left_out") or {})
+            report.warnings[:0] = conversion_notes
         return report
 
     def _existing_source(self, payload_sha: str) -> int | None:
