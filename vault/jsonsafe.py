@@ -32,6 +32,8 @@ DEFAULT_MAX_DEPTH = ORJSON_MAX_DEPTH
 # Python objects.
 DEFAULT_MAX_VALUES = 2_000_000
 _NOT_COUNTED = bytes(b for b in range(256) if b not in b'[]{}",')
+_NOT_VALUE_MARK = bytes(b for b in range(256) if b not in b"{[,")
+_MARKS_SLICE = 1 << 16      # larger slices come from mmap and fault in fresh pages each time: slower
 _STRING_IN_STRUCTURE = re.compile(rb'"[^"]*"')
 
 # The smallest magnitude of a float that a whole number beyond orjson's 64 bits turns into.
@@ -75,15 +77,22 @@ def count_values(raw: bytes, limit: int) -> int:
     """How many values JSON text parses into, counted on its bytes: containers plus the commas between elements
     and members (the exact number is at most one more per container, and a member's key comes with its value).
 
-    The first count takes brackets and commas anywhere, strings included, and copies nothing; only text over
-    ``limit`` by that count pays for the exact one, which leaves out what sits inside strings.
+    The first count takes brackets and commas anywhere, strings included; only text over ``limit`` by that count
+    pays for the exact one, which leaves out what sits inside strings. Both count what is left once every other
+    byte is deleted (one pass in C, where a ``count`` per character took three), a slice at a time so the copies
+    stay small whatever the text.
     """
-    quick = raw.count(b"{") + raw.count(b"[") + raw.count(b",")
+    quick = _marks(raw)
     if quick <= limit:
         return quick
     structure = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_COUNTED)
-    outside = _STRING_IN_STRUCTURE.sub(b"", structure)
-    return outside.count(b"{") + outside.count(b"[") + outside.count(b",")
+    return _marks(_STRING_IN_STRUCTURE.sub(b"", structure))
+
+
+def _marks(raw: bytes) -> int:
+    """How many of ``{``, ``[`` and ``,`` ``raw`` holds."""
+    step = _MARKS_SLICE
+    return sum(len(raw[i:i + step].translate(None, _NOT_VALUE_MARK)) for i in range(0, len(raw), step))
 
 
 class Budget:
