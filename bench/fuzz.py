@@ -153,7 +153,9 @@ def atheris_worker(name: str, findings: Path, libfuzzer_args: list[str]) -> None
     def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
         return fuzz_mutate.mutate(data, max_size, random.Random(seed), lambda d, m, _r: atheris.Mutate(d, m))
 
-    atheris.Setup([sys.argv[0], *libfuzzer_args], test_one, custom_mutator=custom_mutator)
+    # libFuzzer's merge re-runs argv[0] through the shell, so it must be the whole worker command
+    self_command = f"{sys.executable} {Path(__file__).resolve()} --worker {name} --findings {findings} --"
+    atheris.Setup([self_command, *libfuzzer_args], test_one, custom_mutator=custom_mutator)
     atheris.Fuzz()
 
 
