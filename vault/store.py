@@ -33,6 +33,7 @@ from vault.identity import IdentityKeys, PublicIdentity
 from vault.schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_NAME = "vault.db"
+STATE_NAME = "vault.state"
 # SQLCipher MACs and encrypts every page on its own: 64 KiB pages cut that work about sixteenfold for the large
 # rows records are. Vaults made with the 4 KiB default are moved over when they are unlocked (``_larger_pages``).
 DB_PAGE_SIZE = 65536
