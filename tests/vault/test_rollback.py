@@ -75,12 +75,13 @@ def test_a_deleted_state_file_is_refused(unlocked_vault):
     (folder / STATE_NAME).unlink()
     with pytest.raises(VaultRolledBack) as refused:
         Vault.unlock(folder, PASSPHRASE)
-    assert "state file is missing" in refused.value.user_message
+    assert "state file (vault.state) is missing" in refused.value.user_message
 
 
 @pytest.mark.parametrize("edit", ["mac", "seq", "hash"])
 def test_a_tampered_state_file_is_refused(unlocked_vault, edit):
     folder = unlocked_vault.folder
+    unlocked_vault.audit("settings", setting="x")
     unlocked_vault.close()
     state = json.loads((folder / STATE_NAME).read_text())
     if edit == "mac":
