@@ -47,6 +47,7 @@ class Context:
         self.stderr = stderr or sys.stderr
         self.environ = os.environ if environ is None else environ
         self._prompt = prompt
+        self.anchor_note = ""
 
     # --- where ----------------------------------------------------------------------------------------------
     @property
@@ -109,8 +110,14 @@ class Context:
         return bool(getattr(self.args, "accept_older_backup", False))
 
     def open_vault(self) -> Any:
+        """Unlock; with a consent network configured, also check that no newer copy of this vault anchored a state
+        there (refused unless --accept-older-backup; ``anchor_note`` says when the network could not be asked)."""
+        from sync import audit_anchor
         from vault.store import Vault
-        return Vault.unlock(self.vault_dir, self.passphrase(), accept_older=self.accept_older)
+        vault = Vault.unlock(self.vault_dir, self.passphrase(), accept_older=self.accept_older)
+        found = audit_anchor.refuse_if_older(vault, accept=self.accept_older)
+        self.anchor_note = found.sentence if found.status == audit_anchor.NOT_CHECKED else ""
+        return vault
 
     def open_session(self) -> Any:
         """The vault unlocked as an ``app.services.Session`` (its person from ``--person``, if the command has it)."""

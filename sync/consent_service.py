@@ -102,6 +102,8 @@ def sync_outbox(vault: Any, settings: ChainSettings | None = None) -> Any:
     if settings is None:
         raise ChainMismatch("No consent network is set up; use 'medvault chain deploy' or 'medvault chain connect'.")
     box = outbox(vault)
+    from sync import audit_anchor
+    audit_anchor.queue(vault, settings.domain)   # so that an older copy of this vault can be told from it later
     with vault.read():  # one writer at a time on the vault's connection
         if not box.store.pending():
             from sync.outbox import SyncReport

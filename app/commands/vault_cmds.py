@@ -121,6 +121,8 @@ def cmd_recover(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_audit(args: argparse.Namespace, ctx: Any) -> int:
     with ctx.open_session() as session:
         if args.verify:
+            if ctx.anchor_note:
+                ctx.warn(f"medvault: {ctx.anchor_note}")
             report = session.verify()
             if args.json:
                 ctx.json({"intact": report.intact, "pages_ok": report.pages_ok,
