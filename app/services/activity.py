@@ -208,6 +208,10 @@ def words(event: str, d: dict, row: Any = None) -> str:
         return _RECOVERY_KEY_WORDS.get(str(d.get("action")), "Changed the recovery key")
     if event in ("writeback", "writeback_received", "writeback_recheck"):
         return _writeback_words(event, d)
+    if event == "chain" and d.get("action") == "anchor":
+        return "Noted this vault's state on the consent network, so an older copy of it can be recognised"
+    if event == "restore":
+        return "Opened an older copy of this vault on purpose (a restored backup); later changes are not in it"
     return _PLAIN.get(event, "Something was recorded")
 
 
