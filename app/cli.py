@@ -51,6 +51,7 @@ class Context:
         self.stderr = stderr or sys.stderr
         self.environ = os.environ if environ is None else environ
         self._prompt = prompt
+        self.anchor_note = ""
 
     # --- where ----------------------------------------------------------------------------------------------
     @property
@@ -98,9 +99,29 @@ class Context:
             return self._ask("Recovery key: ")
         raise UsageError("no recovery key: set MEDVAULT_RECOVERY_KEY or run in a terminal")
 
+    def optional_recovery_key(self, why: str, label: str) -> str | None:
+        """The recovery key when one is at hand (the variable, or typed at ``label`` after ``why`` is said);
+        None when not."""
+        if "MEDVAULT_RECOVERY_KEY" in self.environ:
+            return self.environ["MEDVAULT_RECOVERY_KEY"] or None
+        if self._interactive():
+            self.warn(why)
+            return self._ask(label).strip() or None
+        return None
+
+    @property
+    def accept_older(self) -> bool:
+        return bool(getattr(self.args, "accept_older_backup", False))
+
     def open_vault(self) -> Any:
+        """Unlock; with a consent network configured, also check that no newer copy of this vault anchored a state
+        there (refused unless --accept-older-backup; ``anchor_note`` says when the network could not be asked)."""
+        from sync import audit_anchor
         from vault.store import Vault
-        return Vault.unlock(self.vault_dir, self.passphrase())
+        vault = Vault.unlock(self.vault_dir, self.passphrase(), accept_older=self.accept_older)
+        found = audit_anchor.refuse_if_older(vault, accept=self.accept_older)
+        self.anchor_note = found.sentence if found.status == audit_anchor.NOT_CHECKED else ""
+        return vault
 
     def open_session(self) -> Any:
         """The vault unlocked as an ``app.services.Session`` (its person from ``--person``, if the command has it)."""
@@ -146,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"medvault {__version__}")
     parser.add_argument("--vault", metavar="DIR", help="the vault folder (default: in your user data folder)")
     parser.add_argument("--passphrase-file", metavar="FILE", help="read the passphrase from the first line of FILE")
+    parser.add_argument("--accept-older-backup", action="store_true",
+                        help="open a vault whose database is older than its last saved state, because you restored "
+                             "that older copy on purpose (recorded in the audit log)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         try:

@@ -587,8 +587,12 @@ class UnlockWindow(QWidget):
 
 
 def _open_and_ask(open_vault: Callable[[], Vault]) -> tuple[Vault, bool]:
-    """Open the vault and read whether its recovery key was confirmed, both on the worker."""
+    """Open the vault, check it against the state it anchored on the consent network (if one is set up: an older
+    copy of the whole folder is refused there), and read whether its recovery key was confirmed, all on the
+    worker."""
+    from sync import audit_anchor
     vault = open_vault()
+    audit_anchor.refuse_if_older(vault, accept=False)   # closes the vault when it refuses
     try:
         return vault, vault.recovery_key_confirmed
     except BaseException:

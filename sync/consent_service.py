@@ -102,6 +102,8 @@ def sync_outbox(vault: Any, settings: ChainSettings | None = None) -> Any:
     if settings is None:
         raise ChainMismatch("No consent network is set up; use 'medvault chain deploy' or 'medvault chain connect'.")
     box = outbox(vault)
+    from sync import audit_anchor
+    audit_anchor.queue(vault, settings.domain)   # so that an older copy of this vault can be told from it later
     with vault.read():  # one writer at a time on the vault's connection
         if not box.store.pending():
             from sync.outbox import SyncReport
@@ -115,9 +117,22 @@ def sync_outbox(vault: Any, settings: ChainSettings | None = None) -> Any:
         report.unavailable = exc
         with vault.read():
             report.remaining = len(box.store.pending())
-        return report
+            return _without_anchors(report, box)
     with vault.read():
-        return box.sync(registry, sender)
+        return _without_anchors(box.sync(registry, sender), box)
+
+
+def _without_anchors(report: Any, box: Any) -> Any:
+    """The report in terms of consent changes: audit anchors (sync/audit_anchor.py) go along with them, but are
+    bookkeeping the patient did not ask for, so they are not counted as changes sent or waiting."""
+    from sync.audit_anchor import ANCHOR
+    anchors = {e.id for e in box.store.all() if e.kind == ANCHOR}
+    report.anchored = [i for i in report.anchored if i not in anchors]
+    report.failed = [i for i in report.failed if i not in anchors]
+    report.already_on_chain = [i for i in report.already_on_chain if i not in anchors]
+    if report.remaining:
+        report.remaining = sum(1 for e in box.store.pending() if e.id not in anchors)
+    return report
 
 
 def consent_checker(registry: Any, accessor: str) -> Callable[[bytes, str], bool]:

@@ -24,6 +24,7 @@ REVOKE = "revoke"
 ACCESS = "access"
 BATCH = "batch"
 CANCEL = "cancel"
+ANCHOR = "anchor"   # the vault's audit-head marker (sync/audit_anchor.py): sent as a one-entry batch root
 
 
 class OutboxStore(Protocol):
@@ -205,7 +206,7 @@ class Outbox:
 
     def _submit(self, registry: Any, sender: Any, entry: OutboxEntry) -> Any:
         p = entry.payload
-        if entry.kind == BATCH:
+        if entry.kind in (BATCH, ANCHOR):
             return registry.anchor_batch(sender, _b(p["root"]), p["count"])
         typed = cs.from_jsonable(p["typed"])
         sig = cs.Signature.from_bytes(_b(p["signature"]))
@@ -221,7 +222,7 @@ class Outbox:
 
     def _already_on_chain(self, registry: Any, entry: OutboxEntry) -> Any:
         p = entry.payload
-        if entry.kind == BATCH:
+        if entry.kind in (BATCH, ANCHOR):
             return registry.find_batch(_b(p["root"])) if registry.anchored_at(_b(p["root"])) else None
         typed = cs.from_jsonable(p["typed"])
         if entry.kind == GRANT:

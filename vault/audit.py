@@ -18,7 +18,7 @@ GENESIS = b"\0" * 32
 EVENTS = frozenset({
     "init", "unlock", "unlock_failed", "lock", "passwd", "recover", "import", "export", "share", "revoke",
     "access", "open", "chain", "settings", "migrate", "recovery_key", "unlock_failed_rejected",
-    "writeback", "writeback_received", "writeback_recheck",
+    "writeback", "writeback_received", "writeback_recheck", "restore",
 })
 
 

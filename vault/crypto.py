@@ -11,6 +11,7 @@ live as long as the objects holding them; ``docs/threat-model.md`` says so plain
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 import hashlib
 
 import nacl.bindings as _sodium
@@ -127,3 +128,41 @@ def unseal(x25519_private: bytes, sealed: bytes) -> bytes:
         return nacl.public.SealedBox(nacl.public.PrivateKey(x25519_private)).decrypt(sealed)
     except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
         raise CryptoError("sealed box could not be opened") from exc
+
+
+# --- the recovery slot sealed to a public key (header format 2) -------------------------------------------------
+# The recovery key derives an X25519 key pair; the header keeps only the public half. Sealing the vault key to it
+# needs no secret, so a passphrase change can re-seal a new vault key without asking for the recovery key.
+
+def x25519_keypair(seed: bytes) -> tuple[bytes, bytes]:
+    """(private, public) from 32 bytes that are already a uniformly random secret."""
+    if len(seed) != KEY_BYTES:
+        raise ValueError("seed must be 32 bytes")
+    return seed, _sodium.crypto_scalarmult_base(seed)
+
+
+def _sealing_key(shared: bytes, ephemeral: bytes, public: bytes) -> bytes:
+    return nacl.hash.blake2b(b"medvault/x25519-seal/v1" + ephemeral + public, digest_size=KEY_BYTES, key=shared,
+                             person=_SUBKEY_PERSON, encoder=nacl.encoding.RawEncoder)
+
+
+def _shared(private: bytes, public: bytes) -> bytes:
+    try:
+        return _sodium.crypto_scalarmult(private, public)
+    except (RuntimeError, ValueError, TypeError, nacl.exceptions.CryptoError) as exc:
+        raise CryptoError("not a usable public key") from exc   # libsodium refuses points of small order
+
+
+def x25519_seal(public: bytes, plaintext: bytes, associated: Callable[[bytes], bytes]) -> tuple[bytes, bytes]:
+    """Seal to ``public`` with a fresh ephemeral key; returns (ephemeral public key, nonce || ciphertext).
+
+    ``associated(ephemeral)`` gives the associated data, so the caller can authenticate the ephemeral key too."""
+    ephemeral_private = random_bytes(KEY_BYTES)
+    ephemeral = _sodium.crypto_scalarmult_base(ephemeral_private)
+    key = _sealing_key(_shared(ephemeral_private, public), ephemeral, public)
+    return ephemeral, seal_with_key(key, plaintext, associated(ephemeral))
+
+
+def x25519_open(private: bytes, ephemeral: bytes, sealed: bytes, associated: bytes) -> bytes:
+    public = _sodium.crypto_scalarmult_base(private)
+    return open_with_key(_sealing_key(_shared(private, ephemeral), ephemeral, public), sealed, associated)

@@ -95,3 +95,12 @@ class VaultLocked(VaultError):
 
 class StorageUnavailable(VaultError):
     default_message = "medvault could not write to the vault folder; nothing was changed."
+
+
+class VaultRolledBack(VaultError):
+    """The database is older than the vault's last saved state (or that state's record is missing or edited)."""
+
+    default_message = ("This vault's database is older than its last saved state: it may have been replaced with "
+                       "an old copy, so medvault did not open it and nothing was changed. Put back the newest copy "
+                       "of the whole vault folder; if this older copy is the one you mean to use (a backup you "
+                       "restored yourself), open it with --accept-older-backup.")

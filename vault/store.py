@@ -23,20 +23,29 @@ from sqlcipher3 import dbapi2 as sqlcipher
 
 from vault import audit as audit_log
 from vault import crypto, eventlog, recovery
+from vault import state as saved_state
 from vault.errors import (StorageUnavailable, VaultCorrupt, VaultError, VaultExists, FormatTooNew,
-                          VaultNotFound, WeakPassphrase, WrongPassphrase, WrongRecoveryKey)
+                          VaultNotFound, VaultRolledBack, WeakPassphrase, WrongPassphrase, WrongRecoveryKey)
 from vault.fsutil import (NotARegularFile, VaultLock, fsync_dir, make_private, make_private_dir, open_private,
                           read_private, storage_error)
-from vault.header import (HEADER_NAME, LEGACY_DB_PAGE_SIZE, Header, new_kdf_params, passphrase_kek, read_header,
-                          recovery_kek, write_header)
+from vault.header import (FORMAT_VERSION, HEADER_NAME, LEGACY_DB_PAGE_SIZE, RECOVERY_SYMMETRIC, Header,
+                          new_kdf_params, passphrase_kek, read_header, write_header)
 from vault.identity import IdentityKeys, PublicIdentity
 from vault.schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_NAME = "vault.db"
+STATE_NAME = saved_state.STATE_NAME
 # SQLCipher MACs and encrypts every page on its own: 64 KiB pages cut that work about sixteenfold for the large
 # rows records are. Vaults made with the 4 KiB default are moved over when they are unlocked (``_larger_pages``).
 DB_PAGE_SIZE = 65536
 STAGED_DB_NAME = "vault.db-pages"       # the moved copy, until it replaces vault.db
+REKEYED_DB_NAME = "vault.db-rekey"      # the copy under a new vault key (passwd, recover), until it replaces vault.db
+# The audit log's MAC key, kept in the database from the first change of vault key on: entries written under the
+# old key must still verify, and the key must not change when the passphrase does. Older vaults derive it.
+AUDIT_KEY_META = "audit_mac_key"
+# Set from the first commit that wrote a state file: a database with this row expects one, whatever the header says
+# (a format-1 header's recovery slot cannot carry that promise).
+STATE_META = "state_file"
 CONTENT_HASH_VERSION = "2"              # meta.content_hash of new vaults: see vault/records/jsonutil.py
 FAILED_UNLOCKS_NAME = "failed-unlocks"
 # The GUI shows a new vault's recovery key once and asks the user to confirm they kept it; until then this row in
@@ -130,6 +139,9 @@ class Vault:
         self._ro_mutex = threading.RLock()
         self._ro_conn: Any = None
         self._keys: IdentityKeys | None = None
+        self._audit_key = b""
+        self._head_moved = False     # an audit entry was appended since the state file was last written
+        self._accepted_older: dict[str, Any] | None = None
 
     # --- opening --------------------------------------------------------------------------------------------
     @classmethod
@@ -161,14 +173,14 @@ class Vault:
             raise storage_error(exc) from None
         try:
             vault_key = crypto.random_bytes(crypto.KEY_BYTES)
+            audit_key = crypto.subkey(vault_key, "audit-mac")
             secret = recovery.new_secret()
             params = new_kdf_params(kdf_profile)
-            recovery_salt = crypto.random_bytes(16)
             header = Header(vault_id=uuid.uuid4().hex, kdf=params, passphrase_slot=b"", recovery_salt=b"",
                             recovery_slot=b"", db_page_size=DB_PAGE_SIZE)
             kek = passphrase_kek(passphrase, params)
             header = header.with_passphrase_kek(kek, vault_key, params)
-            header = header.with_recovery_kek(recovery_kek(secret, recovery_salt), vault_key, recovery_salt)
+            header = header.with_recovery_secret(secret, vault_key)
             keys = IdentityKeys.generate()
             conn = _connect(draft / DB_NAME, crypto.subkey(vault_key, "sqlcipher-database"), DB_PAGE_SIZE)
             try:
@@ -181,14 +193,19 @@ class Vault:
                     conn.execute("INSERT INTO meta (key, value) VALUES ('content_hash', ?)", (CONTENT_HASH_VERSION,))
                     conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
                                  (RECOVERY_CONFIRMED_META, "yes" if recovery_key_confirmed else "no"))
+                    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (AUDIT_KEY_META, audit_key.hex()))
+                    conn.execute("INSERT INTO meta (key, value) VALUES (?, 'required')", (STATE_META,))
                     conn.execute("INSERT INTO identity (id, ed25519_seed, secp256k1_private, created_at) "
                                  "VALUES (1, ?, ?, ?)", (keys.ed25519_seed, keys.secp256k1_private,
                                                          clock().isoformat()))
-                    audit_log.append(conn, crypto.subkey(vault_key, "audit-mac"), clock().isoformat(), "init",
+                    audit_log.append(conn, audit_key, clock().isoformat(), "init",
                                      {"format": header.format_version, "kdf": params.profile,
                                       "schema": SCHEMA_VERSION})
+                head = _audit_head(conn)
             finally:
                 conn.close()
+            saved_state.write_state(draft, saved_state.SavedState(header.vault_id, *head),
+                                    saved_state.state_key(audit_key))
             write_header(draft, header)
             fsync_dir(draft)
             os.replace(draft, folder)  # onto a missing or empty folder: atomic either way
@@ -206,45 +223,56 @@ class Vault:
         return vault, recovery.format_key(secret)
 
     @classmethod
-    def unlock(cls, folder: Path | str, passphrase: str, *, clock: Clock = utc_now,
+    def unlock(cls, folder: Path | str, passphrase: str, *, clock: Clock = utc_now, accept_older: bool = False,
                _kek: bytes | None = None, _audit_unlock: bool = True) -> "Vault":
+        """Open with the passphrase. ``accept_older``: the user restored an older copy on purpose; a database
+        older than the vault's saved state is then opened (and that choice audited) instead of refused."""
+        keks: list[bytes] = []
+
         def unwrap(header: Header, folder: Path) -> bytes:
+            kek = _kek or passphrase_kek(passphrase, header.kdf)
             try:
-                return header.unwrap_with_kek(_kek or passphrase_kek(passphrase, header.kdf), "passphrase")
+                vault_key = header.unwrap_with_kek(kek, "passphrase")
             except crypto.CryptoError:
                 _note_failed_unlock(folder, clock)
                 eventlog.event("unlock", outcome="wrong_passphrase")
                 raise WrongPassphrase() from None
+            keks.append(kek)
+            return vault_key
 
         def finish(vault: "Vault") -> None:
             if _audit_unlock:
                 vault._record_unlock()
                 eventlog.event("unlock", outcome="ok")
+            if vault.header.format_version < FORMAT_VERSION:
+                vault._move_header_to_format2(keks[0])
 
-        return cls._open(folder, clock, unwrap, finish)
+        return cls._open(folder, clock, unwrap, finish, accept_older)
 
     @classmethod
     def recover(cls, folder: Path | str, recovery_key: str, new_passphrase: str, *,
-                clock: Clock = utc_now) -> "Vault":
-        """Open with the recovery key and set a new passphrase. The records are not re-encrypted."""
+                clock: Clock = utc_now, accept_older: bool = False) -> "Vault":
+        """Open with the recovery key and set a new passphrase. Like ``change_passphrase``, this moves the records
+        to a new vault key, so the forgotten (or stolen) passphrase opens nothing current with any copy of the
+        old header; the same recovery key keeps working."""
         secret = recovery.parse_key(recovery_key)
         check_passphrase(new_passphrase)
 
         def unwrap(header: Header, folder: Path) -> bytes:
             try:
-                return header.unwrap_with_kek(recovery_kek(secret, header.recovery_salt), "recovery")
+                return header.unwrap_with_recovery(secret)
             except crypto.CryptoError:
                 raise WrongRecoveryKey() from None
 
         def finish(vault: "Vault") -> None:
-            vault._rewrap_passphrase(new_passphrase)  # the database was proven to belong to this key first
+            vault._rekey(new_passphrase, secret)  # the database was proven to belong to this key first
             vault.audit("recover")
 
-        return cls._open(folder, clock, unwrap, finish)
+        return cls._open(folder, clock, unwrap, finish, accept_older)
 
     @classmethod
     def _open(cls, folder: Path | str, clock: Clock, unwrap: Callable[[Header, Path], bytes],
-              finish: Callable[["Vault"], None]) -> "Vault":
+              finish: Callable[["Vault"], None], accept_older: bool = False) -> "Vault":
         """Lock the folder, unwrap the vault key one way or another, open the database, then ``finish``;
         any failure releases the lock and leaves the vault as it was."""
         folder = Path(folder).expanduser().absolute()
@@ -258,7 +286,7 @@ class Vault:
             _narrow_folder(folder)
             _require_writable(folder)
             vault = cls(folder, header, unwrap(header, folder), lock, clock)
-            vault._open_db()
+            vault._open_db(accept_older)
             finish(vault)
             return vault
         except BaseException:
@@ -269,8 +297,9 @@ class Vault:
             raise
 
     # --- state ----------------------------------------------------------------------------------------------
-    def _open_db(self) -> None:
+    def _open_db(self, accept_older: bool = False) -> None:
         path = self.folder / DB_NAME
+        _settle_rekeyed_db(self.folder, self.header, self.subkey("sqlcipher-database"))
         _settle_staged_db(self.folder, self.header)
         if not path.exists():
             raise VaultCorrupt("The vault's database file is missing; restore it from a backup.")
@@ -281,6 +310,10 @@ class Vault:
                 if row is None or row[0] != self.header.vault_id:
                     raise VaultCorrupt("The database file does not belong to this vault; "
                                        "restore the vault's own database from a backup.")
+                row = conn.execute("SELECT value FROM meta WHERE key = ?", (AUDIT_KEY_META,)).fetchone()
+                self._audit_key = bytes.fromhex(row[0]) if row else crypto.subkey(self._vault_key, "audit-mac")
+                # before any migration or write: a refused database is left exactly as it was found
+                self._check_saved_state(conn, accept_older)
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
                 if version > SCHEMA_VERSION:
                     raise FormatTooNew()
@@ -309,20 +342,8 @@ class Vault:
         as it was and is used; the next unlock tries again.
         """
         staged = self.folder / STAGED_DB_NAME
-        raw_key = f"x'{crypto.subkey(self._vault_key, 'sqlcipher-database').hex()}'"
         try:
-            make_private(staged, create=True)       # 0600 from the start, and never through a link
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            conn.execute("ATTACH DATABASE ? AS larger KEY ?", (str(staged), raw_key))
-            try:
-                conn.execute(f"PRAGMA larger.cipher_page_size = {DB_PAGE_SIZE}")
-                conn.execute("PRAGMA larger.journal_mode = DELETE")
-                conn.execute("SELECT sqlcipher_export('larger')")
-                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-                conn.execute(f"PRAGMA larger.user_version = {version}")
-            finally:
-                conn.execute("DETACH DATABASE larger")
-            _fsync_file(staged)
+            _export(conn, staged, self.subkey("sqlcipher-database"), DB_PAGE_SIZE)
         except (sqlcipher.Error, OSError):
             with contextlib.suppress(OSError):
                 staged.unlink()
@@ -354,6 +375,7 @@ class Vault:
             raw = b"?"
         times, rejected = _failed_unlock_times(raw)
         with self.transaction() as conn:
+            self._note_restore(conn)
             for at in times:
                 self.audit("unlock_failed", conn=conn, at=at)
             if rejected:
@@ -362,6 +384,62 @@ class Vault:
         if present:
             with contextlib.suppress(OSError):
                 failed_path.unlink()  # removes a planted link itself, never its target
+
+    # --- the saved state (rollback) ---------------------------------------------------------------------------
+    def _check_saved_state(self, conn: Any, accept_older: bool) -> None:
+        """Refuse a database that is older than the state saved at its last commit, or whose state file is
+        missing or edited; with ``accept_older`` note why it would have been refused and go on."""
+        seq, digest = _audit_head(conn)
+        try:
+            saved = saved_state.read_state(self.folder, saved_state.state_key(self._audit_key),
+                                           self.header.vault_id)
+            if saved is None:
+                expected = conn.execute("SELECT 1 FROM meta WHERE key = ?", (STATE_META,)).fetchone()
+                if self.header.requires_state or expected is not None:
+                    raise VaultRolledBack(saved_state.MISSING)
+                return      # a vault made before the state file: it gets one at this unlock
+            if seq < saved.audit_seq:
+                raise VaultRolledBack()
+            row = conn.execute("SELECT hash FROM audit WHERE seq = ?", (saved.audit_seq,)).fetchone()
+            if row is None or not crypto.mac_equal(bytes(row[0]), saved.audit_hash):
+                raise VaultRolledBack(saved_state.FORKED)
+        except VaultRolledBack as exc:
+            if not accept_older:
+                raise
+            self._accepted_older = {"action": "accepted_older_copy", "database_seq": seq,
+                                    "why": "missing" if exc.user_message == saved_state.MISSING else
+                                    "edited" if exc.user_message == saved_state.EDITED else "older"}
+
+    def _note_restore(self, conn: Any) -> None:
+        """Inside the first transaction after opening: the state file is from now on expected, and an older copy
+        the user chose to accept is on record."""
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, 'required')", (STATE_META,))
+        if self._accepted_older is not None:
+            self.audit("restore", conn=conn, **self._accepted_older)
+            self._accepted_older = None
+        self._head_moved = True
+
+    def _save_state(self) -> None:
+        """Write the committed audit head to the state file. Best effort: the commit is already made, and a file
+        left behind the database is allowed (the next commit catches up)."""
+        if self._conn is None or not self._audit_key:
+            return
+        try:
+            head = _audit_head(self._conn)
+            saved_state.write_state(self.folder, saved_state.SavedState(self.header.vault_id, *head),
+                                    saved_state.state_key(self._audit_key))
+        except (StorageUnavailable, sqlcipher.Error):
+            return
+        self._head_moved = False
+
+    def _move_header_to_format2(self, kek: bytes) -> None:
+        """A format-1 header, once its state file exists, becomes format 2 so the file cannot be deleted unnoticed:
+        the passphrase slot is rewrapped under the same passphrase with the new format in its associated data. The
+        recovery slot cannot be rewrapped without the recovery key, so it is carried over as it is."""
+        header = replace(self.header, format_version=FORMAT_VERSION).with_passphrase_kek(kek, self._vault_key,
+                                                                                          self.header.kdf)
+        write_header(self.folder, header)
+        self.header = header
 
     @property
     def is_open(self) -> bool:
@@ -406,6 +484,8 @@ class Vault:
                     yield conn
             except sqlcipher.Error as exc:
                 raise db_error(exc, self.folder) from exc
+            if self._head_moved:
+                self._save_state()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Any]:
@@ -449,9 +529,11 @@ class Vault:
         """Append an audit entry (details: ids, counts, hashes only, never PHI)."""
         at = details.pop("at", None) or self._clock().isoformat()
         if conn is not None:
-            return audit_log.append(conn, self.subkey("audit-mac"), at, event, details)
+            self._head_moved = True     # the state file is written once the caller's transaction commits
+            return audit_log.append(conn, self._audit_key, at, event, details)
         with self.transaction() as tx:
-            return audit_log.append(tx, self.subkey("audit-mac"), at, event, details)
+            self._head_moved = True
+            return audit_log.append(tx, self._audit_key, at, event, details)
 
     def setting(self, key: str) -> str | None:
         """A stored setting (no PHI by convention: network addresses, choices), or None."""
@@ -489,7 +571,7 @@ class Vault:
                 if structure != ["ok"]:
                     problems += structure
                 step(2)
-                report = audit_log.verify(self.conn, self.subkey("audit-mac"))
+                report = audit_log.verify(self.conn, self._audit_key)
             except sqlcipher.Error:
                 # a page that fails its MAC also stops SQLite's own walk (with 64 KiB pages a damaged page is read
                 # on the way): keep what the page check found, which says where the file was changed
@@ -497,25 +579,99 @@ class Vault:
                                     audit_log.AuditReport(0, False, None, "unreadable"))
         return VerifyReport(not problems, problems, report)
 
-    # --- passphrase -----------------------------------------------------------------------------------------
-    def change_passphrase(self, new_passphrase: str, *, old_passphrase: str | None = None) -> None:
-        """Rewrap the vault key under a new passphrase: only the header changes, atomically. With
-        ``old_passphrase`` (the window asks for it: an unlocked vault left unattended is not a licence to lock its
-        owner out) a wrong one changes nothing."""
+    # --- passphrase ---------------------------------------------------------------------------------------------
+    @property
+    def recovery_key_needed_for_passwd(self) -> bool:
+        """A vault made by an older medvault keeps its recovery slot under a key only the recovery key gives, so a
+        passphrase change either takes the recovery key (to keep it working) or replaces it with a new one."""
+        return self.header.recovery_kind == RECOVERY_SYMMETRIC
+
+    def change_passphrase(self, new_passphrase: str, *, old_passphrase: str | None = None,
+                          recovery_key: str | None = None) -> str | None:
+        """Set a new passphrase and move the records to a new vault key, so that a copy of the old header opens
+        nothing current with the old passphrase. With ``old_passphrase`` (the window asks for it: an unlocked vault
+        left unattended is not a licence to lock its owner out) a wrong one changes nothing.
+
+        Returns None when the recovery key still works, or the text of a new recovery key, to be shown once, when
+        the vault's recovery slot is of the older kind and ``recovery_key`` was not given: the old key then stops
+        working. A wrong ``recovery_key`` changes nothing."""
         check_passphrase(new_passphrase)
         if old_passphrase is not None:
             try:
                 self.header.unwrap_with_kek(passphrase_kek(old_passphrase, self.header.kdf), "passphrase")
             except crypto.CryptoError:
                 raise WrongPassphrase("The current passphrase is wrong; it was not changed.") from None
-        self._rewrap_passphrase(new_passphrase)
-        self.audit("passwd")
+        secret, issued = None, None
+        if self.recovery_key_needed_for_passwd:
+            if recovery_key:
+                secret = recovery.parse_key(recovery_key)
+                try:
+                    self.header.unwrap_with_recovery(secret)
+                except crypto.CryptoError:
+                    raise WrongRecoveryKey("That recovery key does not open this vault; the passphrase was not "
+                                           "changed. Check it against your printed recovery kit.") from None
+            else:
+                secret = recovery.new_secret()
+                issued = recovery.format_key(secret)
+                self._mark_recovery_key(False, "rotating")   # as in rotate_recovery_key: a crash still offers one
+        self._rekey(new_passphrase, secret)
+        self.audit("passwd", recovery="kept" if issued is None else "replaced")
+        return issued
 
-    def _rewrap_passphrase(self, new_passphrase: str) -> None:
-        params = new_kdf_params(self.header.kdf.profile)
-        header = self.header.with_passphrase_kek(passphrase_kek(new_passphrase, params), self._vault_key, params)
-        write_header(self.folder, header)
-        self.header = header
+    def _rekey(self, new_passphrase: str, secret: bytes | None) -> None:
+        """Re-encrypt the database under a new vault key and write the header that opens it.
+
+        ``sqlcipher_export`` copies everything into ``vault.db-rekey`` under the new key (fsynced); the header
+        rewrite is the switch; then the copy replaces ``vault.db``. A kill before the switch leaves the old header,
+        the old file and a leftover copy the next unlock deletes (it does not open under the old key); a kill after
+        it leaves the new header and a complete copy the next unlock moves into place (it opens under the new key).
+        So the vault opens with exactly one of the two passphrases at every instant. ``secret`` is the recovery
+        key to seal for (given, or new); without it the slot is sealed again to the recovery key's public key.
+        The audit MAC key is kept in the database first, so the log written so far still verifies."""
+        with self._mutex:
+            conn = self.conn
+            new_key = crypto.random_bytes(crypto.KEY_BYTES)
+            params = new_kdf_params(self.header.kdf.profile)
+            header = replace(self.header, format_version=FORMAT_VERSION, db_page_size=DB_PAGE_SIZE)
+            header = header.with_passphrase_kek(passphrase_kek(new_passphrase, params), new_key, params)
+            header = (header.with_recovery_secret(secret, new_key) if secret is not None
+                      else header.with_recovery_resealed(new_key))
+            with self.transaction() as tx:
+                tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                           (AUDIT_KEY_META, self._audit_key.hex()))
+            self._close_reader()
+            staged = self.folder / REKEYED_DB_NAME
+            try:
+                _export(conn, staged, crypto.subkey(new_key, "sqlcipher-database"), DB_PAGE_SIZE)
+            except (sqlcipher.Error, OSError) as exc:
+                with contextlib.suppress(OSError):
+                    staged.unlink()
+                raise (storage_error(exc) if isinstance(exc, OSError) else db_error(exc, self.folder)) from None
+            conn.close()
+            self._conn = None
+            try:
+                write_header(self.folder, header)
+            except StorageUnavailable:
+                with contextlib.suppress(OSError):
+                    staged.unlink()
+                self._conn = self._reconnect()
+                raise
+            self.header, self._vault_key = header, new_key
+            _settle_rekeyed_db(self.folder, header, self.subkey("sqlcipher-database"))
+            self._conn = self._reconnect()
+
+    def _reconnect(self) -> Any:
+        try:
+            return _connect(self.folder / DB_NAME, self.subkey("sqlcipher-database"), self.header.db_page_size)
+        except sqlcipher.Error as exc:
+            raise db_error(exc, self.folder) from exc
+
+    def _close_reader(self) -> None:
+        with self._ro_mutex:
+            if self._ro_conn is not None:
+                with contextlib.suppress(sqlcipher.Error):
+                    self._ro_conn.close()
+                self._ro_conn = None
 
     # --- recovery key ---------------------------------------------------------------------------------------
     @property
@@ -535,16 +691,16 @@ class Vault:
         self._mark_recovery_key(True, "confirmed")
 
     def rotate_recovery_key(self) -> str:
-        """Wrap the vault key under a new random recovery key and return its text, to be shown once; the old
-        recovery key no longer opens the header. The vault key itself stays, so a copy of the old header kept
-        elsewhere still opens with the old recovery key.
+        """Seal the vault key to a new random recovery key and return its text, to be shown once; the old recovery
+        key no longer opens the header. A copy of the old header kept elsewhere still opens the database with the
+        old key until the next passphrase change moves the records to a new vault key.
 
         The key is marked unconfirmed before the header changes: a crash in between makes the next unlock offer
         a key again, instead of leaving the user with a key that stopped working without their knowing.
         """
         self._mark_recovery_key(False, "rotating")
-        secret, salt = recovery.new_secret(), crypto.random_bytes(16)
-        header = self.header.with_recovery_kek(recovery_kek(secret, salt), self._vault_key, salt)
+        secret = recovery.new_secret()
+        header = self.header.with_recovery_secret(secret, self._vault_key)
         with self.transaction() as conn:
             write_header(self.folder, header)
             self.header = header
@@ -566,11 +722,14 @@ class Vault:
         # one while waiting for the other cannot deadlock with closing. Once the key is gone, no reader reopens.
         with self._mutex:
             if self._conn is not None:
+                if self._head_moved:
+                    self._save_state()
                 with contextlib.suppress(sqlcipher.Error):
                     self._conn.close()
                 self._conn = None
             self._keys = None
             self._vault_key = b""
+            self._audit_key = b""
         with self._ro_mutex:
             if self._ro_conn is not None:
                 with contextlib.suppress(sqlcipher.Error):
@@ -640,6 +799,72 @@ def _settle_staged_db(folder: Path, header: Header) -> None:
         fsync_dir(folder)
     except OSError as exc:
         raise storage_error(exc) from None
+
+
+def _settle_rekeyed_db(folder: Path, header: Header, db_key: bytes) -> None:
+    """Finish or undo a change of vault key an earlier passwd or recover was killed in: the copy belongs to the
+    vault exactly when it opens under the key the current header gives (it was fsynced before the header named
+    that key); otherwise it is a leftover."""
+    staged = folder / REKEYED_DB_NAME
+    if not staged.exists():
+        return
+    try:
+        make_private(staged)              # a link planted under the name is refused, never moved into place
+    except OSError as exc:
+        raise storage_error(exc) from None
+    if not _opens_with(staged, db_key, header.db_page_size, header.vault_id):
+        with contextlib.suppress(OSError):
+            staged.unlink()
+        return
+    try:
+        for leftover in (folder / (DB_NAME + "-wal"), folder / (DB_NAME + "-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()  # the old file's, emptied before the copy: they must not meet the new file
+        os.replace(staged, folder / DB_NAME)
+        fsync_dir(folder)
+    except OSError as exc:
+        raise storage_error(exc) from None
+
+
+def _opens_with(path: Path, db_key: bytes, page_size: int, vault_id: str) -> bool:
+    """Whether ``path`` is this vault's database under this key: its pages authenticate and it names the vault.
+    (An empty file, which a kill just after creating the copy leaves, "opens" under any key: it names nothing.)
+    Writes nothing."""
+    try:
+        conn = sqlcipher.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    except sqlcipher.Error:
+        return False
+    try:
+        conn.execute(f"PRAGMA key = \"x'{db_key.hex()}'\"")
+        conn.execute(f"PRAGMA cipher_page_size = {int(page_size)}")
+        row = conn.execute("SELECT value FROM meta WHERE key = 'vault_id'").fetchone()
+        return row is not None and row[0] == vault_id
+    except sqlcipher.Error:
+        return False
+    finally:
+        conn.close()
+
+
+def _export(conn: Any, staged: Path, db_key: bytes, page_size: int) -> None:
+    """Copy the whole database into ``staged`` (a new file, 0600) under ``db_key`` and ``page_size``, fsynced."""
+    make_private(staged, create=True)       # 0600 from the start, and never through a link
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("ATTACH DATABASE ? AS staged KEY ?", (str(staged), f"x'{db_key.hex()}'"))
+    try:
+        conn.execute(f"PRAGMA staged.cipher_page_size = {int(page_size)}")
+        conn.execute("PRAGMA staged.journal_mode = DELETE")
+        conn.execute("SELECT sqlcipher_export('staged')")
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        conn.execute(f"PRAGMA staged.user_version = {version}")
+    finally:
+        conn.execute("DETACH DATABASE staged")
+    _fsync_file(staged)
+
+
+def _audit_head(conn: Any) -> tuple[int, bytes]:
+    """The sequence number and hash of the newest audit entry (0 and the genesis hash for an empty log)."""
+    row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    return (int(row[0]), bytes(row[1])) if row else (0, audit_log.GENESIS)
 
 
 def _fsync_file(path: Path) -> None:

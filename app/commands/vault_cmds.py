@@ -28,7 +28,8 @@ def register(sub: Any) -> None:
     p.add_argument("--organisation", metavar="ORG", help="with --clinician: your organisation on your card")
     p.set_defaults(func=cmd_init)
 
-    p = sub.add_parser("passwd", help="change the passphrase (the records are not re-encrypted)")
+    p = sub.add_parser("passwd", help="change the passphrase (the records move to a new key; the recovery key "
+                                      "keeps working)")
     p.set_defaults(func=cmd_passwd)
 
     p = sub.add_parser("recover", help="set a new passphrase with the recovery key")
@@ -78,17 +79,40 @@ def _has_given_passphrase(args: argparse.Namespace, ctx: Any) -> bool:
     return bool(getattr(args, "passphrase_file", None)) or "MEDVAULT_PASSPHRASE" in ctx.environ
 
 
+OLDER_RECOVERY_SLOT = ("This vault was made by an older medvault: to keep your printed recovery key working after "
+                       "the change, type it now; press Enter to get a new recovery key instead.")
+NEW_RECOVERY_NOTICE = """\
+This vault was made by an older medvault, whose recovery key cannot follow a passphrase change, so
+your old recovery key no longer works. Your new recovery key (shown only now; medvault cannot show it again):
+
+    {key}
+
+Write it down or print it, keep it somewhere safe away from this computer, and destroy the old recovery kit."""
+
+
 def cmd_passwd(args: argparse.Namespace, ctx: Any) -> int:
     with ctx.open_vault() as vault:
-        vault.change_passphrase(ctx.new_passphrase())
-    ctx.out("Passphrase changed. Your recovery key still works.")
+        recovery_key = None
+        if vault.recovery_key_needed_for_passwd:
+            recovery_key = ctx.optional_recovery_key(OLDER_RECOVERY_SLOT, "Recovery key (Enter for a new one): ")
+        issued = vault.change_passphrase(ctx.new_passphrase(), recovery_key=recovery_key)
+        if issued is not None:
+            # the new key must be confirmed, as the app asks: until then the next unlock in the app offers one
+            vault.confirm_recovery_key()
+    if issued is None:
+        ctx.out("Passphrase changed, and your records moved to a new key: a copy of the old vault header opens "
+                "nothing with the old passphrase. Your recovery key still works.")
+    else:
+        ctx.out("Passphrase changed, and your records moved to a new key.")
+        ctx.out()
+        ctx.out(NEW_RECOVERY_NOTICE.format(key=issued))
     return 0
 
 
 def cmd_recover(args: argparse.Namespace, ctx: Any) -> int:
     from vault.store import Vault
     key = ctx.recovery_key()
-    with Vault.recover(ctx.vault_dir, key, ctx.new_passphrase()):
+    with Vault.recover(ctx.vault_dir, key, ctx.new_passphrase(), accept_older=ctx.accept_older):
         pass
     ctx.out("New passphrase set. Your records are as they were; keep using the same recovery key.")
     return 0
@@ -97,6 +121,8 @@ def cmd_recover(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_audit(args: argparse.Namespace, ctx: Any) -> int:
     with ctx.open_session() as session:
         if args.verify:
+            if ctx.anchor_note:
+                ctx.warn(f"medvault: {ctx.anchor_note}")
             report = session.verify()
             if args.json:
                 ctx.json({"intact": report.intact, "pages_ok": report.pages_ok,

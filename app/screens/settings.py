@@ -224,9 +224,17 @@ class SettingsScreen(QWidget):
         self.new_passphrase.changed.connect(self._update_change_button)
         self.old_passphrase.textChanged.connect(self._update_change_button)
         self.change_button.clicked.connect(self.change_passphrase)
-        form = QFormLayout()
+        # Only for a vault made by an older medvault, whose recovery key cannot follow the change unless typed in.
+        self.passwd_recovery_note = _para("This vault was made by an older medvault. To keep your printed "
+                                          "recovery key working after the change, type it below; leave it empty "
+                                          "and medvault gives you a new recovery key instead.")
+        self.passwd_recovery = _field("e.g. 9MEF-FD9T-… (optional)", "Recovery key, to keep it working")
+        form = self._passwd_form = QFormLayout()
         form.addRow("Current passphrase", self.old_passphrase)
+        form.addRow("Recovery key", self.passwd_recovery)
+        self._show_passwd_recovery()
         layout = QVBoxLayout(box)
+        layout.addWidget(self.passwd_recovery_note)
         layout.addLayout(form)
         layout.addWidget(self.new_passphrase)
         layout.addLayout(_row(self.change_button))
@@ -470,17 +478,37 @@ class SettingsScreen(QWidget):
     def _update_change_button(self) -> None:
         self.change_button.setEnabled(bool(self.old_passphrase.text()) and self.new_passphrase.value() is not None)
 
+    def _show_passwd_recovery(self) -> None:
+        needed = self.session is not None and self.session.passwd_needs_recovery_key
+        self.passwd_recovery_note.setVisible(needed)
+        self._passwd_form.setRowVisible(self.passwd_recovery, needed)
+
     def change_passphrase(self) -> None:
         old, new = self.old_passphrase.text(), self.new_passphrase.value()
         if not old or new is None:
             return
         session = self.session
+        recovery_key = self.passwd_recovery.text().strip() if self.session.passwd_needs_recovery_key else ""
 
-        def done(_r: Any) -> str:
+        def work() -> tuple[str | None, Any]:
+            issued = session.change_passphrase(old, new, recovery_key or None)
+            return issued, (qr_image(issued) if issued else None)
+
+        def done(result: tuple[str | None, Any]) -> str:
             self.old_passphrase.clear()
             self.new_passphrase.clear()
+            self.passwd_recovery.clear()
             self.change_button.setEnabled(False)
-            return "Passphrase changed. Use the new one from now on; your recovery key still works."
+            self._show_passwd_recovery()
+            if result[0] is None:
+                return ("Passphrase changed, and your records moved to a new key. Use the new passphrase from now "
+                        "on; your recovery key still works.")
+            # the old recovery key stopped working: show the new one at once, to be kept and confirmed
+            self.recovery_dialog = RecoveryKeyDialog(self.ctx, self)
+            self.recovery_dialog.show_key(result)
+            self.recovery_dialog.open()
+            return ("Passphrase changed, and your records moved to a new key. Your old recovery key no longer "
+                    "works: keep the new one shown now.")
 
         def failed(exc: BaseException) -> None:
             self._failed(self.passphrase_message, self.change_button)(exc)
@@ -488,8 +516,7 @@ class SettingsScreen(QWidget):
             self.old_passphrase.selectAll()
         self.change_button.setEnabled(False)
         self.passphrase_message.say("Changing the passphrase…", warning=False)
-        self.ctx.runner.run(lambda: session.change_passphrase(old, new),
-                            lambda r: self.passphrase_message.say(done(r), warning=False), failed)
+        self.ctx.runner.run(work, lambda r: self.passphrase_message.say(done(r), warning=False), failed)
 
     # --- recovery key -----------------------------------------------------------------------------------------
     def open_recovery_dialog(self) -> None:
@@ -574,13 +601,6 @@ class RecoveryKeyDialog(QDialog):
         self.make_button.setEnabled(False)
         self.cancel_button.setEnabled(False)
 
-        def made(result: tuple[str, Any]) -> None:
-            self.key, image = result
-            self.key_label.setText("\n".join(" ".join(self.key.split("-")[i:i + 3]) for i in (0, 3, 6)))
-            self.key_qr.set_image(image)
-            self.pages.setCurrentWidget(self.show_page)
-            self.confirm_field.setFocus()
-
         def failed(exc: BaseException) -> None:
             self.make_button.setEnabled(True)
             self.cancel_button.setEnabled(True)
@@ -591,7 +611,15 @@ class RecoveryKeyDialog(QDialog):
         def work() -> tuple[str, Any]:
             key = session.new_recovery_key()
             return key, qr_image(key)
-        self.ctx.runner.run(work, made, failed)
+        self.ctx.runner.run(work, self.show_key, failed)
+
+    def show_key(self, result: tuple[str, Any]) -> None:
+        """Show a key just made (here, or by a passphrase change that had to replace it) and ask to confirm it."""
+        self.key, image = result
+        self.key_label.setText("\n".join(" ".join(self.key.split("-")[i:i + 3]) for i in (0, 3, 6)))
+        self.key_qr.set_image(image)
+        self.pages.setCurrentWidget(self.show_page)
+        self.confirm_field.setFocus()
 
     def _update_done(self) -> None:
         last = self.key.rsplit("-", 1)[-1] if self.key else None

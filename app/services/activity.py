@@ -62,6 +62,8 @@ def page(conn: Any, *, before: int | None = None, limit: int = PAGE) -> Page:
             consents[(entry.kind, consent.removeprefix("0x").lower())] = entry
     out = []
     for e in raw:
+        if e.event == "chain" and e.details.get("action") == "anchor":
+            continue    # bookkeeping that follows each sync (sync/audit_anchor.py), not something the patient did
         row = shares.get(e.details.get("share"))
         kind = {"share": ob.GRANT, "revoke": ob.REVOKE, "access": ob.ACCESS}.get(e.event)
         consent = str(e.details.get("consent_id") or "").lower()
@@ -208,6 +210,8 @@ def words(event: str, d: dict, row: Any = None) -> str:
         return _RECOVERY_KEY_WORDS.get(str(d.get("action")), "Changed the recovery key")
     if event in ("writeback", "writeback_received", "writeback_recheck"):
         return _writeback_words(event, d)
+    if event == "restore":
+        return "Opened an older copy of this vault on purpose (a restored backup); later changes are not in it"
     return _PLAIN.get(event, "Something was recorded")
 
 

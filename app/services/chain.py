@@ -79,8 +79,11 @@ def status(vault: Any) -> ChainStatus:
             reachable, detail = True, "reachable; " + ("this vault is a member" if member else "not a member")
         except ChainError as exc:
             detail = exc.user_message
+    from sync.audit_anchor import ANCHOR
+    # consent changes only: the audit anchors that go along with them are bookkeeping (docs/chain.md)
     rows = [{"id": e.id, "kind": e.kind, "state": e.state, "block": e.block_number, "tx": e.tx_hash,
-             "reason": e.reason, "message": e.message or e.last_error, "attempts": e.attempts} for e in entries]
+             "reason": e.reason, "message": e.message or e.last_error, "attempts": e.attempts} for e in entries
+            if e.kind != ANCHOR]
     return ChainStatus(settings is not None, reachable, detail, settings.rpc if settings else None,
                        settings.contract if settings else None, settings.chain_id if settings else None, rows)
 

@@ -253,8 +253,17 @@ class Session:
         """Add a probe through the IPFS node and fetch it back through its gateway (nothing about the vault)."""
         return preferences.test_ipfs(api, gateway)
 
-    def change_passphrase(self, old: str, new: str) -> None:
-        self.vault.change_passphrase(new, old_passphrase=old)
+    def change_passphrase(self, old: str, new: str, recovery_key: str | None = None) -> str | None:
+        """Change the passphrase (the records move to a new key). None when the recovery key still works; the text
+        of a new recovery key, to show once and confirm, when the vault's older recovery slot could not follow the
+        change and ``recovery_key`` was not given."""
+        return self.vault.change_passphrase(new, old_passphrase=old, recovery_key=recovery_key or None)
+
+    @property
+    def passwd_needs_recovery_key(self) -> bool:
+        """A vault made by an older medvault: its recovery key keeps working after a passphrase change only if the
+        user types it in (held in memory: reading it touches no disk)."""
+        return self.vault.recovery_key_needed_for_passwd
 
     def new_recovery_key(self) -> str:
         """A new recovery key (the old one stops working), to be shown once and confirmed."""

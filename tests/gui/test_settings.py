@@ -203,12 +203,50 @@ def test_passphrase_changes_only_with_the_current_one(qtbot, tmp_path, unlocked_
     screen.old_passphrase.setText(PASSPHRASE)
     screen.change_button.click()
     settle(qtbot, runner)
-    assert screen.passphrase_message.text() == ("Passphrase changed. Use the new one from now on; your recovery key "
-                                                "still works.")
+    assert screen.passphrase_message.text() == ("Passphrase changed, and your records moved to a new key. Use the "
+                                                "new passphrase from now on; your recovery key still works.")
     assert not screen.old_passphrase.text() and not screen.new_passphrase.field.text()
+    assert screen.passwd_recovery.isHidden()      # a new vault's recovery key follows the change by itself
     window.close()
     unlocked_vault.close()
     Vault.unlock(folder, NEW_PASSPHRASE).close()
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_an_older_vaults_passphrase_change_keeps_or_replaces_the_recovery_key_openly(qtbot, tmp_path, keep):
+    import shutil
+    from tests.vault.test_frozen_formats import DATA, FROZEN
+    name, frozen_passphrase, frozen_key = FROZEN[1]
+    folder = tmp_path / "old"
+    shutil.copytree(DATA / name, folder)
+    runner = TaskRunner()
+    session = Session(Vault.unlock(folder, frozen_passphrase))
+    window, screen = _open_settings(qtbot, tmp_path, session, runner)
+    assert not screen.passwd_recovery.isHidden() and not screen.passwd_recovery_note.isHidden()
+    assert screen.passwd_recovery.accessibleName() == "Recovery key, to keep it working"
+    screen.old_passphrase.setText(frozen_passphrase)
+    screen.new_passphrase.field.setText(NEW_PASSPHRASE)
+    screen.new_passphrase.repeat.setText(NEW_PASSPHRASE)
+    if keep:
+        screen.passwd_recovery.setText(frozen_key)
+    screen.change_button.click()
+    settle(qtbot, runner)
+    if keep:
+        assert screen.passphrase_message.text().endswith("your recovery key still works.")
+        assert getattr(screen, "recovery_dialog", None) is None
+    else:
+        assert "Your old recovery key no longer works" in screen.passphrase_message.text()
+        dialog = screen.recovery_dialog
+        assert dialog.isVisible() and dialog.pages.currentWidget() is dialog.show_page
+        new_key = dialog.key
+        assert new_key and new_key != frozen_key
+        dialog.confirm_field.setText(new_key.rsplit("-", 1)[-1])
+        dialog.done_button.click()
+        settle(qtbot, runner)
+    assert screen.passwd_recovery.isHidden()       # sealed to the recovery key's public key from now on
+    window.close()
+    session.close()
+    Vault.recover(folder, frozen_key if keep else new_key, "recovered after the change").close()
 
 
 def test_new_recovery_key_is_shown_once_confirmed_and_the_old_one_stops(qtbot, tmp_path, unlocked_vault):

@@ -10,7 +10,8 @@ from vault.schema import SCHEMA_VERSION
 from vault.store import Vault
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-FROZEN = {1: ("vault-format1", "frozen vault passphrase", "9MEF-FD9T-Q2HY-ABZA-1GJQ-V2G1-7TZT-4DYA-1RCC")}
+FROZEN = {1: ("vault-format1", "frozen vault passphrase", "9MEF-FD9T-Q2HY-ABZA-1GJQ-V2G1-7TZT-4DYA-1RCC"),
+          2: ("vault-format2", "frozen vault passphrase", "9MEF-FD9T-Q2HY-ABZA-1GJQ-V2G1-7TZT-4DYA-1RCC")}
 
 
 def test_every_released_format_has_a_frozen_vault():
@@ -32,6 +33,9 @@ def test_frozen_vaults_open_and_keep_their_records(tmp_path):
         with Vault.recover(folder, recovery_key, "a new passphrase for it"):
             pass
         Vault.unlock(folder, "a new passphrase for it").close()
+        with Vault.unlock(folder, "a new passphrase for it") as vault:
+            assert vault.change_passphrase("and a third passphrase") is None   # the recovery key follows passwd
+        Vault.recover(folder, recovery_key, "recovered once more").close()
 
 
 def test_migration_order_is_the_released_one():

@@ -121,6 +121,7 @@ def test_a_move_interrupted_after_the_header_changed_is_finished(frozen, tmp_pat
     # complete, the old file still in place
     shutil.copy(moved / DB_NAME, frozen / STAGED_DB_NAME)
     shutil.copy(moved / "vault.header", frozen / "vault.header")
+    shutil.copy(moved / "vault.state", frozen / "vault.state")   # written by the same unlock, before the crash
     with Vault.unlock(frozen, FROZEN_PASSPHRASE) as vault:
         assert _page_size(vault) == DB_PAGE_SIZE
         assert vault.verify().intact
