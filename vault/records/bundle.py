@@ -145,21 +145,26 @@ def resolve_references(entries: list[Entry], lookup_fullurl: FullUrlLookup, look
     local_ids: dict[tuple[str, str, str], list[str]] = {}
     for e in entries:
         literal = f"{e.resource['resourceType']}/{e.resource['id']}"
-        if e.full_url:
+        if e.full_url and not e.full_url.startswith("#"):     # "#..." references name contained resources
             local[e.full_url] = literal
         local[literal] = literal
         for system, value in identifiers(e.resource):
             local_ids.setdefault((e.resource["resourceType"], system, value), []).append(literal)
     dangling: dict[int, list[str]] = {}
+    known = local.get
     for e in entries:
         rtype = e.resource["resourceType"]
         refs, e.text = walk(e.resource)
         for holder in refs:
             ref = holder["reference"]
+            target = known(ref)
+            if target is not None:
+                if target != ref:
+                    holder["reference"] = target
+                continue
             if ref.startswith("#"):
                 continue
-            target = local.get(ref)
-            if target is None and ref.startswith(_LOCAL_PREFIXES):
+            if ref.startswith(_LOCAL_PREFIXES):
                 target = lookup_fullurl(ref)
                 if target is None:
                     dangling.setdefault(e.index, []).append(f"{rtype}.{path_to(e.resource, holder)}")

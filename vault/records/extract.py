@@ -157,7 +157,8 @@ def walk(resource: dict, max_depth: int | None = None) -> tuple[list[dict], str]
     if "contained" in resource:
         # references inside contained resources point within them: not the file's to resolve, so that part of the
         # tree gives only its words
-        top = {k: v for k, v in resource.items() if k != "contained"}
+        top = resource.copy()       # a C-level copy and a delete: several times a comprehension's speed
+        del top["contained"]
         _levels([top], 1, limit, words, refs.append)
         _levels([resource["contained"]], 2, limit, words, None)
     else:
@@ -178,9 +179,10 @@ def _levels(level: list, depth: int, limit: int, words: list[str], add_ref) -> N
             raise NestingTooDeep()
         below: list = []
         push = below.append
+        refs_here = add_ref is not None and depth > 1
         for node in level:
             if type(node) is dict:
-                if add_ref is not None and depth > 1 and "reference" in node and type(node["reference"]) is str:
+                if refs_here and "reference" in node and type(node["reference"]) is str:
                     add_ref(node)
                 for key, value in node.items():
                     t = type(value)

@@ -1,9 +1,9 @@
 """The import service the CLI and the GUI share: one file (or pasted text) in, one atomic change to the vault.
 
-Every file goes through: size limit -> kind from magic bytes -> SHA-256 of the original bytes (an identical file
-imported before adds nothing) -> parse with bounded nesting -> ids and references -> validation -> one
-transaction that stores the source, the original payload (compressed on another thread meanwhile), the resources
-and an audit entry. Any error before the commit leaves the vault as it was. Progress is reported and cancellation
+Every file goes through: size limit -> kind from magic bytes -> SHA-256 of the original bytes (on another core while
+this one parses; an identical file imported before adds nothing) -> parse with bounded nesting -> ids and references
+-> validation -> one transaction that stores the source, the original payload (compressed on another thread
+meanwhile), the resources and an audit entry. Any error before the commit leaves the vault as it was. Progress is reported and cancellation
 honoured between resources.
 
 Validation: the official FHIR R4 JSON Schema first (``fhir_schema``, compiled Rust, about fifty times faster),
@@ -151,8 +151,7 @@ class ImportService:
             return self._import_ndjson(path, st.st_size, name_sha, payload_sha, progress, cancel)
         data = _read(path)
         _tick(cancel)
-        return self._import_bytes(data, kind, ctype, name_sha, hashlib.sha256(data).hexdigest(), progress, cancel,
-                                  path.name)
+        return self._import_bytes(data, kind, ctype, name_sha, progress, cancel, path.name)
 
     def import_data(self, data: bytes, name: str = "", progress: ProgressFn | None = None,
                     cancel: CancelToken | None = None) -> ImportReport:
@@ -163,8 +162,7 @@ class ImportService:
         kind, ctype = sources.detect(data[:64 * 1024], name)
         if kind is sources.Kind.FHIR_NDJSON:
             raise NotFhir("Bulk NDJSON can only be imported from a file; nothing was imported.")
-        return self._import_bytes(data, kind, ctype, store.name_hash(name), hashlib.sha256(data).hexdigest(),
-                                  progress, cancel, name)
+        return self._import_bytes(data, kind, ctype, store.name_hash(name), progress, cancel, name)
 
     def import_paths(self, paths: list[str | Path], progress: Callable[[int, int, int, int], None] | None = None,
                      cancel: CancelToken | None = None) -> list[tuple[Path, ImportReport | RecordsError]]:
@@ -195,31 +193,42 @@ class ImportService:
         return [(p, results[p]) for p in ordered]
 
     # --- parsing ----------------------------------------------------------------------------------------------
-    def _import_bytes(self, data: bytes, kind: sources.Kind, ctype: str | None, name_sha: str, payload_sha: str,
-                      progress, cancel, name: str) -> ImportReport:
-        with _no_cycle_collection():
-            return self._import_parsed(data, kind, ctype, name_sha, payload_sha, progress, cancel, name)
+    def _import_bytes(self, data: bytes, kind: sources.Kind, ctype: str | None, name_sha: str, progress, cancel,
+                      name: str) -> ImportReport:
+        # hashed, then compressed, on another core while this one parses: the hash says whether the file was
+        # imported before, and the parse need not wait for it
+        stored = store.CompressedPayload(data)
+        try:
+            with _no_cycle_collection():
+                return self._import_parsed(data, stored, kind, ctype, name_sha, progress, cancel, name)
+        finally:
+            stored.discard()        # stored by now, or not to be: either way the thread has nothing left to do
 
-    def _import_parsed(self, data: bytes, kind: sources.Kind, ctype: str | None, name_sha: str, payload_sha: str,
-                       progress, cancel, name: str) -> ImportReport:
+    def _import_parsed(self, data: bytes, stored: store.CompressedPayload, kind: sources.Kind, ctype: str | None,
+                       name_sha: str, progress, cancel, name: str) -> ImportReport:
+        doc: object = None
+        refusal: RecordsError | None = None
+        if kind not in (sources.Kind.DOCUMENT, sources.Kind.SHC_TEXT):
+            try:
+                # resolve_references walks every resource and bounds nesting there, saving a second walk
+                doc = jsonutil.loads(data, bound_depth=False)
+            except RecordsError as err:
+                refusal = err       # a file imported before is "already imported" rather than refused
+        payload_sha = stored.sha256()
         existing = self._existing_source(payload_sha)
         if existing is not None:
             return self._already(kind.value, existing)
-        stored = store.CompressedPayload(data)       # on another core while this one parses and checks
         conversion_notes: list[str] = []
         if kind is sources.Kind.DOCUMENT:
             prepared = documents.prepare(data, ctype or "", name, payload_sha, self.vault.now())
         elif kind is sources.Kind.SHC_TEXT:
             prepared = shc.prepare_text(data, self._issuers(), self.vault.now(), payload_sha)
         else:
-            try:
-                # resolve_references walks every resource and bounds nesting there, saving a second walk
-                doc = jsonutil.loads(data, bound_depth=False)
-            except MalformedJson:
-                if _is_ndjson_bytes(data):
-                    stored.chunks()         # let the thread finish; the NDJSON path stores as it streams
+            if refusal is not None:
+                if isinstance(refusal, MalformedJson) and _is_ndjson_bytes(data):
+                    stored.discard()        # the NDJSON path stores the payload as it streams
                     return self._import_ndjson(io.BytesIO(data), len(data), name_sha, payload_sha, progress, cancel)
-                raise
+                raise refusal
             if shc.is_card_json(doc):
                 prepared = shc.prepare_card_file(doc, self._issuers(), self.vault.now(), payload_sha)
             else:

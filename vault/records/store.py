@@ -85,26 +85,50 @@ def compress_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 
 class CompressedPayload:
-    """A whole payload compressed on another thread while this one parses and checks it: zlib lets go of the GIL,
-    so on a machine with two cores the compression costs no time on the import's own path."""
+    """A whole payload hashed, then compressed, on another thread while this one parses and checks it: hashlib and
+    zlib let go of the GIL, so on a machine with two cores neither costs time on the import's own path. A payload
+    that will not be stored after all (a file imported before) is ``discard``-ed: compression stops at its next
+    slice."""
 
     def __init__(self, data: bytes) -> None:
         self._data: bytes | None = data
+        self._sha: str | None = None
         self._stored: list[bytes] | None = None
+        self._discarded = False
+        self._hashed = threading.Event()
         self._thread: threading.Thread | None = None
         if len(data) >= _COMPRESS_IN_THREAD:
             self._thread = threading.Thread(target=self._run, name="payload-compress", daemon=True)
             self._thread.start()
 
     def _run(self) -> None:
-        self._stored = list(compress_chunks([self._data]))
+        try:
+            if self._sha is None:
+                self._sha = hashlib.sha256(self._data).hexdigest()
+        finally:
+            self._hashed.set()
+        view = memoryview(self._data)
+        # the same zlib stream as compressing the whole at once: deflate does not cut blocks where input pieces end
+        self._stored = list(compress_chunks(view[i:i + CHUNK] for i in range(0, len(view), CHUNK)
+                                            if not self._discarded))
+
+    def sha256(self) -> str:
+        """SHA-256 (hex) of the payload as received."""
+        if self._thread is not None:
+            self._hashed.wait()
+        if self._sha is None:
+            self._sha = hashlib.sha256(self._data).hexdigest()
+        return self._sha
+
+    def discard(self) -> None:
+        self._discarded = True
 
     def chunks(self) -> list[bytes]:
         if self._thread is not None:
             self._thread.join()
         elif self._stored is None:
             self._run()
-        assert self._stored is not None
+        assert self._stored is not None and not self._discarded
         return self._stored
 
 

@@ -216,7 +216,9 @@ class SourceWriter:
                            f.value_num, f.unit, item.person))
         self._known.add(key)
         self._fts.append((rid, f.text))
-        self._ids.extend((key[0], system, value, rid) for system, value in identifiers(resource))
+        ids = identifiers(resource)
+        if ids:                     # most records have none: no generator made for them
+            self._ids.extend((key[0], system, value, rid) for system, value in ids)
         self._links.append((rid, self.source_id))
         if item.full_url and item.full_url.startswith(_NAMING_URLS):
             self._urls.append((item.full_url, rid))
