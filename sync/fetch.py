@@ -135,8 +135,11 @@ def _check_target(url: str, policy: FetchPolicy, deadline: float) -> tuple[str, 
 
 def _read_bounded(sock: socket.socket | None, resp: http.client.HTTPResponse, max_bytes: int,
                   deadline: float) -> bytes:
-    length = resp.getheader("Content-Length")
-    if length is not None and length.strip().isdigit() and int(length) > max_bytes:
+    length = (resp.getheader("Content-Length") or "").strip(" \t")
+    # only ASCII digits: str.isdigit() also passes "²" and str.strip() drops control characters, neither of which
+    # int() accepts; a number longer than 18 digits is over any bound (and int() refuses one of 4,300); anything
+    # else is ignored here, since the read below is bounded anyway
+    if length.isascii() and length.isdigit() and (len(length) > 18 or int(length) > max_bytes):
         raise FetchTooLarge()
     chunks: list[bytes] = []
     total = 0
