@@ -116,12 +116,10 @@ class Context:
     def open_vault(self) -> Any:
         """Unlock; with a consent network configured, also check that no newer copy of this vault anchored a state
         there (refused unless --accept-older-backup; ``anchor_note`` says when the network could not be asked)."""
-        from sync import audit_anchor
-        from vault.store import Vault
-        vault = Vault.unlock(self.vault_dir, self.passphrase(), accept_older=self.accept_older)
-        found = audit_anchor.refuse_if_older(vault, accept=self.accept_older)
-        self.anchor_note = found.sentence if found.status == audit_anchor.NOT_CHECKED else ""
-        return vault
+        from app.services.unlocking import open_vault
+        opened = open_vault(self.vault_dir, self.passphrase(), accept_older=self.accept_older)
+        self.anchor_note = opened.note
+        return opened.vault
 
     def open_session(self) -> Any:
         """The vault unlocked as an ``app.services.Session`` (its person from ``--person``, if the command has it)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 
 from app import crash, desktop_identity, link_inbox, responsiveness
 from app.autolock import MS_PER_MINUTE, IdleLock, SessionWatch
@@ -79,6 +79,8 @@ class Controller:
             window.ctx.extras.update(serving=self.serving, idle=self.idle)
         window.before_lock.append(self.serving.before_lock)
         window.statusBar().addWidget(ServingNotice(self.serving, wrap=False), 1)
+        if self.unlock_window.note:     # the chain could not be asked at unlock: said, never in the way
+            window.statusBar().addPermanentWidget(_unlock_note(self.unlock_window.note))
         window.locked.connect(self.start)
         window.quit_requested.connect(QApplication.quit)
         self.unlock_window.hide()
@@ -113,6 +115,20 @@ class Controller:
                 self.idle.start()
             return
         window.lock()
+
+
+UNLOCK_NOTE = "Not checked with the consent network (unreachable)"
+
+
+def _unlock_note(sentence: str) -> QLabel:
+    """A status bar keeps to one short line beside the serving notice; the whole sentence is the tooltip and
+    what a screen reader says."""
+    label = QLabel(UNLOCK_NOTE)
+    label.setObjectName("unlock-note")
+    label.setToolTip(sentence)
+    label.setAccessibleName("Consent network check at unlock")
+    label.setAccessibleDescription(sentence)
+    return label
 
 
 def run(vault_dir: Path, kdf_profile: str = "default", link: str | None = None, *,

@@ -23,12 +23,26 @@ from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
                                QPushButton, QStackedWidget, QStyle, QVBoxLayout, QWidget)
 
-from app import recovery_kit
+from app import questions, recovery_kit
 from app.errors import expected, user_message
 from app.passphrase_strength import LABELS, Strength, Verdict, assess
+from app.services.unlocking import Opened, older_copy_explanation, open_vault, recover_vault
 from sync.qr import png_bytes
+from vault.errors import VaultRolledBack
 from vault.header import HEADER_NAME
 from vault.store import Vault
+
+OLDER_COPY_QUESTION = ("Open this older copy of your vault?\n\n"
+                       "Only if you restored it from a backup yourself. Anything changed since this copy was made is "
+                       "not in it, and shares you revoked since may come back to life: a link you stopped could work "
+                       "again. After opening, look at your shares and revoke those again.\n\n"
+                       "medvault notes in its activity log that you chose this copy.")
+
+
+def ask_to_open_older_copy(parent: QWidget) -> bool:
+    return questions.ask(parent, OLDER_COPY_QUESTION, "Open the older copy", "Don't open it",
+                         do_name="Open the older copy of the vault",
+                         dont_name="Don't open the older copy")
 
 
 def _password_field(placeholder: str, name: str) -> QLineEdit:
@@ -107,6 +121,37 @@ class InlineMessage(QWidget):
 
     def text(self) -> str:
         return self.label.text()
+
+
+class OlderCopyRefusal(QWidget):
+    """Under the field: why an older copy of the vault was not opened, and a deliberate way to open it anyway
+    (a plain button, never the page's default, that asks before doing anything)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.message = InlineMessage("Older copy of the vault")
+        self.open_button = _button("Open this older copy…", "Open this older copy of the vault anyway")
+        self.open_button.setAutoDefault(False)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addStretch(1)
+        row.addWidget(self.open_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.message)
+        layout.addLayout(row)
+        self.hide()
+
+    def say(self, explanation: str, *, can_open: bool) -> None:
+        self.message.say(explanation)
+        self.open_button.setVisible(can_open)
+        self.setVisible(bool(explanation))
+
+    def clear(self) -> None:
+        self.say("", can_open=False)
+
+    def text(self) -> str:
+        return self.message.text()
 
 
 class NewPassphrase(QWidget):
@@ -205,7 +250,8 @@ class NewPassphrase(QWidget):
 class UnlockWindow(QWidget):
     unlocked = Signal(object)  # the Vault
 
-    def __init__(self, vault_dir: Path, runner: Any, kdf_profile: str = "default") -> None:
+    def __init__(self, vault_dir: Path, runner: Any, kdf_profile: str = "default", *,
+                 confirm_older_copy: Callable[[QWidget], bool] = ask_to_open_older_copy) -> None:
         super().__init__()
         self.setWindowTitle("medvault")
         self.setMinimumWidth(560)
@@ -217,6 +263,11 @@ class UnlockWindow(QWidget):
         self._kit_made_on = date.today()
         self._save_dialog: QFileDialog | None = None
         self._print_dialog: QPrintDialog | None = None
+        self._confirm_older_copy = confirm_older_copy
+        # Set while an older copy's refusal is shown: opens it with the secrets the user already typed, so they are
+        # not asked twice. Dropped (and the secrets with it) as soon as the user answers, types or leaves the page.
+        self._open_older: Callable[[], None] | None = None
+        self.note = ""      # the unlock's note (the consent network could not be asked), for the main window
 
         self.pages = QStackedWidget()
         self.create_page = self._build_create_page()
@@ -329,20 +380,27 @@ class UnlockWindow(QWidget):
         page = QWidget()
         self.pass_field = _password_field("your vault passphrase", "Passphrase")
         self.unlock_message = InlineMessage("Unlock problem")
+        self.unlock_older = OlderCopyRefusal()
+        self.unlock_older.open_button.clicked.connect(
+            lambda: self._ask_to_open_older(self.unlock_older, self.pass_field))
         self.unlock_button = _button("Unlock", "Unlock")
         self.unlock_button.setDefault(True)
         self.forgot_button = _button("Forgot your passphrase? Use your recovery key",
                                      "Forgot your passphrase? Use your recovery key", flat=True)
         self.unlock_button.clicked.connect(self._unlock)
         self.pass_field.returnPressed.connect(self._unlock)
-        self.pass_field.textEdited.connect(lambda _text: self.unlock_message.clear())
+        self.pass_field.textEdited.connect(lambda _text: self._drop_refusals())
         self.forgot_button.clicked.connect(lambda: self._go(self.recover_page))
         layout = QVBoxLayout(page)
         layout.addWidget(_title("Unlock your vault"))
         layout.addWidget(self.pass_field)
         layout.addWidget(self.unlock_message)
+        layout.addWidget(self.unlock_older)
         layout.addLayout(_button_row(self.forgot_button, self.unlock_button))
         layout.addStretch(1)
+        QWidget.setTabOrder(self.pass_field, self.unlock_older.open_button)
+        QWidget.setTabOrder(self.unlock_older.open_button, self.forgot_button)
+        QWidget.setTabOrder(self.forgot_button, self.unlock_button)
         return page
 
     def _build_recover_page(self) -> QWidget:
@@ -351,6 +409,9 @@ class UnlockWindow(QWidget):
         self.recovery_field.setPlaceholderText("9 groups of 4 letters and digits, as on your recovery kit")
         self.recovery_field.setAccessibleName("Recovery key")
         self.recovery_field_message = InlineMessage("Recovery key problem")
+        self.recover_older = OlderCopyRefusal()
+        self.recover_older.open_button.clicked.connect(
+            lambda: self._ask_to_open_older(self.recover_older, self.recovery_field))
         self.recover_passphrase = NewPassphrase("New passphrase")
         self.recover_pass, self.recover_pass2 = self.recover_passphrase.field, self.recover_passphrase.repeat
         self.recover_button = _button("Set new passphrase", "Set new passphrase")
@@ -358,12 +419,13 @@ class UnlockWindow(QWidget):
         back = _button("Back", "Back to unlocking", flat=True)
         back.clicked.connect(lambda: self._go(self.unlock_page))
         self.recover_button.clicked.connect(self._recover)
-        self.recovery_field.textEdited.connect(lambda _text: self.recovery_field_message.clear())
+        self.recovery_field.textEdited.connect(lambda _text: self._drop_refusals())
         self.recover_passphrase.changed.connect(
             lambda: self.recover_button.setEnabled(self.recover_passphrase.value() is not None))
         form = QFormLayout()
         form.addRow("Recovery key", self.recovery_field)
         form.addRow("", self.recovery_field_message)
+        form.addRow("", self.recover_older)
         layout = QVBoxLayout(page)
         layout.addWidget(_title("Recover your vault"))
         layout.addWidget(_para("Type the recovery key from your recovery kit and choose a new passphrase. "
@@ -397,6 +459,7 @@ class UnlockWindow(QWidget):
         for message in (self.create_message, self.unlock_message, self.recovery_field_message,
                         self.recovery_message, self.kit_message, self.offer_message):
             message.clear()
+        self._drop_refusals()
         self.status.clear()
         self.pages.setCurrentWidget(page)
         first = {self.create_page: self.new_pass, self.unlock_page: self.pass_field,
@@ -529,55 +592,105 @@ class UnlockWindow(QWidget):
 
     # --- unlock and recover -----------------------------------------------------------------------------------
     def _unlock(self) -> None:
-        passphrase, folder = self.pass_field.text(), self.vault_dir
+        passphrase = self.pass_field.text()
         if not passphrase:
             return
-        self.unlock_message.clear()
-        self._set_busy(True, "Unlocking…")
-        self._runner.run(lambda: _open_and_ask(lambda: Vault.unlock(folder, passphrase)), self._unlocked_ok,
-                         self._failure(self.unlock_message, self.pass_field))
+        self._drop_refusals()
+        self._open(passphrase)
 
-    def _unlocked_ok(self, result: tuple[Vault, bool]) -> None:
+    def _open(self, passphrase: str, *, accept_older: bool = False) -> None:
+        folder = self.vault_dir
+        self._set_busy(True, "Opening the older copy…" if accept_older else "Unlocking…")
+        retry = None if accept_older else lambda: self._open(passphrase, accept_older=True)
+        self._runner.run(lambda: open_vault(folder, passphrase, accept_older=accept_older), self._unlocked_ok,
+                         self._refused_or_failed(self.unlock_older, retry, self.unlock_message, self.pass_field,
+                                                 (self.pass_field,)))
+
+    def _unlocked_ok(self, opened: Opened) -> None:
         self._set_busy(False)
         self.pass_field.clear()
         self.pass_field.setAccessibleDescription("")
-        vault, confirmed = result
-        if confirmed:
-            self.unlocked.emit(vault)
+        self.note = opened.note
+        if opened.recovery_key_confirmed:
+            self.unlocked.emit(opened.vault)
         else:
-            self._pending = vault
+            self._pending = opened.vault
             self._go(self.offer_page)
 
     def _recover(self) -> None:
         key, new = self.recovery_field.text(), self.recover_passphrase.value()
         if new is None:
             return
+        self._drop_refusals()
+        self._start_recovery(key, new)
+
+    def _start_recovery(self, key: str, new: str, *, accept_older: bool = False) -> None:
         folder = self.vault_dir
+        self._set_busy(True, "Opening the older copy…" if accept_older else "Checking your recovery key…")
+        retry = None if accept_older else lambda: self._start_recovery(key, new, accept_older=True)
+        self._runner.run(lambda: recover_vault(folder, key, new, accept_older=accept_older), self._recovered_ok,
+                         self._refused_or_failed(self.recover_older, retry, self.recovery_field_message,
+                                                 self.recovery_field,
+                                                 (self.recovery_field, self.recover_pass, self.recover_pass2)))
 
-        def work() -> Vault:
-            vault = Vault.recover(folder, key, new)
-            try:
-                if not vault.recovery_key_confirmed:
-                    vault.confirm_recovery_key()  # it just opened the vault: it was kept
-            except BaseException:
-                vault.close()
-                raise
-            return vault
-
-        self._set_busy(True, "Checking your recovery key…")
-        self._runner.run(work, self._recovered_ok, self._failure(self.recovery_field_message, self.recovery_field))
-
-    def _recovered_ok(self, vault: Vault) -> None:
+    def _recovered_ok(self, opened: Opened) -> None:
         self._set_busy(False)
         self.recovery_field.clear()
         self.recover_passphrase.clear()
-        self.unlocked.emit(vault)
+        self.note = opened.note
+        self.unlocked.emit(opened.vault)
+
+    # --- an older copy ----------------------------------------------------------------------------------------
+    def _refused_or_failed(self, refusal: OlderCopyRefusal, retry: Callable[[], None] | None,
+                           message: InlineMessage, field: QLineEdit,
+                           secrets: tuple[QLineEdit, ...]) -> Callable[[BaseException], None]:
+        """An older copy is explained under ``field`` with a way to open it anyway (``retry`` keeps what was typed,
+        so the fields are emptied); any other failure is shown as usual."""
+        failed = self._failure(message, field)
+
+        def refused_or_failed(exc: BaseException) -> None:
+            if not isinstance(exc, VaultRolledBack) or retry is None:
+                failed(exc)
+                return
+            self._set_busy(False)
+            for typed in secrets:
+                typed.clear()
+            explanation = older_copy_explanation(exc)
+            refusal.say(explanation, can_open=True)
+            self._open_older = retry
+            field.setAccessibleDescription(explanation)
+            field.setFocus(Qt.FocusReason.OtherFocusReason)
+        return refused_or_failed
+
+    def _ask_to_open_older(self, refusal: OlderCopyRefusal, field: QLineEdit) -> None:
+        """Say what opening the older copy means before doing it; 'no' leaves it closed and forgets what was typed
+        (typing it again brings the choice back)."""
+        retry = self._open_older
+        if retry is None:
+            return
+        if not self._confirm_older_copy(self):
+            self._open_older = None
+            refusal.say(refusal.text(), can_open=False)
+            field.setFocus(Qt.FocusReason.OtherFocusReason)
+            return
+        self._drop_refusals()
+        retry()
+
+    def _drop_refusals(self) -> None:
+        self._open_older = None
+        self.unlock_message.clear()
+        self.recovery_field_message.clear()
+        for refusal in (self.unlock_older, self.recover_older):
+            refusal.clear()
+        for field in (self.pass_field, self.recovery_field):
+            field.setAccessibleDescription("")
 
     # --- closing ----------------------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closed on the recovery-key pages: the vault locks again (on the runner), the key is forgotten and
         stays unconfirmed, so the next unlock offers a new one."""
         vault, self._pending, self._recovery_key = self._pending, None, ""
+        self._drop_refusals()
         self.key_label.clear()
         self.key_qr.clear()
         if vault is not None:
@@ -585,16 +698,3 @@ class UnlockWindow(QWidget):
             self.show_start_page()
         super().closeEvent(event)
 
-
-def _open_and_ask(open_vault: Callable[[], Vault]) -> tuple[Vault, bool]:
-    """Open the vault, check it against the state it anchored on the consent network (if one is set up: an older
-    copy of the whole folder is refused there), and read whether its recovery key was confirmed, all on the
-    worker."""
-    from sync import audit_anchor
-    vault = open_vault()
-    audit_anchor.refuse_if_older(vault, accept=False)   # closes the vault when it refuses
-    try:
-        return vault, vault.recovery_key_confirmed
-    except BaseException:
-        vault.close()
-        raise

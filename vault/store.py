@@ -266,7 +266,9 @@ class Vault:
 
         def finish(vault: "Vault") -> None:
             vault._rekey(new_passphrase, secret)  # the database was proven to belong to this key first
-            vault.audit("recover")
+            with vault.transaction() as conn:
+                vault._note_restore(conn)         # an older copy accepted here is on record, as at unlock
+                vault.audit("recover", conn=conn)
 
         return cls._open(folder, clock, unwrap, finish, accept_older)
 
@@ -792,9 +794,17 @@ def _settle_staged_db(folder: Path, header: Header) -> None:
         return
     try:
         make_private(staged)              # a link planted under the name is refused, never moved into place
+    except OSError as exc:
+        raise storage_error(exc) from None
+    _move_into_place(folder, staged)
+
+
+def _move_into_place(folder: Path, staged: Path) -> None:
+    """Replace the database with ``staged``, a complete fsynced copy of it."""
+    try:
         for leftover in (folder / (DB_NAME + "-wal"), folder / (DB_NAME + "-shm")):
             with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()  # the old file's, emptied before the move: they must not meet the new file
+                leftover.unlink()  # the old file's, emptied before the copy was made: they must not meet the new file
         os.replace(staged, folder / DB_NAME)
         fsync_dir(folder)
     except OSError as exc:
@@ -816,14 +826,7 @@ def _settle_rekeyed_db(folder: Path, header: Header, db_key: bytes) -> None:
         with contextlib.suppress(OSError):
             staged.unlink()
         return
-    try:
-        for leftover in (folder / (DB_NAME + "-wal"), folder / (DB_NAME + "-shm")):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()  # the old file's, emptied before the copy: they must not meet the new file
-        os.replace(staged, folder / DB_NAME)
-        fsync_dir(folder)
-    except OSError as exc:
-        raise storage_error(exc) from None
+    _move_into_place(folder, staged)
 
 
 def _opens_with(path: Path, db_key: bytes, page_size: int, vault_id: str) -> bool:

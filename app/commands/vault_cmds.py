@@ -110,9 +110,9 @@ def cmd_passwd(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_recover(args: argparse.Namespace, ctx: Any) -> int:
-    from vault.store import Vault
+    from app.services.unlocking import recover_vault
     key = ctx.recovery_key()
-    with Vault.recover(ctx.vault_dir, key, ctx.new_passphrase(), accept_older=ctx.accept_older):
+    with recover_vault(ctx.vault_dir, key, ctx.new_passphrase(), accept_older=ctx.accept_older).vault:
         pass
     ctx.out("New passphrase set. Your records are as they were; keep using the same recovery key.")
     return 0
