@@ -20,11 +20,23 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QFil
 
 from app import recovery_kit
 from app.errors import expected, user_message
+from app.questions import ask
 from app.screens import ScreenContext
 from app.services.preferences import AUTOLOCK_CHOICES
 from app.share_qr import QrView, modules_of, qr_image
 from app.unlock_window import InlineMessage, NewPassphrase, _button, _para
+from vault.errors import MalformedRecoveryKey, WrongRecoveryKey
 
+PASSWD_RECOVERY_NOTE = ("This vault was made by an older version of medvault, so your recovery key cannot follow a "
+                        "passphrase change by itself. To keep your printed recovery key working, type it here. "
+                        "Left empty, medvault makes you a new recovery key and the printed one stops working.")
+NEW_KEY_QUESTION = ("You did not type your recovery key.\n\nChange the passphrase and get a new recovery key? The "
+                    "recovery key you have now will stop working; medvault shows you the new one at once, to print "
+                    "or write down.")
+NEW_KEY_SHOWN = ("Here is your new recovery key. Write it down or keep the recovery kit, then type its last group to "
+                 "confirm; medvault will not show it again.")
+REPLACED_BY_PASSWD = ("Your passphrase was changed. The recovery key you had could not follow the change and no "
+                      "longer works.")
 CARD_QR_PX = 400     # about 10 cm on a common screen: a webcam across a desk reads it
 
 
@@ -41,6 +53,15 @@ def _row(*widgets: QWidget) -> QHBoxLayout:
     for widget in widgets:
         row.addWidget(widget)
     return row
+
+
+def _align_labels(*forms: QFormLayout) -> None:
+    """Forms stacked in one box start their fields at one edge: every label as wide as the widest."""
+    labels = [form.itemAt(row, QFormLayout.ItemRole.LabelRole) for form in forms for row in range(form.rowCount())]
+    widgets = [item.widget() for item in labels if item is not None and item.widget() is not None]
+    widest = max(w.sizeHint().width() for w in widgets)
+    for widget in widgets:
+        widget.setMinimumWidth(widest)
 
 
 def _minutes_words(minutes: int) -> str:
@@ -224,19 +245,23 @@ class SettingsScreen(QWidget):
         self.new_passphrase.changed.connect(self._update_change_button)
         self.old_passphrase.textChanged.connect(self._update_change_button)
         self.change_button.clicked.connect(self.change_passphrase)
-        # Only for a vault made by an older medvault, whose recovery key cannot follow the change unless typed in.
-        self.passwd_recovery_note = _para("This vault was made by an older medvault. To keep your printed "
-                                          "recovery key working after the change, type it below; leave it empty "
-                                          "and medvault gives you a new recovery key instead.")
-        self.passwd_recovery = _field("e.g. 9MEF-FD9T-… (optional)", "Recovery key, to keep it working")
-        form = self._passwd_form = QFormLayout()
+        # Only for a vault made by an older medvault, whose recovery key cannot follow the change unless typed in;
+        # after the new passphrase, so the passphrase fields read in the order they are filled.
+        self.passwd_recovery_note = _para(PASSWD_RECOVERY_NOTE)
+        self.passwd_recovery = _field("9 groups of 4 letters and digits, as on your recovery kit",
+                                      "Recovery key, to keep it working")
+        self.passwd_recovery.textEdited.connect(lambda _text: self.passphrase_message.clear())
+        form = QFormLayout()
         form.addRow("Current passphrase", self.old_passphrase)
-        form.addRow("Recovery key", self.passwd_recovery)
+        recovery_form = self._passwd_form = QFormLayout()
+        recovery_form.addRow("Recovery key", self.passwd_recovery)
+        _align_labels(form, self.new_passphrase.layout(), recovery_form)
         self._show_passwd_recovery()
         layout = QVBoxLayout(box)
-        layout.addWidget(self.passwd_recovery_note)
         layout.addLayout(form)
         layout.addWidget(self.new_passphrase)
+        layout.addWidget(self.passwd_recovery_note)
+        layout.addLayout(recovery_form)
         layout.addLayout(_row(self.change_button))
         layout.addWidget(self.passphrase_message)
         return box
@@ -488,7 +513,14 @@ class SettingsScreen(QWidget):
         if not old or new is None:
             return
         session = self.session
-        recovery_key = self.passwd_recovery.text().strip() if self.session.passwd_needs_recovery_key else ""
+        needs_key = session.passwd_needs_recovery_key
+        recovery_key = self.passwd_recovery.text().strip() if needs_key else ""
+        if needs_key and not recovery_key and not ask(
+                self, NEW_KEY_QUESTION, "Change it and get a new key", "Go back",
+                do_name="Change the passphrase and get a new recovery key",
+                dont_name="Go back and type the recovery key"):
+            self.passwd_recovery.setFocus()
+            return
 
         def work() -> tuple[str | None, Any]:
             issued = session.change_passphrase(old, new, recovery_key or None)
@@ -505,15 +537,18 @@ class SettingsScreen(QWidget):
                         "on; your recovery key still works.")
             # the old recovery key stopped working: show the new one at once, to be kept and confirmed
             self.recovery_dialog = RecoveryKeyDialog(self.ctx, self)
-            self.recovery_dialog.show_key(result)
+            self.recovery_dialog.show_key(result, REPLACED_BY_PASSWD)
             self.recovery_dialog.open()
             return ("Passphrase changed, and your records moved to a new key. Your old recovery key no longer "
                     "works: keep the new one shown now.")
 
         def failed(exc: BaseException) -> None:
             self._failed(self.passphrase_message, self.change_button)(exc)
-            self.old_passphrase.setFocus()
-            self.old_passphrase.selectAll()
+            # back to the field that was wrong, its text selected so typing replaces it
+            field = (self.passwd_recovery if isinstance(exc, (WrongRecoveryKey, MalformedRecoveryKey))
+                     else self.old_passphrase)
+            field.setFocus()
+            field.selectAll()
         self.change_button.setEnabled(False)
         self.passphrase_message.say("Changing the passphrase…", warning=False)
         self.ctx.runner.run(work, lambda r: self.passphrase_message.say(done(r), warning=False), failed)
@@ -575,8 +610,8 @@ class RecoveryKeyDialog(QDialog):
         self.done_button.clicked.connect(self.confirm)
         self.done_message = InlineMessage("Problem confirming the recovery key")
         show_layout = QVBoxLayout(show)
-        show_layout.addWidget(_para("Your new recovery key. Write it down or keep the recovery kit; medvault will "
-                                    "not show it again."))
+        self.show_intro = _para(NEW_KEY_SHOWN)
+        show_layout.addWidget(self.show_intro)
         show_layout.addWidget(self.key_label)
         show_layout.addWidget(self.key_qr, 1)
         show_layout.addLayout(_row(self.save_button, self.print_button))
@@ -613,9 +648,11 @@ class RecoveryKeyDialog(QDialog):
             return key, qr_image(key)
         self.ctx.runner.run(work, self.show_key, failed)
 
-    def show_key(self, result: tuple[str, Any]) -> None:
-        """Show a key just made (here, or by a passphrase change that had to replace it) and ask to confirm it."""
+    def show_key(self, result: tuple[str, Any], why: str = "") -> None:
+        """Show a key just made (here, or by a passphrase change that had to replace it: ``why`` says so first)
+        and ask to confirm it."""
         self.key, image = result
+        self.show_intro.setText(f"{why} {NEW_KEY_SHOWN}" if why else NEW_KEY_SHOWN)
         self.key_label.setText("\n".join(" ".join(self.key.split("-")[i:i + 3]) for i in (0, 3, 6)))
         self.key_qr.set_image(image)
         self.pages.setCurrentWidget(self.show_page)

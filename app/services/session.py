@@ -257,7 +257,11 @@ class Session:
         """Change the passphrase (the records move to a new key). None when the recovery key still works; the text
         of a new recovery key, to show once and confirm, when the vault's older recovery slot could not follow the
         change and ``recovery_key`` was not given."""
-        return self.vault.change_passphrase(new, old_passphrase=old, recovery_key=recovery_key or None)
+        from vault.errors import MalformedRecoveryKey
+        try:
+            return self.vault.change_passphrase(new, old_passphrase=old, recovery_key=recovery_key or None)
+        except MalformedRecoveryKey as exc:     # its sentence is the recover page's: say what did not happen here
+            raise MalformedRecoveryKey(f"{exc.user_message.rstrip('.')}; the passphrase was not changed.") from None
 
     @property
     def passwd_needs_recovery_key(self) -> bool:

@@ -19,6 +19,7 @@ from app.tasks import TaskRunner
 from sync import qr
 from sync.links import card_from_link
 from tests.conftest import PASSPHRASE
+from tests.gui.question_support import answer_question
 from tests.gui.synthea_vault import synthea_vault
 from tests.gui.test_accessibility import offenders
 from tests.gui.serving_support import (controller_for, free_port, get, lock_in_window, settle,  # noqa: F401
@@ -229,6 +230,8 @@ def test_an_older_vaults_passphrase_change_keeps_or_replaces_the_recovery_key_op
     screen.new_passphrase.repeat.setText(NEW_PASSPHRASE)
     if keep:
         screen.passwd_recovery.setText(frozen_key)
+    else:       # left empty: a new recovery key is made only once the user said yes to that
+        answer_question(qtbot, "Change it and get a new key")
     screen.change_button.click()
     settle(qtbot, runner)
     if keep:

@@ -11,14 +11,15 @@ import threading
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 
 from app.services import Session, sharing, unlocking
 from app.tasks import TaskRunner
 from sync import shares
 from tests.conftest import FIXTURES, PASSPHRASE
+from tests.gui.question_support import answer_question
 from tests.gui.test_unlock_window import _below, _contrast, _settled, _window
 from vault.errors import VaultRolledBack
 from vault.store import Vault
@@ -48,22 +49,6 @@ def _older_copy(vault: Vault, aside: Path, *, share: bool = False) -> str | None
         (folder / leftover).unlink(missing_ok=True)
     shutil.copy2(aside / "vault.db", folder / "vault.db")
     return created.cid if created is not None else None
-
-
-def _answer_question(qtbot, answer: str, seen: dict) -> None:
-    """When the question box is up (it runs its own event loop), read it and click ``answer`` as a user would."""
-    def click() -> None:
-        box = QApplication.activeModalWidget()
-        if not isinstance(box, QMessageBox):
-            QTimer.singleShot(20, click)
-            return
-        seen["text"] = box.text()
-        seen["default"] = box.defaultButton().text()
-        seen["names"] = sorted(b.accessibleName() for b in box.buttons())
-        seen["box"] = box.grab()
-        button = next(b for b in box.buttons() if b.text() == answer)
-        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
-    QTimer.singleShot(0, click)
 
 
 def _refused(qtbot, folder: Path, runner=None):
@@ -105,7 +90,7 @@ def test_the_refusal_explains_and_dont_open_leaves_the_vault_closed_and_unchange
     seen: dict = {}
     unlocked: list = []
     window.unlocked.connect(unlocked.append)
-    _answer_question(qtbot, "Don't open it", seen)
+    answer_question(qtbot, "Don't open it", seen)
     qtbot.keyClick(button, Qt.Key.Key_Space)
     assert "revoked" in seen["text"] and "revoke those again" in seen["text"]
     assert seen["default"] == "Don't open it"                   # Enter in the question does the safe thing
@@ -139,7 +124,7 @@ def test_open_asks_then_opens_with_the_passphrase_already_typed_and_the_audit_sa
     runner = TaskRunner()
     window = _refused(qtbot, folder, runner)
     seen: dict = {}
-    _answer_question(qtbot, "Open the older copy", seen)
+    answer_question(qtbot, "Open the older copy", seen)
     with qtbot.waitSignal(window.unlocked, timeout=30000) as signal:
         qtbot.mouseClick(window.unlock_older.open_button, Qt.MouseButton.LeftButton)
     opened = signal.args[0]
@@ -171,7 +156,7 @@ def test_the_recovery_page_offers_the_same_way_for_an_older_copy(qtbot, tmp_path
     qtbot.waitUntil(lambda: window.recover_older.isVisible(), timeout=30000)
     assert "older than the last state" in window.recover_older.text()
     assert window.recovery_field.text() == "" and window.recover_pass.text() == ""   # held only for the answer
-    _answer_question(qtbot, "Open the older copy", {})
+    answer_question(qtbot, "Open the older copy", {})
     with qtbot.waitSignal(window.unlocked, timeout=30000) as signal:
         qtbot.mouseClick(window.recover_older.open_button, Qt.MouseButton.LeftButton)
     opened = signal.args[0]
@@ -212,7 +197,7 @@ def test_the_refusal_reads_in_light_and_dark_themes(qtbot, tmp_path, vault_facto
             assert "#" not in widget.styleSheet() and "rgb" not in widget.styleSheet()  # palette colours only
         if theme == "light":        # the question, beside the refusal's picture
             seen: dict = {}
-            _answer_question(qtbot, "Don't open it", seen)
+            answer_question(qtbot, "Don't open it", seen)
             qtbot.mouseClick(window.unlock_older.open_button, Qt.MouseButton.LeftButton)
             question = shot.with_name("03e-older-copy-question.png")
             assert seen["box"].save(str(question), "PNG") and question.stat().st_size > 2000
@@ -298,7 +283,7 @@ def test_a_whole_folder_put_back_is_refused_by_the_anchor_and_can_be_opened_from
 
     window = _refused(qtbot, folder, TaskRunner())
     assert "older than the last state" in window.unlock_older.text()
-    _answer_question(qtbot, "Open the older copy", {})
+    answer_question(qtbot, "Open the older copy", {})
     with qtbot.waitSignal(window.unlocked, timeout=30000) as signal:
         qtbot.mouseClick(window.unlock_older.open_button, Qt.MouseButton.LeftButton)
     opened = signal.args[0]
