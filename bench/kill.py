@@ -17,8 +17,9 @@ SIGKILL to its process group after a random delay, and then, in this process:
   recorded with a transaction the node really has, and a second sync then finishes without a refusal.
 
 The delay is drawn uniformly between the command's start-up time (``medvault --version``) and 1.1 times the
-operation's own duration, both measured at the start, so the kills spread over the work, its commit, fsync and
-rename moments, and a few land after the command finished (counted separately). The chain is a ganache node on
+operation's own duration (measured at the start, then kept up to date with the runs that finished before their
+kill, as the machine's load changes), so the kills spread over the work, its commit, fsync and rename moments,
+and a few land after the command finished (counted separately). The chain is a ganache node on
 loopback started here and stopped by its process id at the end; its state is rewound (``evm_revert``) before each
 chain-sync kill so every kill sends real transactions.
 
@@ -253,7 +254,12 @@ class Op:
     passphrases: tuple[str, ...] = (PASSPHRASE,)
     before: State | None = None
     after: State | None = None          # what an uninterrupted run leaves
-    duration: float = 0.0
+    durations: list[float] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        # the recent runs only: on a shared machine the load, and so the run time, changes during the campaign
+        return statistics.median(self.durations[-7:])
 
 
 def operations(setup: Setup) -> dict[str, Op]:
@@ -285,7 +291,6 @@ def fresh_copy(setup: Setup, op: Op, trial: Path) -> Path:
 
 def calibrate(setup: Setup, op: Op, trial: Path, runs: int = CALIBRATION_RUNS) -> None:
     from vault.store import Vault
-    durations = []
     for _ in range(runs):
         folder = fresh_copy(setup, op, trial)
         with Vault.unlock(folder, PASSPHRASE) as vault:
@@ -294,11 +299,10 @@ def calibrate(setup: Setup, op: Op, trial: Path, runs: int = CALIBRATION_RUNS) -
         folder = fresh_copy(setup, op, trial)
         start = time.monotonic()
         run(op.args(setup, folder), _env(trial, op.extra_env), ok=(0,))
-        durations.append(time.monotonic() - start)
+        op.durations.append(time.monotonic() - start)
         vault, _ = open_vault(folder, op.passphrases[::-1])
         with vault:
             op.after = read_state(vault)
-    op.duration = statistics.median(durations)
 
 
 def check(setup: Setup, op: Op, folder: Path) -> dict[str, Any]:
@@ -387,6 +391,8 @@ class Tally:
     leaks: Counter = field(default_factory=Counter)
     outcomes: dict = field(default_factory=lambda: defaultdict(Counter))
     failures: list = field(default_factory=list)
+    errors: list = field(default_factory=list)      # runs that failed on their own, before any kill (a node too
+                                                    # slow under load): shown, but no crash-safety finding
 
     def bad(self) -> int:
         return sum(self.open_fail.values()) + sum(self.verify_fail.values()) + sum(self.partial.values()) + sum(
@@ -416,11 +422,13 @@ def kill_loop(setup: Setup, ops: dict[str, Op], kills: int, seed: int, startup: 
         op = ops[name]
         folder = fresh_copy(setup, op, trial)
         delay = rng.uniform(startup, op.duration * 1.1)
-        landed, _, status = run_and_kill(op.args(setup, folder), _env(trial, op.extra_env), delay)
+        landed, took, status = run_and_kill(op.args(setup, folder), _env(trial, op.extra_env), delay)
+        if status == 0:
+            op.durations.append(took)   # it finished before the kill: a fresh measure of its run time
         tally.kills[name] += 1
         tally.mid[name] += landed
         if status not in (None, 0):
-            tally.failures.append((n, name, f"finished unkilled with exit status {status}"))
+            tally.errors.append((n, name, f"finished unkilled with exit status {status}"))
         leaked = plaintext_files(trial)
         if leaked:
             tally.leaks[name] += 1
@@ -482,7 +490,8 @@ def campaign(work: Path, wanted: list[str], kills: int, seed: int, *, calibratio
 def report(outcome: Campaign) -> list[str]:
     tally, ops, startup, seconds = outcome.tally, outcome.ops, outcome.startup, outcome.seconds
     lines = [f"CLI start-up (medvault --version): {startup:.2f} s"]
-    lines += [f"{name:<7} uninterrupted run {op.duration:.2f} s" for name, op in ops.items()]
+    lines += [f"{name:<7} run time {op.duration:.2f} s (median of its last uninterrupted runs)"
+              for name, op in ops.items()]
     head = f"{'op':<7} {'kills':>6} {'mid-op':>7} {'old':>5} {'new':>5} {'other':>5} {'no-open':>8} " \
            f"{'verify':>7} {'partial':>8} {'leaks':>6}"
     lines += ["", head]
@@ -500,7 +509,9 @@ def report(outcome: Campaign) -> list[str]:
                  f"{sum(tally.verify_fail.values())}; partial imports/shares: {sum(tally.partial.values())}; "
                  f"plaintext leaks: {sum(tally.leaks.values())}")
     lines.append(f"time: {seconds:.0f} s ({seconds / max(total, 1):.2f} s per kill)")
-    for n, name, why in tally.failures[:20]:
+    if tally.errors:
+        lines.append(f"commands that failed on their own before the kill: {len(tally.errors)}")
+    for n, name, why in (tally.failures + tally.errors)[:20]:
         lines.append(f"  kill {n} ({name}): {why}")
     return lines
 
@@ -533,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"kills": dict(tally.kills), "mid": dict(tally.mid),
                               "open_fail": dict(tally.open_fail), "verify_fail": dict(tally.verify_fail),
                               "partial": dict(tally.partial), "leaks": dict(tally.leaks),
+                              "failed_on_their_own": len(tally.errors),
                               "outcomes": {k: dict(v) for k, v in tally.outcomes.items()}}))
         return 1 if outcome.tally.bad() else 0
     finally:

@@ -34,15 +34,15 @@ def _bench():
 def test_random_kills_leave_every_vault_whole(tmp_path, fixtures_dir):
     kill = _bench()
     outcome = kill.campaign(tmp_path, list(kill.OPS), KILLS, SEED, calibration_runs=1, say=lambda _: None)
-    tally = outcome.tally
+    tally, printed = outcome.tally, "\n".join(kill.report(outcome))
     assert sum(tally.kills.values()) == KILLS and set(tally.kills) == set(kill.OPS)
-    assert sum(tally.mid.values()) >= KILLS // 2, "most kills must land while the command runs"
-    assert tally.failures == [] and tally.bad() == 0, "\n".join(kill.report(outcome))
+    assert sum(tally.mid.values()) >= KILLS // 2, f"most kills must land while the command runs\n{printed}"
+    assert tally.failures == [] and tally.bad() == 0, printed
     # the checks saw both sides of some commit, so they are not vacuous
     seen = Counter()
     for counts in tally.outcomes.values():
         seen.update(counts)
-    assert seen["old"] and seen["new"]
+    assert seen["old"] and seen["new"], printed
 
 
 def test_kills_at_every_fsync_of_share_create_and_revoke(tmp_path, fixtures_dir):
