@@ -7,6 +7,10 @@ A recovery key is confirmed by typing its last group back. A vault whose key was
 closed on that page) is offered a new key at the next unlock: the old one cannot be shown again, since the vault
 keeps it only wrapped, and one the user may not have kept is better replaced.
 
+Unlocking and recovering are the application layer's use cases (``app/services/unlocking.py``), as for the CLI. An
+older copy of the vault (``VaultRolledBack``) is explained in plain words, with a separate button that asks before
+opening it anyway with what was already typed; that is held only until the user answers, types or leaves.
+
 Messages sit under the field they are about, with an icon and bold text in the palette's own colours, so they read
 in a dark theme and do not rely on colour alone.
 """
