@@ -160,7 +160,9 @@ def walk(resource: dict, max_depth: int | None = None) -> tuple[list[dict], str]
         top = resource.copy()       # a C-level copy and a delete: several times a comprehension's speed
         del top["contained"]
         _levels([top], 1, limit, words, refs.append)
-        _levels([resource["contained"]], 2, limit, words, None)
+        contained = resource["contained"]
+        if type(contained) is list or type(contained) is dict:   # anything else is refused by validation later
+            _levels([contained], 2, limit, words, None)
     else:
         _levels([resource], 1, limit, words, refs.append)
     # str.split() without arguments splits on the same white space as the regular expression \s+, in C

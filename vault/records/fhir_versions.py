@@ -282,7 +282,8 @@ def _tag(resource: dict, version: str) -> None:
     meta = dict(meta) if type(meta) is dict else {}
     # a profile of the old version no longer describes the converted record
     meta.pop("profile", None)
-    meta["tag"] = [t for t in meta.get("tag") or [] if type(t) is dict] + [
+    tags = meta.get("tag")
+    meta["tag"] = [t for t in (tags if type(tags) is list else []) if type(t) is dict] + [
         {"system": FHIR_VERSION_SYSTEM, "code": VERSION_NUMBER[version],
          "display": f"converted by medvault from FHIR {version}"}]
     resource["meta"] = meta
@@ -324,7 +325,7 @@ def to_r4(doc: object) -> tuple[object, Converted | None]:
     entries = []
     for i, e in kept:
         r = e.get("resource") if type(e) is dict else None
-        if type(r) is dict and r.get("resourceType") in maps:
+        if type(r) is dict and type(r.get("resourceType")) is str and r["resourceType"] in maps:
             conv.where = f"entry {i}" if is_bundle else "the record"
             local: set[str] = set()
             rtype = r["resourceType"]
