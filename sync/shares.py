@@ -102,7 +102,7 @@ def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
 
 
-def _kept_in(vault: Any, store: ContentStore) -> bool:
+def kept_in_vault(vault: Any, store: ContentStore) -> bool:
     """Whether ``store`` keeps its files in this vault's database, so a share's file can be written and deleted in
     the same transaction as the share's row (all or nothing, whatever moment the process dies)."""
     return (isinstance(store, EmbeddedContentStore) and isinstance(store.storage, VaultBlobStorage)
@@ -294,7 +294,7 @@ def create_share(vault: Any, selection: Selection, *, expires: timedelta | None,
         store, backend = store_for(vault, gateway_base)
     elif gateway_base and isinstance(store, EmbeddedContentStore):
         store.gateway_base = gateway_base
-    in_vault = _kept_in(vault, store)
+    in_vault = kept_in_vault(vault, store)
     cid = store.cid_for(data) if in_vault else store.add(data)
     url = f"{gateway_base.rstrip('/')}/ipfs/{cid}" if gateway_base else store.gateway_url(cid)
     try:
@@ -374,7 +374,7 @@ def revoke_share(vault: Any, share_id: str, *, store: ContentStore | None = None
             raise ShareError(f"This share's file is kept by the {row.backend} backend, but medvault is now set to "
                              f"the {configured} one; switch back with 'medvault share backend' to revoke it. "
                              "Nothing was changed.")
-    in_vault = _kept_in(vault, store)
+    in_vault = kept_in_vault(vault, store)
     if not in_vault:
         # Another node's copy cannot join the vault's transaction: it goes first, so a crash in between leaves a
         # share that no longer serves (revoking again finishes it), never a revoked one still served.

@@ -388,7 +388,12 @@ def create(vault: Any, recipient: Recipient, items: list[Any], *, expires: timed
     now = int(now_dt.timestamp())
     exp = now + int(expires.total_seconds()) if expires is not None else None
     label = _label(author)
-    cid = store.add(data)
+    # A file kept in this vault is written in the transaction that records the write-back, so a crash leaves both
+    # or neither. An IPFS node cannot join that transaction: the file goes to it first, so a crash in between
+    # leaves no row (nothing listed, no link anyone was given) and only a file no link names, which nobody can read:
+    # its key existed only in this process. The other order would leave a listed write-back whose file no node has.
+    in_vault = shares.kept_in_vault(vault, store)
+    cid = store.cid_for(data) if in_vault else store.add(data)
     url = store.gateway_url(cid)
     share_id = uuid.uuid4().hex[:12]
     targets = [f"{r['resourceType']}/{r['id']}" for r in resources if r["resourceType"] != "Practitioner"
@@ -397,6 +402,8 @@ def create(vault: Any, recipient: Recipient, items: list[Any], *, expires: timed
         link = links.build_return(vault.identity_keys.ed25519_seed, recipient.card, url=url, key=key, exp=exp,
                                   label=label, iat=now)
         with vault.transaction() as conn:
+            if in_vault:
+                shares_store.put_blob(conn, cid, data)
             # a return is a directed share from the clinician to the patient: no consent is asked of the chain for
             # it (the records are the clinician's), but it is served, listed and withdrawn like one
             shares_store.insert(conn, shares_store.ShareRow(
@@ -408,10 +415,12 @@ def create(vault: Any, recipient: Recipient, items: list[Any], *, expires: timed
                         notes=sum(isinstance(i, Note) for i in items),
                         measurements=sum(isinstance(i, Measurement) for i in items))
     except BaseException:
-        try:
-            store.unpin(cid)
-        except SyncError:
-            pass
+        # a file kept in the vault went with the rolled-back transaction; a node's copy must not stay published
+        if not in_vault:
+            try:
+                store.unpin(cid)
+            except SyncError:
+                pass
         raise
     return WriteBack(share_id, link, url, cid, exp, targets, recipient)
 
