@@ -11,7 +11,7 @@ Every failure surfaces as a typed ``sync.errors.ChainError`` with a sentence fit
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
@@ -176,10 +176,6 @@ class Chain:
     def withdraw_in_process(name: str) -> None:
         """``eth-tester:NAME`` answers as an unreachable node from now on (until published again)."""
         _IN_PROCESS.pop(name, None)
-
-    @staticmethod
-    def publish_in_process(name: str, chain: Chain) -> None:
-        _IN_PROCESS[name] = chain
 
     # ---- basic queries ---------------------------------------------------------------------------------------
 
@@ -440,19 +436,6 @@ class ConsentRegistry:
     def anchored_at(self, root: bytes) -> int:
         return self.chain._call(self.contract.functions.anchoredAt(root).call)
 
-    def receipt_anchored_at(self, root: bytes, receipt_digest: bytes, proof: Sequence[bytes]) -> int:
-        fn = self.contract.functions.receiptAnchoredAt(root, receipt_digest, list(proof))
-        return self.chain._call(fn.call)
-
-    def receipt_digest_onchain(self, rc: cs.AccessReceipt) -> bytes:
-        fn = self.contract.functions.receiptDigest(
-            rc.consent_id, to_checksum_address(rc.patient), to_checksum_address(rc.accessor), rc.accessed_at, rc.nonce
-        )
-        return bytes(self.chain._call(fn.call))
-
-    def domain_separator(self) -> bytes:
-        return bytes(self.chain._call(self.contract.functions.domainSeparator().call))
-
     # ---- events (an auditor rebuilds the history from these alone) ---------------------------------------
 
     def events(self, name: str, **filters: Any) -> list[dict[str, Any]]:
@@ -470,11 +453,6 @@ class ConsentRegistry:
             }
             for log in logs
         ]
-
-    def history(self) -> list[dict[str, Any]]:
-        names = [i["name"] for i in self.chain.artifact["abi"] if i["type"] == "event"]
-        out = [e for n in names for e in self.events(n)]
-        return sorted(out, key=lambda e: (e["block_number"], e["log_index"]))
 
     def find_grant(self, consent_id: bytes, *, patient: str) -> Anchor | None:
         return _first_anchor(self.events("ConsentGranted", consentId=consent_id,
@@ -500,50 +478,6 @@ class ConsentRegistry:
         tx = self.chain._call(lambda: fn.build_transaction({"from": sender.address, "gas": 0, **fees}))
         tx.pop("gas")  # re-estimated in _transact, where a revert is decoded into a typed error
         return self.chain._transact(sender, tx)
-
-
-@dataclass(frozen=True)
-class ConsentStatus:
-    """What a receiver may tell its user about a share's consent. ``verified`` is False whenever the chain could
-    not be asked: the receiver must say so rather than imply the consent was checked."""
-
-    state: str  # "active", "revoked", "expired", "not-for-you", "unknown", "scope-mismatch", "unchecked"
-    verified: bool
-    sentence: str
-    record: ConsentRecord | None = None
-
-    @property
-    def allows_access(self) -> bool:
-        return self.state == "active"
-
-
-def check_consent(
-    registry: ConsentRegistry | None, *, share_key: bytes, patient: str, accessor: str, fhir_consent: dict[str, Any]
-) -> ConsentStatus:
-    """The receiver's check before showing a share: is the consent of the patient the link names on chain, for
-    this scope, active for us?"""
-    if registry is None:
-        return ConsentStatus("unchecked", False, "No consent network is configured, so this consent was not checked.")
-    cid = cs.consent_id(share_key)
-    try:
-        record = registry.get_consent(cid, patient=patient)
-        active = registry.is_active(cid, accessor, patient=patient) if record is not None else False
-        now = registry.chain.block_timestamp()
-    except ChainUnavailable:
-        return ConsentStatus("unchecked", False, "The consent network could not be reached, so this consent was not "
-                             "checked.")
-    if record is None:
-        return ConsentStatus("unknown", True, "The consent network has no record of this share's consent.")
-    if not record.scope_matches(cs.scope_hash(fhir_consent)):
-        return ConsentStatus("scope-mismatch", True, "The records in this share are not the ones the patient "
-                             "consented to.", record)
-    if record.revoked:
-        return ConsentStatus("revoked", True, "The patient has revoked this share.", record)
-    if now >= record.expires_at:
-        return ConsentStatus("expired", True, "This share's consent has expired.", record)
-    if not active:
-        return ConsentStatus("not-for-you", True, "This share was not granted to you.", record)
-    return ConsentStatus("active", True, "The patient's consent is on record and active.", record)
 
 
 def _same_runtime(code: bytes, artifact: dict[str, Any]) -> bool:

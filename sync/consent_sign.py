@@ -11,7 +11,6 @@ keys from anywhere else or keeps them.
 from __future__ import annotations
 
 import hashlib
-import hmac
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,7 +23,6 @@ from vault import jsonsafe
 
 DOMAIN_NAME = "medvault ConsentRegistry"
 DOMAIN_VERSION = "1"
-CONSENT_ID_PURPOSE = b"medvault/consent/v1"
 ZERO_ADDRESS = "0x" + "00" * 20
 # "Until revoked": the largest expiry the contract stores (uint40 seconds, the year 36812).
 NO_EXPIRY = 2**40 - 1
@@ -60,13 +58,6 @@ TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "deadline", "type": "uint256"},
     ],
 }
-
-
-def consent_id(share_key: bytes) -> bytes:
-    """The on-chain key of a share's consent; only holders of the share link (its key) can compute it."""
-    if len(share_key) < 16:
-        raise ValueError("share key too short")
-    return hmac.new(share_key, CONSENT_ID_PURPOSE, hashlib.sha256).digest()
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -289,44 +280,3 @@ def from_jsonable(data: dict[str, Any]) -> Typed:
             value = bytes.fromhex(value[2:])
         kwargs[key] = value
     return cls(**kwargs)
-
-
-def grant_for_share(
-    patient_key: bytes,
-    domain: Domain,
-    *,
-    share_key: bytes,
-    fhir_consent: dict[str, Any],
-    expires_at: int,
-    nonce: int,
-    deadline: int,
-    grantee: str = ZERO_ADDRESS,
-) -> tuple[Grant, Signature]:
-    """The signed grant for a share: what share creation hands to ``Outbox.queue_grant``.
-
-    Only the HMAC of the share key and the hash of the FHIR Consent leave the vault; the key and the CID never do.
-    """
-    grant = Grant(
-        consent_id=consent_id(share_key),
-        patient=address_of(patient_key),
-        grantee=grantee,
-        expires_at=expires_at,
-        scope_hash=scope_hash(fhir_consent),
-        nonce=nonce,
-        deadline=deadline,
-    )
-    return grant, sign(patient_key, domain, grant)
-
-
-def revoke_for_share(
-    patient_key: bytes, domain: Domain, *, share_key: bytes, nonce: int, deadline: int
-) -> tuple[Revoke, Signature]:
-    revoke = Revoke(consent_id(share_key), address_of(patient_key), nonce, deadline)
-    return revoke, sign(patient_key, domain, revoke)
-
-
-def receipt_for_share(
-    accessor_key: bytes, domain: Domain, *, share_key: bytes, patient: str, accessed_at: int, nonce: int
-) -> tuple[AccessReceipt, Signature]:
-    receipt = AccessReceipt(consent_id(share_key), patient, address_of(accessor_key), accessed_at, nonce)
-    return receipt, sign(accessor_key, domain, receipt)

@@ -368,6 +368,3 @@ class Gateway:
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
-
-    def url_for(self, cid: str) -> str:
-        return f"{self.base_url}/ipfs/{cid}"

@@ -112,9 +112,6 @@ class ShlPayload:
     def needs_passcode(self) -> bool:
         return "P" in self.flag
 
-    @property
-    def long_term(self) -> bool:
-        return "L" in self.flag
 
 
 def _check_flag(flag: object) -> str:

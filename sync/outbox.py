@@ -10,14 +10,13 @@ failed with the reason and moves on. Entries are never deleted.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sync import consent_sign as cs
-from sync import merkle
 from sync.errors import ChainMismatch, ChainUnavailable, ConsentRejected
-from vault.outbox_store import ANCHORED, FAILED, PENDING, OutboxEntry
+from vault.outbox_store import OutboxEntry
 
 GRANT = "grant"
 REVOKE = "revoke"
@@ -43,41 +42,6 @@ class OutboxStore(Protocol):
     def mark_failed(self, entry_id: int, reason: str, message: str) -> None: ...
 
     def note_attempt(self, entry_id: int, error: str | None) -> None: ...
-
-
-class MemoryOutboxStore:
-    """In-memory store for unit tests and the headless demo."""
-
-    def __init__(self) -> None:
-        self._entries: dict[int, OutboxEntry] = {}
-
-    def add(self, kind: str, payload: dict[str, Any], created_at: int) -> int:
-        entry_id = len(self._entries) + 1
-        self._entries[entry_id] = OutboxEntry(entry_id, kind, payload, created_at)
-        return entry_id
-
-    def get(self, entry_id: int) -> OutboxEntry:
-        return self._entries[entry_id]
-
-    def pending(self) -> list[OutboxEntry]:
-        return [e for e in self._entries.values() if e.state == PENDING]
-
-    def all(self) -> list[OutboxEntry]:
-        return list(self._entries.values())
-
-    def mark_anchored(self, entry_id: int, block_number: int, tx_hash: str) -> None:
-        e = self._entries[entry_id]
-        e.state, e.block_number, e.tx_hash = ANCHORED, block_number, tx_hash
-        e.reason = e.message = e.last_error = None
-
-    def mark_failed(self, entry_id: int, reason: str, message: str) -> None:
-        e = self._entries[entry_id]
-        e.state, e.reason, e.message = FAILED, reason, message
-
-    def note_attempt(self, entry_id: int, error: str | None) -> None:
-        e = self._entries[entry_id]
-        e.attempts += 1
-        e.last_error = error
 
 
 @dataclass
@@ -111,32 +75,6 @@ class Outbox:
     def queue_cancel(self, domain: cs.Domain, cancel: cs.CancelNonces, sig: cs.Signature) -> int:
         cs.verify(domain, cancel, sig, cancel.patient)
         return self._add(CANCEL, domain, cancel, sig)
-
-    def queue_batch(
-        self, domain: cs.Domain, receipts: Sequence[tuple[cs.AccessReceipt, cs.Signature]]
-    ) -> int:
-        """Anchor many receipts under one Merkle root. The receipts, signatures and proofs stay in the payload, so
-        each one can later be proven against the anchored root."""
-        digests = []
-        for receipt, sig in receipts:
-            cs.verify(domain, receipt, sig, receipt.accessor)
-            digests.append(cs.digest(domain, receipt))
-        tree = merkle.MerkleTree.from_digests(digests)
-        payload = {
-            "domain": _domain_json(domain),
-            "root": "0x" + tree.root.hex(),
-            "count": len(digests),
-            "receipts": [
-                {
-                    "receipt": cs.to_jsonable(r),
-                    "signature": "0x" + s.to_bytes().hex(),
-                    "digest": "0x" + d.hex(),
-                    "proof": ["0x" + p.hex() for p in tree.proof(i)],
-                }
-                for i, ((r, s), d) in enumerate(zip(receipts, digests, strict=True))
-            ],
-        }
-        return self.store.add(BATCH, payload, int(self.clock()))
 
     def _add(self, kind: str, domain: cs.Domain, typed: cs.Typed, sig: cs.Signature) -> int:
         payload = {
@@ -243,13 +181,6 @@ class Outbox:
                 return None
             return registry.find_cancel(typed.patient, typed.nonce_floor)
         raise ValueError(f"unknown outbox entry kind {entry.kind!r}")
-
-
-def proofs_of(entry: OutboxEntry) -> list[dict[str, Any]]:
-    """The receipts of an anchored batch with their Merkle proofs, for showing or proving an access."""
-    if entry.kind != BATCH:
-        raise ValueError("only batch entries carry proofs")
-    return entry.payload["receipts"]
 
 
 def _same_grant(record: Any, g: cs.Grant) -> bool:

@@ -28,10 +28,6 @@ SALT_BYTES = nacl.pwhash.argon2id.SALTBYTES  # 16
 _AEAD_NONCE_BYTES = _sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES  # 24: random nonces never collide
 _SUBKEY_PERSON = b"medvault.subkey1"  # BLAKE2b personalisation: exactly 16 bytes, versioned
 
-# Argon2id bounds libsodium accepts; a header asking for more is treated as damaged rather than run.
-ARGON2_OPSLIMIT_MIN = nacl.pwhash.argon2id.OPSLIMIT_MIN
-ARGON2_MEMLIMIT_MIN = nacl.pwhash.argon2id.MEMLIMIT_MIN
-
 
 class CryptoError(Exception):
     """An authentication check failed: wrong key, or data that was altered."""

@@ -12,35 +12,14 @@ from dataclasses import dataclass
 from eth_keys import keys as _eth_keys
 
 from vault import crypto
-from vault.multiformats import b58decode, b58encode, varint
+from vault.multiformats import b58encode, varint
 
 _ED25519_PUB = varint(0xED)
-_X25519_PUB = varint(0xEC)
-_SECP256K1_PUB = varint(0xE7)
 _SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 def did_key_ed25519(public: bytes) -> str:
     return "did:key:z" + b58encode(_ED25519_PUB + public)
-
-
-def did_key_x25519(public: bytes) -> str:
-    return "did:key:z" + b58encode(_X25519_PUB + public)
-
-
-def did_key_secp256k1(private: bytes) -> str:
-    compressed = _eth_keys.PrivateKey(private).public_key.to_compressed_bytes()
-    return "did:key:z" + b58encode(_SECP256K1_PUB + compressed)
-
-
-def ed25519_public_from_did(did: str) -> bytes:
-    """The raw Ed25519 public key inside a ``did:key``; ValueError if it is not an Ed25519 did:key."""
-    if not did.startswith("did:key:z"):
-        raise ValueError("not a did:key")
-    raw = b58decode(did[len("did:key:z"):])
-    if not raw.startswith(_ED25519_PUB) or len(raw) != len(_ED25519_PUB) + 32:
-        raise ValueError("not an Ed25519 did:key")
-    return raw[len(_ED25519_PUB):]
 
 
 def new_secp256k1_private() -> bytes:

@@ -18,7 +18,6 @@ from typing import Any
 PENDING = "pending"
 ANCHORED = "anchored"
 FAILED = "failed"
-STATES = (PENDING, ANCHORED, FAILED)
 
 
 @dataclass

@@ -11,11 +11,12 @@ from sync import consent_sign as cs
 from sync import merkle
 from sync.chain import Chain, Sender
 from sync.errors import ChainMismatch, ChainUnavailable, ConsentRejected, ConsentSignatureInvalid, NotAMember
-from sync.outbox import MemoryOutboxStore, Outbox
+from sync.outbox import Outbox
 from vault.outbox_store import ANCHORED, PENDING
 from tests.peers.ganache import CHAIN_ID, Ganache
 
 from conftest import new_party, signed_grant, signed_receipt, signed_revoke
+from tests.chain.chain_support import MemoryOutboxStore, history, receipt_anchored_at
 
 pytestmark = pytest.mark.integration
 
@@ -55,11 +56,11 @@ def test_life_cycle_on_a_real_node(node_chain, node_registry, member):
     digests = [cs.digest(reg.domain, r) for r, _ in batch]
     tree = merkle.MerkleTree.from_digests(digests)
     reg.anchor_batch(member, tree.root, len(digests))
-    assert reg.receipt_anchored_at(tree.root, digests[3], tree.proof(3)) == reg.anchored_at(tree.root) > 0
+    assert receipt_anchored_at(reg, tree.root, digests[3], tree.proof(3)) == reg.anchored_at(tree.root) > 0
 
     reg.revoke(member, *signed_revoke(reg, patient, grant.consent_id))
     assert not reg.is_active(grant.consent_id, clinician.address, patient=patient.address)
-    kinds = [e["event"] for e in reg.history() if e["event"].startswith(("Consent", "Access", "Batch"))]
+    kinds = [e["event"] for e in history(reg) if e["event"].startswith(("Consent", "Access", "Batch"))]
     assert kinds[-4:] == ["ConsentGranted", "AccessLogged", "BatchAnchored", "ConsentRevoked"]
 
 

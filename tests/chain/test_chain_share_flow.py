@@ -1,4 +1,5 @@
-"""The hooks sharing uses: a share's signed grant, revoke and receipt, and the receiver's consent check."""
+"""A share's signed grant, revoke and receipt through the outbox, and what a receiver reads from the registry about
+its consent (the app's own check, through the same registry reads, is app.services.received)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,19 @@ import os
 from web3 import HTTPProvider, Web3
 
 from sync import consent_sign as cs
-from sync.chain import Chain, ConsentRegistry, check_consent
-from sync.outbox import MemoryOutboxStore, Outbox
+from sync import links
+from sync.chain import Chain, ConsentRegistry
+from sync.outbox import Outbox
 from vault.outbox_store import ANCHORED
 
 from conftest import advance
+from tests.chain.chain_support import (
+    MemoryOutboxStore,
+    check_consent,
+    grant_for_share,
+    receipt_for_share,
+    revoke_for_share,
+)
 
 CONSENT = {
     "resourceType": "Consent",
@@ -25,7 +34,7 @@ def _share(registry, admin, patient, *, grantee=cs.ZERO_ADDRESS, expires_in=3600
     share_key = os.urandom(32)
     now = registry.chain.block_timestamp()
     outbox = Outbox(MemoryOutboxStore())
-    grant, sig = cs.grant_for_share(patient.key, registry.domain, share_key=share_key, fhir_consent=CONSENT,
+    grant, sig = grant_for_share(patient.key, registry.domain, share_key=share_key, fhir_consent=CONSENT,
                                     expires_at=now + expires_in, nonce=1, deadline=now + 86_400, grantee=grantee)
     outbox.queue_grant(registry.domain, grant, sig)
     assert outbox.sync(registry, admin).anchored == [1]
@@ -35,7 +44,7 @@ def _share(registry, admin, patient, *, grantee=cs.ZERO_ADDRESS, expires_in=3600
 def test_share_grant_puts_only_hmac_and_hash_on_chain(registry, admin, patient, clinician):
     share_key, _ = _share(registry, admin, patient)
     granted = registry.events("ConsentGranted")[0]["args"]
-    assert bytes(granted["consentId"]) == cs.consent_id(share_key) != share_key
+    assert bytes(granted["consentId"]) == links.consent_id(share_key) != share_key
     assert bytes(granted["scopeHash"]) == cs.scope_hash(CONSENT)
     status = check_consent(registry, patient=patient.address, share_key=share_key, accessor=clinician.address, fhir_consent=CONSENT)
     assert status.state == "active" and status.verified and status.allows_access
@@ -51,7 +60,7 @@ def test_receiver_refuses_other_records_than_consented(registry, admin, patient,
 def test_receiver_sees_revocation_and_expiry(evm, registry, admin, patient, clinician):
     share_key, outbox = _share(registry, admin, patient)
     now = registry.chain.block_timestamp()
-    outbox.queue_revoke(registry.domain, *cs.revoke_for_share(patient.key, registry.domain, share_key=share_key,
+    outbox.queue_revoke(registry.domain, *revoke_for_share(patient.key, registry.domain, share_key=share_key,
                                                               nonce=2, deadline=now + 600))
     outbox.sync(registry, admin)
     status = check_consent(registry, patient=patient.address, share_key=share_key, accessor=clinician.address, fhir_consent=CONSENT)
@@ -87,9 +96,9 @@ def test_unknown_share_and_unconfigured_or_unreachable_chain_are_said_plainly(re
 
 def test_receipt_for_share_is_logged(registry, admin, patient, clinician):
     share_key, outbox = _share(registry, admin, patient)
-    receipt, sig = cs.receipt_for_share(clinician.key, registry.domain, share_key=share_key,
+    receipt, sig = receipt_for_share(clinician.key, registry.domain, share_key=share_key,
                                         patient=patient.address, accessed_at=registry.chain.block_timestamp(), nonce=1)
     outbox.queue_access(registry.domain, receipt, sig)
     outbox.sync(registry, admin)
     assert outbox.entries()[-1].state == ANCHORED
-    assert registry.find_access(cs.consent_id(share_key), cs.digest(registry.domain, receipt)) is not None
+    assert registry.find_access(links.consent_id(share_key), cs.digest(registry.domain, receipt)) is not None

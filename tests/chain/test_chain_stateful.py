@@ -23,6 +23,7 @@ from sync.chain import Chain, Sender
 from sync.errors import ConsentRejected
 
 from conftest import Party
+from tests.chain.chain_support import receipt_anchored_at
 
 # Time steps and expiries keep clear of each other by minutes, so the few seconds a block's timestamp may move
 # while the test runs never decide an outcome.
@@ -295,8 +296,8 @@ class ConsentRegistryMachine(RuleBasedStateMachine):
         self.expect(lambda: self.reg.anchor_batch(sender, tree.root, size), None)
         self.roots.append(tree.root)
         i = data.draw(st.integers(0, size - 1))
-        assert self.reg.receipt_anchored_at(tree.root, digests[i], tree.proof(i)) > 0
-        assert self.reg.receipt_anchored_at(tree.root, self.fresh(), tree.proof(i)) == 0
+        assert receipt_anchored_at(self.reg, tree.root, digests[i], tree.proof(i)) > 0
+        assert receipt_anchored_at(self.reg, tree.root, self.fresh(), tree.proof(i)) == 0
 
     @rule(seconds=st.sampled_from([2 * MARGIN, 10 * MARGIN, 30 * MARGIN]))
     def advance_time(self, seconds) -> None:

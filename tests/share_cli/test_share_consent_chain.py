@@ -91,9 +91,9 @@ def test_a_share_whose_consent_record_was_swapped_is_refused():
     import pytest
 
     from sync import consent_service
-    from sync import consent_sign as cs
     from sync.chain import Chain, Sender
     from sync.errors import ShareRevoked
+    from tests.chain.chain_support import grant_for_share
 
     chain = Chain.in_process()
     admin = Sender(node_account=chain.node_accounts()[0])
@@ -101,7 +101,7 @@ def test_a_share_whose_consent_record_was_swapped_is_refused():
     patient_key = os.urandom(32)
     signed = {"resourceType": "Consent", "id": "c1", "status": "active"}
     now = chain.block_timestamp()
-    grant, sig = cs.grant_for_share(patient_key, registry.domain, share_key=b"k" * 32, fhir_consent=signed,
+    grant, sig = grant_for_share(patient_key, registry.domain, share_key=b"k" * 32, fhir_consent=signed,
                                     expires_at=now + 3600, nonce=1, deadline=now + 3600)
     registry.grant(admin, grant, sig)
     def bundle(consent):

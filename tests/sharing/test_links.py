@@ -30,7 +30,7 @@ def test_spec_link_parses_bare_and_behind_viewer(shl_dir):
         p = links.parse_shlink(text)
         assert p.url == want["url"] and p.label == want["label"] and p.flag == "LU"
         assert links.b64u_encode(p.key) == want["key"] and p.exp is None and p.v == 1
-        assert p.direct_file and p.long_term and not p.needs_passcode
+        assert p.direct_file and not p.needs_passcode
 
 
 def test_validation_sdk_links(shl_dir):

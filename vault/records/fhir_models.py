@@ -14,9 +14,7 @@ from pydantic import ValidationError
 
 from vault.records.errors import ResourceInvalid, UnknownResourceType
 
-__all__ = ["is_resource_type", "validate_resource", "model_of", "FHIR_VERSION"]
-
-FHIR_VERSION = "4.0.1"
+__all__ = ["is_resource_type", "validate_resource", "model_of"]
 
 
 @lru_cache(maxsize=None)
