@@ -665,7 +665,7 @@ def numeric(jws: str, chunks: int = 1) -> str:
     digits = "".join(f"{ord(c) - 45:02d}" for c in jws if 45 <= ord(c) <= 122)
     if chunks <= 1:
         return "shc:/" + digits
-    size = -(-len(digits) // chunks)
+    size = max(2, -(-len(digits) // chunks))   # an empty JWS still makes one (empty) chunk
     size += size % 2
     parts = [digits[i:i + size] for i in range(0, len(digits), size)] or [""]
     return "\n".join(f"shc:/{i}/{len(parts)}/{p}" for i, p in enumerate(parts, 1))
