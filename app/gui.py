@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 
@@ -82,6 +83,9 @@ class Controller:
         if self.unlock_window.note:     # the chain could not be asked at unlock: said, never in the way
             window.statusBar().addPermanentWidget(_unlock_note(self.unlock_window.note))
         window.locked.connect(self.start)
+        # a window closed for good (the app quitting, a test's clean-up) must not be locked by a later idle timeout
+        # or screen-lock signal: its C++ side is gone
+        window.destroyed.connect(lambda *_args, gone=window: self._forget(gone))
         window.quit_requested.connect(QApplication.quit)
         self.unlock_window.hide()
         window.show()
@@ -96,6 +100,12 @@ class Controller:
                         lambda _exc: self._start_idle(DEFAULT_AUTOLOCK_MINUTES))
         for hook in self.window_opened:
             hook(window)
+
+    def _forget(self, window: Any) -> None:
+        if self.main_window is window:
+            self.main_window = None
+            if shiboken6.isValid(self.idle):    # at quitting, the idle timer may have gone before the window
+                self.idle.stop()
 
     def _start_idle(self, minutes: int) -> None:
         if self.main_window is not None and self.main_window.vault is not None:

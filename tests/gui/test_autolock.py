@@ -165,3 +165,20 @@ def test_no_dbus_breaks_nothing(qtbot):
     finally:
         QDBusConnection.disconnectFromBus("missing-bus")
     SessionWatch()                                  # the desktop's own buses, whatever this machine has
+
+
+def test_a_window_deleted_for_good_is_not_locked_later(qtbot, shared_vault, controller_for):
+    """The idle delay or a screen-lock signal that comes after the window was destroyed (the app quitting, a
+    test's clean-up) finds no window to lock, instead of calling into a deleted C++ object."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+    folder, _port, _created = shared_vault
+    controller = controller_for(folder)
+    unlock_in_window(qtbot, controller)
+    window = controller.main_window
+    vault = window.vault
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert controller.main_window is None and not controller.idle.running
+    controller.auto_lock("screen locked")            # what the session watch would send: nothing to do
+    controller.idle.idle.emit()
+    vault.close()
