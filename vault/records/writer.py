@@ -107,6 +107,7 @@ class SourceWriter:
         self._known: set[tuple[str, str]] = set()       # (type, id) the vault or this source already has
         self._shas: set[tuple[str, str]] = set()        # (type, content hash) of records from other sources
         self._next_rid: int | None = None
+        self._first_rid: int | None = None      # the first rid this writer may give: what was there before is below
         self._rows: list[tuple] = []
         self._fts: list[tuple] = []
         self._ids: list[tuple] = []
@@ -191,10 +192,16 @@ class SourceWriter:
                 " ON t.rtype = v.column1 AND t.id = v.column2", flat))
         pairs = sorted({(r["resourceType"], sha) for r, sha in zip(resources, shas)})
         values = ",".join("(?, ?)" for _ in pairs)
+        if self._first_rid is None:
+            self._first_rid = self.conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM rec_resources").fetchone()[0]
+        # One content can be in the vault many times (a bulk export repeats a record under new ids). A join brought
+        # back every copy for every batch, this file's own copies included, which made a large file's import grow
+        # with the square of its size. Rows this file adds are all from this source and come from rid _first_rid
+        # on, so "rid < _first_rid" leaves out nothing the source test keeps, and the index seeks past them.
         self._shas.update(self.conn.execute(
-            f"SELECT t.rtype, t.content_sha256 FROM (VALUES {values}) AS v JOIN rec_resources AS t"
-            " ON t.rtype = v.column1 AND t.content_sha256 = v.column2 WHERE t.source_id <> ?",
-            [*(x for p in pairs for x in p), self.source_id]))
+            f"SELECT v.column1, v.column2 FROM (VALUES {values}) AS v WHERE EXISTS (SELECT 1 FROM rec_resources"
+            " AS t WHERE t.rtype = v.column1 AND t.content_sha256 = v.column2 AND t.rid < ? AND t.source_id <> ?)",
+            [*(x for p in pairs for x in p), self._first_rid, self.source_id]))
         return shas
 
     def _put(self, item: _Item, sha: str) -> tuple[str, int]:
