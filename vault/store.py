@@ -763,6 +763,7 @@ def _connect(path: Path, db_key: bytes, page_size: int) -> Any:
         raise storage_error(exc) from None
     conn = sqlcipher.connect(str(path), isolation_level=None, check_same_thread=False)
     try:
+        _quiet(conn)
         # A raw key: SQLCipher's own PBKDF2 would only add seconds on top of Argon2id.
         conn.execute(f"PRAGMA key = \"x'{db_key.hex()}'\"")
         conn.execute(f"PRAGMA cipher_page_size = {int(page_size)}")  # before the first read, which needs it
@@ -777,6 +778,12 @@ def _connect(path: Path, db_key: bytes, page_size: int) -> Any:
         conn.close()
         raise
     return conn
+
+
+def _quiet(conn: Any) -> None:
+    """SQLCipher writes its own log to the terminal ("hmac check failed for pgno=1" when a leftover copy is tried
+    under the current key, or a page is damaged); medvault says what happened in one sentence instead."""
+    conn.execute("PRAGMA cipher_log_level = NONE")
 
 
 # SQLite's default cache is 8 MB: 2,000 pages of 4 KiB, but only 125 of 64 KiB.
@@ -838,6 +845,7 @@ def _opens_with(path: Path, db_key: bytes, page_size: int, vault_id: str) -> boo
     except sqlcipher.Error:
         return False
     try:
+        _quiet(conn)
         conn.execute(f"PRAGMA key = \"x'{db_key.hex()}'\"")
         conn.execute(f"PRAGMA cipher_page_size = {int(page_size)}")
         row = conn.execute("SELECT value FROM meta WHERE key = 'vault_id'").fetchone()

@@ -141,3 +141,20 @@ def test_cli_passwd_on_a_format1_vault_says_what_happened_to_the_recovery_key(cl
 def _other_key() -> str:
     from vault import recovery
     return recovery.format_key(bytes(20))
+
+
+def test_a_leftover_copy_under_another_key_is_dropped_without_sqlcipher_writing_to_the_terminal(
+        unlocked_vault, tmp_path, capfd):
+    """A kill during passwd can leave a copy under a key the header never got to name; the next unlock tries it,
+    drops it, and the terminal shows nothing but medvault's own words (SQLCipher logged "hmac check failed")."""
+    folder = unlocked_vault.folder
+    unlocked_vault.close()
+    shutil.copy2(folder / "vault.db", tmp_path / "before.db")
+    with Vault.unlock(folder, PASSPHRASE) as vault:
+        vault.change_passphrase(NEW)
+    shutil.copy2(tmp_path / "before.db", folder / "vault.db-rekey")     # under the old key: not this header's
+    capfd.readouterr()
+    with Vault.unlock(folder, NEW) as vault:
+        assert vault.verify().intact
+    assert not (folder / "vault.db-rekey").exists()
+    assert capfd.readouterr().err == ""
