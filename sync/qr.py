@@ -109,7 +109,8 @@ def decode_bytes(data: bytes) -> str:
                 raise QrUnreadable("This image is too large to scan for a QR code.")
             im.load()
             return decode_image(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError, ValueError, EOFError) as exc:
+        # Pillow reports a damaged image in several ways: ValueError ("tile cannot extend outside image"), EOFError
         raise QrUnreadable() from exc
 
 
