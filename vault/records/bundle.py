@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 from urllib.parse import parse_qsl
 
-from vault.records.errors import DanglingReference, FileTooLarge, NotFhir, ResourceInvalid
+from vault.records.errors import DanglingReference, FileTooLarge, NotFhir, ResourceInvalid, shown_name
 from vault.records.extract import identifiers, path_to, walk
 
 _ID_OK = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -188,7 +188,8 @@ def resolve_references(entries: list[Entry], lookup_fullurl: FullUrlLookup, look
 
 def _dangling_sentence(paths: list[str], whole: bool = True) -> str:
     where = sorted(set(paths))
-    shown = ", ".join(where[:3]) + (" and others" if len(where) > 3 else "")
+    # the paths are element names from the file: shown cut short and without control characters
+    shown = ", ".join(shown_name(p, 80) for p in where[:3]) + (" and others" if len(where) > 3 else "")
     if not whole:
         return f"It has {len(paths)} reference(s) to records that are neither in the file nor in the vault (at {shown})."
     return (f"The file has {len(paths)} reference(s) to records that are neither in it nor in the vault "

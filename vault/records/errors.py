@@ -10,6 +10,13 @@ from __future__ import annotations
 from vault.errors import SignatureInvalid, VaultError
 
 
+def shown_name(part: object, limit: int = 64) -> str:
+    """An element name or path from a file as it may appear in a sentence: a control character (a line break, a
+    terminal escape) or a name of thousands of characters is not echoed as it is."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(part))
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class RecordsError(VaultError):
     default_message = "The records could not be processed; the vault is unchanged."
 

@@ -12,7 +12,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from vault.records.errors import ResourceInvalid, UnknownResourceType
+from vault.records.errors import ResourceInvalid, UnknownResourceType, shown_name
 
 __all__ = ["is_resource_type", "validate_resource", "model_of"]
 
@@ -37,17 +37,10 @@ def _article(word: str) -> str:
     return "An" if word[:1] in "AEIOU" else "A"
 
 
-def _shown(part: object) -> str:
-    """A path part as it may appear in a sentence: element names come from the file, so a control character
-    (a line break, a terminal escape) or a name of thousands of characters is not echoed as it is."""
-    text = "".join(ch if ch.isprintable() else "?" for ch in str(part))
-    return text if len(text) <= 64 else text[:61] + "..."
-
-
 def _describe(err: ValidationError, rtype: str) -> str:
     # The library's own message echoes the offending value, which may be PHI: keep only the path and error kind.
     first = err.errors(include_url=False, include_input=False, include_context=False)[0]
-    path = ".".join(_shown(p) for p in first.get("loc", ()) if not str(p).startswith("function-")) or "(root)"
+    path = ".".join(shown_name(p) for p in first.get("loc", ()) if not str(p).startswith("function-")) or "(root)"
     kind = first.get("type", "invalid")
     words = {
         "missing": "is required but missing",
