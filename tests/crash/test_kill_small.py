@@ -8,31 +8,22 @@ random kill rarely lands: the share's file and its row must commit together.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from collections import Counter
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.crash.kill_support import bench_kill
 from tests.vault.test_crash_safety import _strace
 
 KILLS = 12
 SEED = 20261126
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_kill", ROOT / "bench" / "kill.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_kill"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.mark.integration
 def test_random_kills_leave_every_vault_whole(tmp_path, fixtures_dir):
-    kill = _bench()
+    kill = bench_kill()
     outcome = kill.campaign(tmp_path, list(kill.OPS), KILLS, SEED, calibration_runs=1, say=lambda _: None)
     tally, printed = outcome.tally, "\n".join(kill.report(outcome))
     assert sum(tally.kills.values()) == KILLS and set(tally.kills) == set(kill.OPS)
@@ -46,7 +37,7 @@ def test_random_kills_leave_every_vault_whole(tmp_path, fixtures_dir):
 
 
 def test_kills_at_every_fsync_of_share_create_and_revoke(tmp_path, fixtures_dir):
-    kill = _bench()
+    kill = bench_kill()
     setup = kill.prepare(tmp_path, with_chain=False, with_ndjson=False)
     ops = kill.operations(setup)
     trial = tmp_path / "trial"

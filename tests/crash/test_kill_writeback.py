@@ -6,21 +6,12 @@ and its key, kept only in the row's link, is lost).
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from collections import Counter
 
-from tests.conftest import ROOT
+from tests.crash.kill_support import bench_kill
 from tests.vault.test_crash_safety import _strace
 
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_kill", ROOT / "bench" / "kill.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_kill"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def _state(kill, folder):
@@ -33,7 +24,7 @@ def _state(kill, folder):
 
 
 def test_kills_at_every_fsync_of_a_writeback(tmp_path):
-    kill = _bench()
+    kill = bench_kill()
     env = kill._env(tmp_path / "setup")
     doctor, patient = tmp_path / "doctor" / "v", tmp_path / "patient" / "v"
     kill.run(["--vault", str(patient), "init", "--kdf-profile", kill.PROFILE], env)
