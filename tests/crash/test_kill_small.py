@@ -24,12 +24,14 @@ SEED = 20261126
 @pytest.mark.integration
 def test_random_kills_leave_every_vault_whole(tmp_path, fixtures_dir):
     kill = bench_kill()
-    outcome = kill.campaign(tmp_path, list(kill.OPS), KILLS, SEED, calibration_runs=1, say=lambda _: None)
+    outcome = kill.campaign(tmp_path, list(kill.OPS), KILLS, SEED, calibration_runs=1, say=lambda _: None,
+                            late_first=True)
     tally, printed = outcome.tally, "\n".join(kill.report(outcome))
     assert sum(tally.kills.values()) == KILLS and set(tally.kills) == set(kill.OPS)
     assert sum(tally.mid.values()) >= KILLS // 2, f"most kills must land while the command runs\n{printed}"
     assert tally.failures == [] and tally.bad() == 0, printed
-    # the checks saw both sides of some commit, so they are not vacuous
+    # the checks saw both sides of some commit, so they are not vacuous (the first kill comes after its command
+    # finished: random kills alone may all land before the commit)
     seen = Counter()
     for counts in tally.outcomes.values():
         seen.update(counts)
