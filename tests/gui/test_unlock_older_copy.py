@@ -64,6 +64,14 @@ def _restores(folder: Path) -> list[str]:
         return [e.details["action"] for e in vault.audit_entries() if e.event == "restore"]
 
 
+
+def _open_older_copy(qtbot, window, panel):
+    """Answer "Open the older copy" to the question the panel's button asks, click it: the vault it opens."""
+    answer_question(qtbot, "Open the older copy", {})
+    with qtbot.waitSignal(window.unlocked, timeout=30000) as signal:
+        qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
+    return signal.args[0]
+
 def test_the_refusal_explains_and_dont_open_leaves_the_vault_closed_and_unchanged(qtbot, tmp_path, vault_factory):
     vault = vault_factory("v")
     folder = vault.folder
@@ -156,10 +164,7 @@ def test_the_recovery_page_offers_the_same_way_for_an_older_copy(qtbot, tmp_path
     qtbot.waitUntil(lambda: window.recover_older.isVisible(), timeout=30000)
     assert "older than the last state" in window.recover_older.text()
     assert window.recovery_field.text() == "" and window.recover_pass.text() == ""   # held only for the answer
-    answer_question(qtbot, "Open the older copy", {})
-    with qtbot.waitSignal(window.unlocked, timeout=30000) as signal:
-        qtbot.mouseClick(window.recover_older.open_button, Qt.MouseButton.LeftButton)
-    opened = signal.args[0]
+    opened = _open_older_copy(qtbot, window, window.recover_older)
     try:
         assert [e.details["action"] for e in opened.audit_entries() if e.event == "restore"] == [
             "accepted_older_copy"]
@@ -283,10 +288,7 @@ def test_a_whole_folder_put_back_is_refused_by_the_anchor_and_can_be_opened_from
 
     window = _refused(qtbot, folder, TaskRunner())
     assert "older than the last state" in window.unlock_older.text()
-    answer_question(qtbot, "Open the older copy", {})
-    with qtbot.waitSignal(window.unlocked, timeout=30000) as signal:
-        qtbot.mouseClick(window.unlock_older.open_button, Qt.MouseButton.LeftButton)
-    opened = signal.args[0]
+    opened = _open_older_copy(qtbot, window, window.unlock_older)
     try:
         assert [e.details["action"] for e in opened.audit_entries() if e.event == "restore"] == [
             "accepted_older_than_anchor"]

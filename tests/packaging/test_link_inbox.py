@@ -45,13 +45,19 @@ def test_something_that_is_neither_is_ignored_with_a_note(qtbot, capsys, tmp_pat
     assert "ignored" in err and "Jane_Doe" not in err
 
 
-def test_a_card_file_opened_before_unlocking_is_imported_after(qtbot, tmp_path, vault_factory):
+
+def _started(qtbot, tmp_path, vault_factory):
+    """The app's controller on a new vault, showing its unlock window, with the desktop's link inbox attached."""
     vault_factory("v").close()
     controller = Controller(tmp_path / "v", TaskRunner(), TEST_PROFILE)
     qtbot.addWidget(controller.unlock_window)
     inbox = LinkInbox()
     attach(inbox, controller)
     controller.start()
+    return controller, inbox
+
+def test_a_card_file_opened_before_unlocking_is_imported_after(qtbot, tmp_path, vault_factory):
+    controller, inbox = _started(qtbot, tmp_path, vault_factory)
     inbox.put(str(CARD), AT_LAUNCH)
     qtbot.keyClicks(controller.unlock_window.pass_field, PASSPHRASE)
     qtbot.mouseClick(controller.unlock_window.unlock_button, Qt.MouseButton.LeftButton)
@@ -71,12 +77,7 @@ def test_a_card_file_opened_before_unlocking_is_imported_after(qtbot, tmp_path, 
 
 
 def test_a_link_opened_before_unlocking_goes_to_the_receiver_window_after(qtbot, tmp_path, vault_factory):
-    vault_factory("v").close()
-    controller = Controller(tmp_path / "v", TaskRunner(), TEST_PROFILE)
-    qtbot.addWidget(controller.unlock_window)
-    inbox = LinkInbox()
-    attach(inbox, controller)
-    controller.start()
+    controller, inbox = _started(qtbot, tmp_path, vault_factory)
     # well-formed on its face, but its payload is not a SHL manifest: the receiver refuses it without any network
     inbox.put("shlink:/bm90LWEtbWFuaWZlc3Q", AT_LAUNCH)
     qtbot.keyClicks(controller.unlock_window.pass_field, PASSPHRASE)
